@@ -84,7 +84,7 @@ func TestReadFormats(t *testing.T) {
 			`{"eventName":"X","eventTime":1700000000}` + "\n" +
 			`[1,2]` + "\n" +
 			ev2 + "\n",
-			ids: []string{"1", "2"},
+			ids:   []string{"1", "2"},
 			skips: []skip{{2, "no eventName"}, {3, "no eventTime"}, {4, "not a time"}, {5, "not a string"}, {6, "not an object"}}},
 		{name: "records with bad elements", content: `{"Records":[` + ev1 + `,42,{"eventName":""},` + ev2 + `]}`, ids: []string{"1", "2"},
 			skips: []skip{{2, "not an object"}, {3, "no eventName"}}},
