@@ -1,0 +1,250 @@
+// Package embedded is a store.Backend on a directory of NDJSON files (or in
+// memory), for running offtrail without a cluster: CloudTrail files on disk
+// in, signals as NDJSON out.
+//
+// Layout under the store's directory:
+//
+//	<index>/*.ndjson, <index>/*.ndjson.gz   documents, one {"_id":..,"_source":{..}} a line
+//	<index>/seg-<ns>-<rand>.ndjson.gz       one segment per bulk writer
+//	<index>/signals.ndjson                  create-only writes (WriteSignals), plain text
+//	_state/<index>/<id>.json                {"seq_no":N,"primary_term":1,"doc":{..}}
+//	_templates/<name>.json                  templates, kept for reference only
+//
+// Later files (by name) override earlier ones for the same id, so a segment
+// written after another replaces its documents as an engine's index would.
+// Queries read everything into memory once per index and cache it until a
+// file's size or modification time changes.
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/offtrail/offtrail/detector/store"
+)
+
+// Kind is what Store.Kind returns.
+const Kind = "embedded"
+
+const (
+	stateDir    = "_state"
+	templateDir = "_templates"
+	signalsFile = "signals.ndjson"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Logger reports skipped lines and unreadable files; the zero value
+	// logs nothing.
+	Logger zerolog.Logger
+}
+
+// Store is a store.Backend on a directory, or in memory.
+type Store struct {
+	dir string // "" for an in-memory store
+	log zerolog.Logger
+
+	mu        sync.Mutex
+	indices   map[string]*index
+	templates map[string]json.RawMessage // in-memory store only
+	state     map[string]map[string]*stateEntry
+}
+
+var _ store.Backend = (*Store)(nil)
+
+// Open returns a store on dir, creating the directory if needed.
+func Open(dir string, opts Options) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("embedded: empty directory")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedded store %s: %w", dir, err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store %s: %w", dir, err)
+	}
+	return &Store{dir: abs, log: opts.Logger, indices: map[string]*index{}}, nil
+}
+
+// NewMemory returns a store that keeps everything in memory.
+func NewMemory() *Store {
+	return &Store{
+		indices:   map[string]*index{},
+		templates: map[string]json.RawMessage{},
+		state:     map[string]map[string]*stateEntry{},
+	}
+}
+
+// Dir returns the store's directory ("" in memory).
+func (s *Store) Dir() string { return s.dir }
+
+// Kind implements store.Backend.
+func (s *Store) Kind() string { return Kind }
+
+// Refresh implements store.Backend: writes are visible once they return.
+func (s *Store) Refresh(context.Context, ...string) error { return nil }
+
+// Close drops the caches. An in-memory store loses its data.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir != "" {
+		s.indices = map[string]*index{}
+	}
+	return nil
+}
+
+// EnsureTemplate keeps the template; documents are not typed by it.
+func (s *Store) EnsureTemplate(_ context.Context, name string, body json.RawMessage) error {
+	if err := validName(name); err != nil {
+		return fmt.Errorf("template %q: %w", name, err)
+	}
+	if !json.Valid(body) {
+		return fmt.Errorf("template %s: invalid JSON", name)
+	}
+	if s.dir == "" {
+		s.mu.Lock()
+		s.templates[name] = append(json.RawMessage(nil), body...)
+		s.mu.Unlock()
+		return nil
+	}
+	dir := filepath.Join(s.dir, templateDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("template %s: %w", name, err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, name+".json"), body); err != nil {
+		return fmt.Errorf("template %s: %w", name, err)
+	}
+	return nil
+}
+
+// validName rejects index and template names that are not a single
+// ordinary directory entry (and the store's own "_" directories).
+func validName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty name")
+	case strings.ContainsAny(name, `/\*?[],`) || strings.ContainsRune(name, 0):
+		return errors.New("name contains a path separator, wildcard or comma")
+	case name[0] == '_' || name[0] == '.':
+		return errors.New("name starts with _ or .")
+	}
+	return nil
+}
+
+// indexFor returns the cached index handle for name, creating it.
+func (s *Store) indexFor(name string) *index {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ix := s.indices[name]
+	if ix == nil {
+		ix = &index{name: name, log: s.log}
+		if s.dir != "" {
+			ix.dir = filepath.Join(s.dir, name)
+		} else {
+			ix.loaded = true
+			ix.byID = map[string]int32{}
+			ix.cols = newColCache()
+		}
+		s.indices[name] = ix
+	}
+	return ix
+}
+
+// resolve expands the query's index names and patterns (path.Match
+// semantics, as the engines' wildcards) into fresh index handles. Names
+// starting with _ or . only match patterns that start the same way, as
+// hidden indices on the engines. Missing indices are skipped.
+func (s *Store) resolve(patterns []string) ([]*index, error) {
+	var names []string
+	if s.dir != "" {
+		entries, err := os.ReadDir(s.dir)
+		if err != nil {
+			return nil, fmt.Errorf("list indices: %w", err)
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+	} else {
+		s.mu.Lock()
+		for n := range s.indices {
+			names = append(names, n)
+		}
+		s.mu.Unlock()
+	}
+	chosen := map[string]bool{}
+	for _, p := range patterns {
+		for _, p := range strings.Split(p, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if _, err := path.Match(p, ""); err != nil {
+				return nil, fmt.Errorf("index pattern %q: %w", p, err)
+			}
+			for _, n := range names {
+				if (n[0] == '_' || n[0] == '.') && n[0] != p[0] {
+					continue
+				}
+				if ok, _ := path.Match(p, n); ok {
+					chosen[n] = true
+				}
+			}
+		}
+	}
+	out := make([]*index, 0, len(chosen))
+	for n := range chosen {
+		if n == stateDir || n == templateDir {
+			continue
+		}
+		ix := s.indexFor(n)
+		if err := ix.refresh(); err != nil {
+			return nil, err
+		}
+		out = append(out, ix)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// writeFileAtomic writes data to a temporary file next to name, syncs it and
+// renames it into place, so readers see the old or the new file, never half.
+func writeFileAtomic(name string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

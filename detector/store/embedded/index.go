@@ -1,0 +1,313 @@
+package embedded
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// rawDoc is one document as stored: its id and compact JSON source. Sources
+// are decoded only to build columns and to return events, which keeps a
+// loaded index a few times smaller than decoded maps would be.
+type rawDoc struct {
+	id  string
+	src []byte
+}
+
+// fileStamp identifies a file's content well enough to notice changes.
+type fileStamp struct {
+	size  int64
+	mtime int64
+}
+
+// index is one index's documents in memory.
+type index struct {
+	name string
+	dir  string // "" in memory
+	log  zerolog.Logger
+
+	mu     sync.RWMutex // guards everything below; queries hold RLock
+	loaded bool
+	docs   []rawDoc
+	byID   map[string]int32
+	stamps map[string]fileStamp
+	cols   *colCache // replaced whenever docs change
+	arena  arena
+}
+
+// isDataFile reports whether a directory entry holds documents.
+func isDataFile(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	return strings.HasSuffix(name, ".ndjson") || strings.HasSuffix(name, ".ndjson.gz")
+}
+
+// listStamps stats the index directory's data files.
+func (ix *index) listStamps() (map[string]fileStamp, error) {
+	entries, err := os.ReadDir(ix.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]fileStamp{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", ix.name, err)
+	}
+	out := make(map[string]fileStamp, len(entries))
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isDataFile(e.Name()) {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("index %s: %w", ix.name, err)
+		}
+		out[e.Name()] = fileStamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
+	}
+	return out, nil
+}
+
+func sameStamps(a, b map[string]fileStamp, except string) bool {
+	n := 0
+	for k, v := range a {
+		if k == except {
+			continue
+		}
+		n++
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	for k := range b {
+		if k != except {
+			n--
+		}
+	}
+	return n == 0
+}
+
+// refresh reloads the index from disk when its files changed.
+func (ix *index) refresh() error {
+	if ix.dir == "" {
+		return nil
+	}
+	stamps, err := ix.listStamps()
+	if err != nil {
+		return err
+	}
+	ix.mu.RLock()
+	fresh := ix.loaded && sameStamps(stamps, ix.stamps, "")
+	ix.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.loaded && sameStamps(stamps, ix.stamps, "") {
+		return nil
+	}
+	return ix.loadLocked(stamps)
+}
+
+// loadLocked reads every data file in name order; later files override
+// earlier ones for the same id.
+func (ix *index) loadLocked(stamps map[string]fileStamp) error {
+	ix.docs = nil
+	ix.byID = map[string]int32{}
+	ix.arena = arena{}
+	ix.cols = newColCache()
+	ix.loaded = false
+	names := make([]string, 0, len(stamps))
+	for n := range stamps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		err := readDataFile(filepath.Join(ix.dir, n), func(d rawDoc) {
+			d.src = ix.arena.copy(d.src)
+			ix.putLocked(d)
+		}, func(line int, err error) {
+			ix.log.Warn().Str("index", ix.name).Str("file", n).Int("line", line).Err(err).Msg("skipping unreadable line")
+		})
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed while we listed
+		}
+		if err != nil {
+			// Keep what was read: a truncated foreign file should not hide
+			// the rest of the index.
+			ix.log.Error().Str("index", ix.name).Str("file", n).Err(err).Msg("reading data file")
+		}
+	}
+	ix.stamps = stamps
+	ix.loaded = true
+	return nil
+}
+
+// putLocked adds a document or replaces the one with its id.
+func (ix *index) putLocked(d rawDoc) {
+	if i, ok := ix.byID[d.id]; ok {
+		ix.docs[i] = d
+		return
+	}
+	ix.byID[d.id] = int32(len(ix.docs))
+	ix.docs = append(ix.docs, d)
+}
+
+// applyWritten makes documents this store just wrote to file visible
+// without a reload, when nothing else changed the directory meanwhile;
+// otherwise the next read reloads. docs nil means "too many to keep".
+func (ix *index) applyWritten(file string, docs []rawDoc) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.dir == "" {
+		for _, d := range docs {
+			ix.putLocked(d)
+		}
+		ix.cols = newColCache()
+		return
+	}
+	if !ix.loaded {
+		return
+	}
+	stamps, err := ix.listStamps()
+	if err != nil || docs == nil || !sameStamps(stamps, ix.stamps, file) {
+		ix.loaded = false
+		return
+	}
+	if _, ok := stamps[file]; !ok {
+		ix.loaded = false
+		return
+	}
+	for _, d := range docs {
+		ix.putLocked(d)
+	}
+	ix.stamps = stamps
+	ix.cols = newColCache()
+}
+
+// hasID reports whether the index holds a document with id.
+func (ix *index) hasIDLocked(id string) bool {
+	_, ok := ix.byID[id]
+	return ok
+}
+
+// readDataFile calls fn for each document of an NDJSON file, gzipped when
+// its name ends in .gz. fn must copy d.src if it keeps it.
+func readDataFile(name string, fn func(rawDoc), bad func(line int, err error)) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReaderSize(f, 256<<10)
+	if strings.HasSuffix(name, ".gz") {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		r = zr
+	}
+	return scanLines(r, filepath.Base(name), fn, bad)
+}
+
+func scanLines(r io.Reader, file string, fn func(rawDoc), bad func(line int, err error)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 256<<10), 512<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		d, err := parseLine(b)
+		if err != nil {
+			bad(line, err)
+			continue
+		}
+		if d.id == "" {
+			// A bare document without the _id/_source wrapper: give it a
+			// stable id from where it is.
+			d.id = fmt.Sprintf("%s:%d", file, line)
+		}
+		fn(d)
+	}
+	return sc.Err()
+}
+
+var (
+	linePrefix = []byte(`{"_id":"`)
+	lineMiddle = []byte(`","_source":`)
+)
+
+// parseLine reads {"_id":"..","_source":{..}}. Lines in exactly the form
+// this package writes take a fast path that does not scan the source (it is
+// validated when first decoded); anything else is parsed in full.
+func parseLine(b []byte) (rawDoc, error) {
+	if bytes.HasPrefix(b, linePrefix) && b[len(b)-1] == '}' {
+		rest := b[len(linePrefix):]
+		if i := bytes.Index(rest, lineMiddle); i >= 0 && bytes.IndexByte(rest[:i], '\\') < 0 {
+			src := bytes.TrimSpace(rest[i+len(lineMiddle) : len(rest)-1])
+			if len(src) > 1 && src[0] == '{' && src[len(src)-1] == '}' {
+				return rawDoc{id: string(rest[:i]), src: src}, nil
+			}
+		}
+	}
+	var w struct {
+		ID     *string         `json:"_id"`
+		Source json.RawMessage `json:"_source"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return rawDoc{}, err
+	}
+	if w.Source == nil {
+		if b[0] != '{' {
+			return rawDoc{}, errors.New("not a JSON object")
+		}
+		// No wrapper: the line is the document.
+		return rawDoc{src: b}, nil
+	}
+	if len(w.Source) == 0 || w.Source[0] != '{' {
+		return rawDoc{}, errors.New("_source is not a JSON object")
+	}
+	var id string
+	if w.ID != nil {
+		id = *w.ID
+	}
+	return rawDoc{id: id, src: w.Source}, nil
+}
+
+// arena hands out copies of small byte slices from large blocks, so a
+// loaded index is a few big allocations rather than one per document.
+type arena struct {
+	block []byte
+}
+
+const arenaBlock = 1 << 20
+
+func (a *arena) copy(b []byte) []byte {
+	if len(b) > arenaBlock/8 {
+		return append([]byte(nil), b...)
+	}
+	if len(a.block)+len(b) > cap(a.block) {
+		a.block = make([]byte, 0, arenaBlock)
+	}
+	start := len(a.block)
+	a.block = append(a.block, b...)
+	return a.block[start:len(a.block):len(a.block)]
+}

@@ -1,0 +1,380 @@
+package embedded
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/store"
+)
+
+const hourNanos = int64(time.Hour)
+
+// cond is one field condition compiled against a column's dictionary.
+type cond struct {
+	col     *column
+	allowed []bool // by dictionary position
+}
+
+func newCond(col *column, vals []string) cond {
+	set := make(map[string]bool, len(vals))
+	for _, v := range vals {
+		set[v] = true
+	}
+	allowed := make([]bool, len(col.dict))
+	for i, v := range col.dict {
+		allowed[i] = set[v]
+	}
+	return cond{col: col, allowed: allowed}
+}
+
+func (c cond) match(i int) bool {
+	switch code := c.col.codes[i]; code {
+	case 0:
+		return false
+	case multiCode:
+		for _, p := range c.col.multi[int32(i)] {
+			if c.allowed[p] {
+				return true
+			}
+		}
+		return false
+	default:
+		return c.allowed[code-1]
+	}
+}
+
+// scan is a query compiled against one index's columns.
+type scan struct {
+	times    []int64
+	from, to int64
+	must     []cond
+	not      []cond
+	cols     map[string]*column
+}
+
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64+1)):
+		return math.MinInt64 + 1
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// each calls fn for every document of the scan, in index order.
+func (sc *scan) each(ctx context.Context, fn func(i int, t int64) error) error {
+	for i, t := range sc.times {
+		if i&8191 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if t < sc.from || t >= sc.to { // noTime is below any window
+			continue
+		}
+		ok := true
+		for _, c := range sc.must {
+			if !c.match(i) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		for _, c := range sc.not {
+			if c.match(i) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			if err := fn(i, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// query resolves q's indices and calls fn for each with the index
+// read-locked and the query compiled against columns for fields.
+func (s *Store) query(ctx context.Context, q store.Query, restrict map[string][]string, fields []string, fn func(ix *index, sc *scan) error) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	ixs, err := s.resolve(q.Index)
+	if err != nil {
+		return err
+	}
+	need := append([]string(nil), fields...)
+	need = append(need, q.Filter.Fields()...)
+	for f := range restrict {
+		need = append(need, f)
+	}
+	for _, ix := range ixs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := func() error {
+			ix.mu.RLock()
+			defer ix.mu.RUnlock()
+			if len(ix.docs) == 0 {
+				return nil
+			}
+			cols, times := ix.cols.ensure(ix, need, []string{q.TimeField})
+			sc := &scan{times: times[q.TimeField], from: nanos(q.Window.From), to: nanos(q.Window.To), cols: cols}
+			for f, vs := range q.Filter.Terms {
+				sc.must = append(sc.must, newCond(cols[f], vs))
+			}
+			for f, vs := range restrict {
+				sc.must = append(sc.must, newCond(cols[f], vs))
+			}
+			for f, vs := range q.Filter.Not {
+				sc.not = append(sc.not, newCond(cols[f], vs))
+			}
+			return fn(ix, sc)
+		}()
+		if err != nil {
+			return fmt.Errorf("index %s: %w", ix.name, err)
+		}
+	}
+	return nil
+}
+
+// keyer builds binary group keys (4 bytes of dictionary position per field,
+// then 8 bytes of hour) for a document, one per combination of values.
+type keyer struct {
+	cols    []*column
+	hour    bool
+	buf     []byte
+	scratch [][]uint32
+}
+
+func newKeyer(cols map[string]*column, fields []string, hour bool) *keyer {
+	k := &keyer{hour: hour, scratch: make([][]uint32, len(fields))}
+	for _, f := range fields {
+		k.cols = append(k.cols, cols[f])
+	}
+	return k
+}
+
+func (k *keyer) each(i int, t int64, fn func(key []byte)) {
+	k.buf = k.buf[:0]
+	single := true
+	for _, c := range k.cols {
+		code := c.codes[i]
+		if code == 0 {
+			return
+		}
+		if code == multiCode {
+			single = false
+			break
+		}
+		k.buf = binary.LittleEndian.AppendUint32(k.buf, code-1)
+	}
+	if single {
+		k.leaf(t, fn)
+		return
+	}
+	k.buf = k.buf[:0]
+	k.rec(0, i, t, fn)
+}
+
+func (k *keyer) leaf(t int64, fn func(key []byte)) {
+	if !k.hour {
+		fn(k.buf)
+		return
+	}
+	n := len(k.buf)
+	h := t - ((t%hourNanos)+hourNanos)%hourNanos
+	k.buf = binary.LittleEndian.AppendUint64(k.buf, uint64(h))
+	fn(k.buf)
+	k.buf = k.buf[:n]
+}
+
+func (k *keyer) rec(j, i int, t int64, fn func(key []byte)) {
+	if j == len(k.cols) {
+		k.leaf(t, fn)
+		return
+	}
+	vals := k.cols[j].values(i, k.scratch[j][:0])
+	k.scratch[j] = vals
+	n := len(k.buf)
+	for _, v := range vals {
+		k.buf = binary.LittleEndian.AppendUint32(k.buf[:n], v)
+		k.rec(j+1, i, t, fn)
+	}
+	k.buf = k.buf[:n]
+}
+
+func (k *keyer) decode(key []byte) []string {
+	out := make([]string, 0, len(k.cols)+1)
+	for _, c := range k.cols {
+		out = append(out, c.dict[binary.LittleEndian.Uint32(key)])
+		key = key[4:]
+	}
+	if k.hour {
+		h := int64(binary.LittleEndian.Uint64(key))
+		out = append(out, time.Unix(0, h).UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	return out
+}
+
+// CountGroups implements store.Backend; fn sees groups in key order.
+func (s *Store) CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
+	if len(req.GroupBy) == 0 && !req.HourBuckets {
+		return errors.New("count: no group-by field")
+	}
+	counts := map[string]int64{}
+	err := s.query(ctx, req.Query, req.Restrict, req.GroupBy, func(ix *index, sc *scan) error {
+		k := newKeyer(sc.cols, req.GroupBy, req.HourBuckets)
+		local := map[string]int64{}
+		err := sc.each(ctx, func(i int, t int64) error {
+			k.each(i, t, func(key []byte) { local[string(key)]++ })
+			return nil
+		})
+		for key, n := range local {
+			counts[store.KeyString(k.decode([]byte(key)))] += n
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, key := range sortedKeys(counts) {
+		if err := fn(store.Group{Key: key, Count: counts[store.KeyString(key)]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) [][]string {
+	keys := make([][]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, store.SplitKey(k))
+	}
+	sort.Slice(keys, func(i, j int) bool { return slices.Compare(keys[i], keys[j]) < 0 })
+	return keys
+}
+
+type statsAcc struct {
+	total    int64
+	distinct map[string]struct{}
+}
+
+// Stats implements store.Backend; distinct counts are exact.
+func (s *Store) Stats(ctx context.Context, req store.StatsRequest, fn func(store.Stats) error) error {
+	if len(req.By) == 0 {
+		return errors.New("stats: no group-by field")
+	}
+	if req.Distinct == "" {
+		return errors.New("stats: no distinct field")
+	}
+	fields := append(append([]string(nil), req.By...), req.Distinct)
+	acc := map[string]*statsAcc{}
+	err := s.query(ctx, req.Query, req.Restrict, fields, func(ix *index, sc *scan) error {
+		k := newKeyer(sc.cols, req.By, false)
+		dcol := sc.cols[req.Distinct]
+		type localAcc struct {
+			total    int64
+			distinct map[uint32]struct{}
+		}
+		local := map[string]*localAcc{}
+		var vals []uint32
+		err := sc.each(ctx, func(i int, t int64) error {
+			vals = dcol.values(i, vals[:0])
+			k.each(i, t, func(key []byte) {
+				a := local[string(key)]
+				if a == nil {
+					a = &localAcc{distinct: map[uint32]struct{}{}}
+					local[string(key)] = a
+				}
+				a.total++
+				for _, v := range vals {
+					a.distinct[v] = struct{}{}
+				}
+			})
+			return nil
+		})
+		for key, la := range local {
+			ks := store.KeyString(k.decode([]byte(key)))
+			a := acc[ks]
+			if a == nil {
+				a = &statsAcc{distinct: map[string]struct{}{}}
+				acc[ks] = a
+			}
+			a.total += la.total
+			for v := range la.distinct {
+				a.distinct[dcol.dict[v]] = struct{}{}
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, key := range sortedKeys(acc) {
+		a := acc[store.KeyString(key)]
+		if err := fn(store.Stats{Key: key, Total: a.total, Distinct: int64(len(a.distinct))}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Events implements store.Backend: oldest first, ties by id (then index).
+func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	type hit struct {
+		t     int64
+		id    string
+		index string
+		src   []byte
+	}
+	var hits []hit
+	err := s.query(ctx, q, nil, nil, func(ix *index, sc *scan) error {
+		return sc.each(ctx, func(i int, t int64) error {
+			// Sources are never modified in place, so they outlive the lock.
+			d := ix.docs[i]
+			hits = append(hits, hit{t: t, id: d.id, index: ix.name, src: d.src})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		a, b := hits[i], hits[j]
+		if a.t != b.t {
+			return a.t < b.t
+		}
+		if a.id != b.id {
+			return a.id < b.id
+		}
+		return a.index < b.index
+	})
+	if len(hits) > limit {
+		hits = hits[:limit]
+	}
+	out := make([]store.Event, 0, len(hits))
+	for _, h := range hits {
+		var src map[string]any
+		if err := json.Unmarshal(h.src, &src); err != nil {
+			return nil, fmt.Errorf("index %s: document %s: %w", h.index, h.id, err)
+		}
+		out = append(out, store.Event{ID: h.id, Index: h.index, Time: time.Unix(0, h.t).UTC(), Source: src})
+	}
+	return out, nil
+}
