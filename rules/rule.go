@@ -1,0 +1,719 @@
+package rules
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/offtrail/offtrail/mappings"
+)
+
+var (
+	ruleKeys = []string{
+		"id", "name", "description", "version", "type", "schedule", "source",
+		"rare", "off_hours", "anomaly_threshold", "risk_score", "severity",
+		"max_signals", "threat", "notify", "investigation", "false_positives",
+		"references", "tags", "enabled",
+	}
+	scheduleKeys = []string{"interval", "lookback", "query_delay", "window"}
+	sourceKeys   = []string{"index", "profile", "where"}
+	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events"}
+	offHoursKeys = []string{"start", "end", "days", "timezone", "timezones", "learn", "by"}
+	threatKeys   = []string{"tactic", "technique", "subtechnique"}
+
+	// IDs end up in signal document ids and state keys: keep them plain.
+	idRE           = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	tacticRE       = regexp.MustCompile(`^TA[0-9]{4}$`)
+	techniqueRE    = regexp.MustCompile(`^T[0-9]{4}$`)
+	subtechniqueRE = regexp.MustCompile(`^T[0-9]{4}\.[0-9]{3}$`)
+	clockRE        = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$`)
+)
+
+const maxMaxSignals = 10000
+
+// fieldRef is a field name a rule uses, checked against its profile once
+// the profile is known.
+type fieldRef struct {
+	node *yaml.Node
+	path string
+	name string
+}
+
+// ruleDecoder decodes one rule.
+type ruleDecoder struct {
+	*dec
+	l    *Loader
+	ctx  *loadCtx
+	refs []fieldRef
+}
+
+func (l *Loader) decodeRule(d *dec, ctx *loadCtx, n *yaml.Node) (*Rule, *yaml.Node) {
+	rd := &ruleDecoder{dec: d, l: l, ctx: ctx}
+	return rd.rule(deref(n))
+}
+
+// rule returns the decoded rule (nil when not even a mapping) and its id
+// node, for duplicate detection.
+func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
+	m, ok := rd.mapping(n, "", ruleKeys)
+	if !ok {
+		return nil, nil
+	}
+	r := &Rule{
+		Version:          DefaultVersion,
+		AnomalyThreshold: DefaultAnomalyThreshold,
+		Severity:         DefaultSeverity,
+		MaxSignals:       DefaultMaxSignals,
+		Enabled:          true,
+		File:             rd.file,
+		Line:             n.Line,
+		Schedule: Schedule{
+			Interval: DefaultInterval,
+			Lookback: DefaultLookback,
+			Window:   WindowEvent,
+		},
+		Source: Source{Profile: DefaultProfile},
+	}
+	rd.required(m, "", "id", "name", "type", "source")
+
+	idNode, _ := m.get("id")
+	if v, ok := m.get("id"); ok {
+		if s, ok := rd.nonEmpty(v, "id"); ok {
+			if !idRE.MatchString(s) {
+				rd.errf(deref(v), "id", "%q: use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit)", s)
+			}
+			r.ID = s
+		}
+	}
+	if v, ok := m.get("name"); ok {
+		r.Name, _ = rd.nonEmpty(v, "name")
+	}
+	for key, dst := range map[string]*string{
+		"description": &r.Description, "investigation": &r.Investigation,
+		"false_positives": &r.FalsePositives,
+	} {
+		if v, ok := m.get(key); ok {
+			*dst, _ = rd.str(v, key)
+		}
+	}
+	if v, ok := m.get("version"); ok {
+		if i, ok := rd.intv(v, "version"); ok {
+			if i < 1 {
+				rd.errf(deref(v), "version", "must be at least 1, got %d", i)
+			}
+			r.Version = i
+		}
+	}
+	typeNode, hasType := m.get("type")
+	if hasType {
+		if s, ok := rd.str(typeNode, "type"); ok {
+			if s != TypeRare && s != TypeOffHours {
+				rd.errf(deref(typeNode), "type", "unknown type %q%s (want rare or off_hours)", s, didYouMean(s, []string{TypeRare, TypeOffHours}))
+			}
+			r.Type = s
+		}
+	}
+
+	if v, ok := m.get("schedule"); ok {
+		rd.schedule(v, &r.Schedule)
+	}
+	if v, ok := m.get("source"); ok {
+		rd.source(v, &r.Source)
+	}
+	if rd.l.Profile != "" {
+		r.Source.Profile = rd.l.Profile
+	}
+
+	rareNode, hasRare := m.get("rare")
+	ohNode, hasOH := m.get("off_hours")
+	if hasRare {
+		r.Rare = rd.rare(rareNode)
+	}
+	if hasOH {
+		r.OffHours = rd.offHours(ohNode)
+	}
+	switch r.Type {
+	case TypeRare:
+		if !hasRare {
+			rd.errf(m.node, "", "missing required key \"rare\" (type is rare)")
+		}
+		if hasOH {
+			rd.errf(m.keys["off_hours"], "", "off_hours is not allowed with type rare")
+		}
+	case TypeOffHours:
+		if !hasOH {
+			// Every off_hours key has a default: fixed 09:00-17:00 weekdays UTC.
+			r.OffHours = rd.offHours(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column})
+		}
+		if hasRare {
+			rd.errf(m.keys["rare"], "", "rare is not allowed with type off_hours")
+		}
+	}
+	if v, ok := m.get("severity"); ok {
+		if s, ok := rd.str(v, "severity"); ok {
+			if _, known := severityScores[s]; !known {
+				rd.errf(deref(v), "severity", "unknown severity %q%s (want low, medium, high or critical)", s, didYouMean(s, Severities()))
+			}
+			r.Severity = s
+		}
+	}
+	r.RiskScore = SeverityScore(r.Severity)
+	if v, ok := m.get("risk_score"); ok {
+		if i, ok := rd.intv(v, "risk_score"); ok {
+			if i < 0 || i > 100 {
+				rd.errf(deref(v), "risk_score", "must be between 0 and 100, got %d", i)
+			}
+			r.RiskScore = i
+		}
+	}
+	if v, ok := m.get("anomaly_threshold"); ok {
+		if f, ok := rd.floatv(v, "anomaly_threshold"); ok {
+			if f < 0 || f > 100 {
+				rd.errf(deref(v), "anomaly_threshold", "must be between 0 and 100, got %v", f)
+			}
+			r.AnomalyThreshold = f
+		}
+	}
+	if v, ok := m.get("max_signals"); ok {
+		if i, ok := rd.intv(v, "max_signals"); ok {
+			if i < 1 || i > maxMaxSignals {
+				rd.errf(deref(v), "max_signals", "must be between 1 and %d, got %d", maxMaxSignals, i)
+			}
+			r.MaxSignals = i
+		}
+	}
+	if v, ok := m.get("threat"); ok {
+		r.Threat = rd.threats(v)
+	}
+	for key, dst := range map[string]*[]string{"notify": &r.Notify, "references": &r.References, "tags": &r.Tags} {
+		if v, ok := m.get(key); ok {
+			*dst, _ = rd.strList(v, key)
+		}
+	}
+	if v, ok := m.get("enabled"); ok {
+		if b, ok := rd.boolv(v, "enabled"); ok {
+			r.Enabled = b
+		}
+	}
+
+	rd.checkFields(r)
+	return r, idNode
+}
+
+func didYouMean(s string, candidates []string) string {
+	if c := suggest(s, candidates); c != "" {
+		return " (did you mean " + c + "?)"
+	}
+	return ""
+}
+
+func (rd *ruleDecoder) schedule(n *yaml.Node, s *Schedule) {
+	m, ok := rd.mapping(n, "schedule", scheduleKeys)
+	if !ok {
+		return
+	}
+	intervalNode, hasInterval := m.get("interval")
+	if hasInterval {
+		if v, ok := rd.duration(intervalNode, "schedule.interval"); ok {
+			if v <= 0 {
+				rd.errf(deref(intervalNode), "schedule.interval", "must be positive")
+			} else {
+				s.Interval = v
+			}
+		}
+	}
+	lookbackNode, hasLookback := m.get("lookback")
+	if hasLookback {
+		if v, ok := rd.duration(lookbackNode, "schedule.lookback"); ok {
+			if v <= 0 {
+				rd.errf(deref(lookbackNode), "schedule.lookback", "must be positive")
+			} else {
+				s.Lookback = v
+			}
+		}
+	}
+	if s.Lookback < s.Interval {
+		// Runs would leave gaps between windows.
+		at, path := deref(lookbackNode), "schedule.lookback"
+		if !hasLookback {
+			at, path = deref(intervalNode), "schedule.interval"
+		}
+		rd.errf(at, path, "lookback %s is shorter than interval %s: events between runs would never be seen", s.Lookback, s.Interval)
+	}
+	if v, ok := m.get("query_delay"); ok {
+		s.QueryDelay, _ = rd.duration(v, "schedule.query_delay")
+	}
+	if v, ok := m.get("window"); ok {
+		if w, ok := rd.str(v, "schedule.window"); ok {
+			if w != WindowEvent && w != WindowIngested {
+				rd.errf(deref(v), "schedule.window", "unknown window %q (want event or ingested)", w)
+			}
+			s.Window = w
+		}
+	}
+}
+
+func (rd *ruleDecoder) source(n *yaml.Node, s *Source) {
+	m, ok := rd.mapping(n, "source", sourceKeys)
+	if !ok {
+		return
+	}
+	rd.required(m, "source", "index")
+	if v, ok := m.get("index"); ok {
+		s.Index, _ = rd.strList(v, "source.index")
+	}
+	if v, ok := m.get("profile"); ok {
+		if p, ok := rd.str(v, "source.profile"); ok {
+			if _, known := mappings.LookupProfile(p); !known && rd.l.Profile == "" {
+				rd.errf(deref(v), "source.profile", "unknown profile %q (known: %s)", p, strings.Join(mappings.ProfileNames(), ", "))
+			}
+			s.Profile = p
+		}
+	}
+	if v, ok := m.get("where"); ok {
+		s.Where = rd.where(v)
+	}
+}
+
+func (rd *ruleDecoder) where(n *yaml.Node) Where {
+	w := Where{}
+	if n = deref(n); n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return w
+	}
+	m, ok := rd.mapping(n, "source.where", nil)
+	if !ok {
+		return w
+	}
+	w.Terms = rd.terms(m, "source.where", true)
+	if v, ok := m.get("not"); ok {
+		if nm, ok := rd.mapping(v, "source.where.not", nil); ok {
+			w.Not = rd.terms(nm, "source.where.not", false)
+		}
+	}
+	return w
+}
+
+func (rd *ruleDecoder) terms(m *mapping, path string, top bool) map[string][]string {
+	out := map[string][]string{}
+	for _, k := range m.order {
+		if k == "not" {
+			if !top {
+				rd.errf(m.keys[k], path, "\"not\" cannot be nested")
+			}
+			continue
+		}
+		p := join(path, k)
+		v := deref(m.vals[k])
+		rd.refs = append(rd.refs, fieldRef{node: m.keys[k], path: path, name: k})
+		var vals []string
+		switch {
+		case v.Kind == yaml.SequenceNode:
+			if len(v.Content) == 0 {
+				rd.errf(v, p, "must not be an empty list")
+			}
+			for _, c := range v.Content {
+				if s, ok := rd.value(c, p); ok {
+					vals = append(vals, s)
+				}
+			}
+		default:
+			if s, ok := rd.value(v, p); ok {
+				vals = append(vals, s)
+			}
+		}
+		if len(vals) > 0 {
+			out[k] = vals
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// fields decodes a field-or-tuple key and remembers the names for the
+// profile check; duplicates within the list are errors.
+func (rd *ruleDecoder) fields(n *yaml.Node, path string) []string {
+	list, _ := rd.strList(n, path)
+	seen := map[string]bool{}
+	n = deref(n)
+	for i, f := range list {
+		at := n
+		if n.Kind == yaml.SequenceNode && i < len(n.Content) {
+			at = deref(n.Content[i])
+		}
+		if seen[f] {
+			rd.errf(at, path, "field %q listed twice", f)
+		}
+		seen[f] = true
+		rd.refs = append(rd.refs, fieldRef{node: at, path: path, name: f})
+	}
+	return list
+}
+
+func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
+	r := &Rare{By: []string{DefaultEntity}, History: DefaultHistory, Mode: ModeRare}
+	m, ok := rd.mapping(n, "rare", rareKeys)
+	if !ok {
+		return r
+	}
+	rd.required(m, "rare", "field")
+	if v, ok := m.get("field"); ok {
+		r.Field = rd.fields(v, "rare.field")
+	}
+	if v, ok := m.get("by"); ok {
+		r.By = rd.fields(v, "rare.by")
+	} else {
+		rd.refs = append(rd.refs, fieldRef{node: m.node, path: "rare.by", name: DefaultEntity})
+	}
+	if v, ok := m.get("partition"); ok {
+		r.Partition = rd.fields(v, "rare.partition")
+	}
+	// A field that is also the entity or partition is constant per model:
+	// nothing could ever be rare.
+	for _, f := range r.Field {
+		if contains(r.By, f) {
+			rd.errf(m.node, "rare", "field %q is also in by: it could never be rare for its own entity", f)
+		}
+		if contains(r.Partition, f) {
+			rd.errf(m.node, "rare", "field %q is also in partition: it could never be rare within its partition", f)
+		}
+	}
+	for _, f := range r.By {
+		if contains(r.Partition, f) {
+			rd.errf(m.node, "rare", "field %q is in both by and partition", f)
+		}
+	}
+	if v, ok := m.get("history"); ok {
+		if h, ok := rd.duration(v, "rare.history"); ok {
+			if h <= 0 {
+				rd.errf(deref(v), "rare.history", "must be positive: the baseline needs some history")
+			}
+			r.History = h
+		}
+	}
+	if v, ok := m.get("mode"); ok {
+		if s, ok := rd.str(v, "rare.mode"); ok {
+			if s != ModeRare && s != ModeFirstSeen {
+				rd.errf(deref(v), "rare.mode", "unknown mode %q%s (want rare or first_seen)", s, didYouMean(s, []string{ModeRare, ModeFirstSeen}))
+			}
+			r.Mode = s
+		}
+	}
+	if v, ok := m.get("min_history_events"); ok {
+		if i, ok := rd.intv(v, "rare.min_history_events"); ok {
+			if i < 0 {
+				rd.errf(deref(v), "rare.min_history_events", "must not be negative, got %d", i)
+			}
+			r.MinHistoryEvents = i
+		}
+	}
+	return r
+}
+
+var dayNames = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+	"sunday": time.Sunday, "monday": time.Monday, "tuesday": time.Tuesday,
+	"wednesday": time.Wednesday, "thursday": time.Thursday, "friday": time.Friday,
+	"saturday": time.Saturday,
+}
+
+var (
+	weekdays = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
+	weekends = []time.Weekday{time.Saturday, time.Sunday}
+	everyday = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
+)
+
+func (rd *ruleDecoder) offHours(n *yaml.Node) *OffHours {
+	o := &OffHours{
+		Days:     append([]time.Weekday(nil), weekdays...),
+		Timezone: DefaultTimezone,
+		By:       []string{DefaultEntity},
+		Location: time.UTC,
+	}
+	m, ok := rd.mapping(n, "off_hours", offHoursKeys)
+	if !ok {
+		return o
+	}
+	if v, ok := m.get("learn"); ok {
+		if l, ok := rd.duration(v, "off_hours.learn"); ok {
+			if l <= 0 {
+				rd.errf(deref(v), "off_hours.learn", "must be positive (or leave it out for fixed hours)")
+			}
+			o.Learn = l
+		}
+	}
+	startNode, hasStart := m.get("start")
+	endNode, hasEnd := m.get("end")
+	if o.Learn > 0 && (hasStart || hasEnd) {
+		at := m.keys["start"]
+		if !hasStart {
+			at = m.keys["end"]
+		}
+		rd.errf(at, "off_hours", "start/end and learn are exclusive: learned hours replace fixed ones")
+	}
+	if o.Learn <= 0 {
+		o.Start, o.End = DefaultStart, DefaultEnd
+	}
+	startOK, endOK := true, true
+	if hasStart {
+		o.Start, startOK = rd.clock(startNode, "off_hours.start")
+	}
+	if hasEnd {
+		o.End, endOK = rd.clock(endNode, "off_hours.end")
+	}
+	if o.Learn <= 0 && startOK && endOK {
+		s, _ := parseClock(o.Start)
+		e, _ := parseClock(o.End)
+		if e <= s {
+			at, path := deref(endNode), "off_hours.end"
+			if !hasEnd {
+				at, path = deref(startNode), "off_hours.start"
+			}
+			rd.errf(at, path, "end %s must be after start %s", o.End, o.Start)
+		}
+	}
+	if v, ok := m.get("days"); ok {
+		o.Days = rd.days(v)
+	}
+	if v, ok := m.get("timezone"); ok {
+		if s, ok := rd.nonEmpty(v, "off_hours.timezone"); ok {
+			o.Timezone = s
+			if loc, err := loadLocation(s); err != nil {
+				rd.errf(deref(v), "off_hours.timezone", "unknown timezone %q: want an IANA name like Europe/Paris or America/New_York", s)
+			} else {
+				o.Location = loc
+			}
+		}
+	}
+	if v, ok := m.get("timezones"); ok {
+		if s, ok := rd.nonEmpty(v, "off_hours.timezones"); ok {
+			o.Timezones = s
+			rd.timezones(deref(v), o)
+		}
+	}
+	if v, ok := m.get("by"); ok {
+		o.By = rd.fields(v, "off_hours.by")
+	} else {
+		rd.refs = append(rd.refs, fieldRef{node: m.node, path: "off_hours.by", name: DefaultEntity})
+	}
+	return o
+}
+
+func (rd *ruleDecoder) clock(n *yaml.Node, path string) (string, bool) {
+	s, ok := rd.str(n, path)
+	if !ok {
+		return "", false
+	}
+	if _, err := parseClock(s); err != nil {
+		rd.errf(deref(n), path, "bad time %q: want HH:MM on a 24-hour clock, like 09:00 or 17:30", s)
+		return s, false
+	}
+	return s, true
+}
+
+type clockError string
+
+func (e clockError) Error() string { return string(e) }
+
+// parseClock turns "HH:MM" into minutes after midnight ("24:00" is 1440).
+func parseClock(s string) (int, error) {
+	m := clockRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, clockError("bad time " + s)
+	}
+	if s == "24:00" {
+		return 24 * 60, nil
+	}
+	return int(m[1][0]-'0')*600 + int(m[1][1]-'0')*60 + int(m[2][0]-'0')*10 + int(m[2][1]-'0'), nil
+}
+
+func (rd *ruleDecoder) days(n *yaml.Node) []time.Weekday {
+	n = deref(n)
+	if n.Kind == yaml.ScalarNode {
+		s, ok := rd.str(n, "off_hours.days")
+		if !ok {
+			return append([]time.Weekday(nil), weekdays...)
+		}
+		switch strings.ToLower(s) {
+		case "weekdays":
+			return append([]time.Weekday(nil), weekdays...)
+		case "weekends":
+			return append([]time.Weekday(nil), weekends...)
+		case "everyday", "every day", "all":
+			return append([]time.Weekday(nil), everyday...)
+		}
+		if d, ok := dayNames[strings.ToLower(s)]; ok {
+			return []time.Weekday{d}
+		}
+		rd.errf(n, "off_hours.days", "unknown days %q: want weekdays, weekends, everyday or a list like [mon, tue]", s)
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		rd.errf(n, "off_hours.days", "expected a list of days or weekdays/weekends/everyday, got %s", describe(n))
+		return nil
+	}
+	if len(n.Content) == 0 {
+		rd.errf(n, "off_hours.days", "must not be an empty list (every hour would be off hours)")
+	}
+	var out []time.Weekday
+	seen := map[time.Weekday]bool{}
+	for _, c := range n.Content {
+		s, ok := rd.str(c, "off_hours.days")
+		if !ok {
+			continue
+		}
+		d, known := dayNames[strings.ToLower(s)]
+		if !known {
+			rd.errf(deref(c), "off_hours.days", "unknown day %q (want mon, tue, wed, thu, fri, sat or sun)", s)
+			continue
+		}
+		if seen[d] {
+			rd.errf(deref(c), "off_hours.days", "day %q listed twice", s)
+			continue
+		}
+		seen[d] = true
+		out = append(out, d)
+	}
+	return out
+}
+
+func (rd *ruleDecoder) threats(n *yaml.Node) []Threat {
+	n = deref(n)
+	if n.Kind != yaml.SequenceNode {
+		rd.errf(n, "threat", "expected a list of {tactic, technique, subtechnique}, got %s", describe(n))
+		return nil
+	}
+	var out []Threat
+	for _, c := range n.Content {
+		m, ok := rd.mapping(c, "threat", threatKeys)
+		if !ok {
+			continue
+		}
+		rd.required(m, "threat", "tactic")
+		var t Threat
+		if v, ok := m.get("tactic"); ok {
+			if s, ok := rd.str(v, "threat.tactic"); ok {
+				switch {
+				case !tacticRE.MatchString(s):
+					rd.errf(deref(v), "threat.tactic", "%q is not an ATT&CK tactic id like TA0005", s)
+				case tacticNames[s] == "":
+					rd.warnf(deref(v), "threat.tactic", "%q is not an ATT&CK Enterprise tactic", s)
+				}
+				t.Tactic = s
+			}
+		}
+		if v, ok := m.get("technique"); ok {
+			if s, ok := rd.str(v, "threat.technique"); ok {
+				switch {
+				case subtechniqueRE.MatchString(s):
+					rd.errf(deref(v), "threat.technique", "%q is a sub-technique: write technique: %s and subtechnique: %s", s, s[:5], s)
+				case !techniqueRE.MatchString(s):
+					rd.errf(deref(v), "threat.technique", "%q is not an ATT&CK technique id like T1078", s)
+				}
+				t.Technique = s
+			}
+		}
+		if v, ok := m.get("subtechnique"); ok {
+			if s, ok := rd.str(v, "threat.subtechnique"); ok {
+				switch {
+				case !subtechniqueRE.MatchString(s):
+					rd.errf(deref(v), "threat.subtechnique", "%q is not an ATT&CK sub-technique id like T1078.004", s)
+				case t.Technique == "":
+					t.Technique = s[:5]
+				case !strings.HasPrefix(s, t.Technique+"."):
+					rd.errf(deref(v), "threat.subtechnique", "%s is not a sub-technique of %s", s, t.Technique)
+				}
+				t.Subtechnique = s
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// checkFields validates every field the rule names against its profile.
+func (rd *ruleDecoder) checkFields(r *Rule) {
+	p, ok := mappings.LookupProfile(r.Source.Profile)
+	if !ok {
+		return // already reported
+	}
+	for _, ref := range rd.refs {
+		rd.checkField(p, ref)
+	}
+}
+
+// checkField accepts a logical field of the profile, or a physical name —
+// one with a dot, '@' or an uppercase letter — unless it is one edit away
+// from a dotted logical name (source.cty). A bare lowercase word that is
+// not logical is an error: it is nearly always a typo.
+func (rd *ruleDecoder) checkField(p *mappings.Profile, ref fieldRef) {
+	name := ref.name
+	if p.IsLogical(name) {
+		if p.NeedsEnrichment(name) {
+			how := "an enrichment step"
+			if strings.HasPrefix(name, "source.") && name != "source.ip" {
+				how = "a GeoIP step (at ingest or in offtrail)"
+			}
+			effect := "events without it are never scored"
+			switch ref.path {
+			case "source.where":
+				effect = "events without it never match"
+			case "source.where.not":
+				effect = "events without it are never excluded"
+			}
+			rd.warnf(ref.node, ref.path, "field %q (%s) is filled only by %s in profile %s: %s", name, p.Physical(name), how, p.Name, effect)
+		}
+		return
+	}
+	logical := mappings.LogicalFields()
+	if strings.ContainsAny(name, ".@") || strings.ToLower(name) != name {
+		for _, l := range logical {
+			if strings.Contains(l, ".") && distance(name, l) == 1 && !isPhysicalAnywhere(name) {
+				rd.errf(ref.node, ref.path, "unknown field %q (did you mean %q?)", name, l)
+				return
+			}
+		}
+		// A physical name of another profile is probably a copy-paste
+		// from a rule written for that shape.
+		for _, pn := range mappings.ProfileNames() {
+			other, _ := mappings.LookupProfile(pn)
+			if pn == p.Name {
+				continue
+			}
+			if l := other.Logical(name); l != name && p.Physical(l) != name {
+				rd.warnf(ref.node, ref.path, "field %q is profile %s's name for %q; profile %s calls it %q (write %q to work with both)", name, pn, l, p.Name, p.Physical(l), l)
+				return
+			}
+		}
+		return
+	}
+	msg := "unknown field %q: not a logical field of profile %s (physical names contain a '.' or an uppercase letter)"
+	args := []any{name, p.Name}
+	if s := suggest(name, logical); s != "" {
+		msg += " (did you mean %q?)"
+		args = append(args, s)
+	} else {
+		for _, l := range logical {
+			if strings.EqualFold(p.Physical(l), name) {
+				msg += " (did you mean %q?)"
+				args = append(args, l)
+				break
+			}
+		}
+	}
+	rd.errf(ref.node, ref.path, msg, args...)
+}
+
+func isPhysicalAnywhere(name string) bool {
+	for _, pn := range mappings.ProfileNames() {
+		p, _ := mappings.LookupProfile(pn)
+		if p.Logical(name) != name {
+			return true
+		}
+	}
+	return false
+}
