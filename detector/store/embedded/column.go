@@ -2,9 +2,11 @@ package embedded
 
 import (
 	"bytes"
-	"encoding/json"
 	"math"
 	"sync"
+	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/offtrail/offtrail/detector/store"
 )
@@ -54,16 +56,17 @@ type columnBuilder struct {
 	index map[string]uint32
 }
 
-func (b *columnBuilder) add(i int, vals []string) {
+func (b *columnBuilder) add(i int, vals [][]byte) {
 	if len(vals) == 0 {
 		return
 	}
-	pos := func(v string) uint32 {
-		p, ok := b.index[v]
+	pos := func(v []byte) uint32 {
+		p, ok := b.index[string(v)] // no allocation for a known value
 		if !ok {
 			p = uint32(len(b.col.dict))
-			b.col.dict = append(b.col.dict, v)
-			b.index[v] = p
+			s := string(v)
+			b.col.dict = append(b.col.dict, s)
+			b.index[s] = p
 		}
 		return p
 	}
@@ -82,7 +85,7 @@ func (b *columnBuilder) add(i int, vals []string) {
 	b.col.multi[int32(i)] = ps
 }
 
-// ensure builds the missing value and time columns for docs in one decoding
+// ensure builds the missing value and time columns for docs in one parsing
 // pass and returns them. It is called with the index read-locked.
 func (cc *colCache) ensure(ix *index, fields, timeFields []string) (map[string]*column, map[string][]int64) {
 	cc.mu.Lock()
@@ -99,61 +102,7 @@ func (cc *colCache) ensure(ix *index, fields, timeFields []string) (map[string]*
 		}
 	}
 	if len(needF)+len(needT) > 0 {
-		docs := ix.docs
-		builders := make([]columnBuilder, len(needF))
-		for j := range needF {
-			builders[j] = columnBuilder{col: &column{codes: make([]uint32, len(docs))}, index: map[string]uint32{}}
-		}
-		times := make([][]int64, len(needT))
-		for j := range needT {
-			times[j] = make([]int64, len(docs))
-		}
-		var rd bytes.Reader
-		var strs []string
-		var raw []any
-		for i, d := range docs {
-			rd.Reset(d.src)
-			dec := json.NewDecoder(&rd)
-			dec.UseNumber() // keep numbers as written, as keyword fields do
-			var m map[string]any
-			if err := dec.Decode(&m); err != nil {
-				ix.log.Warn().Str("index", ix.name).Str("id", d.id).Err(err).Msg("undecodable document")
-				m = nil
-			}
-			for j, f := range needF {
-				raw = lookupAll(m, f, raw[:0])
-				strs = strs[:0]
-				for _, v := range raw {
-					if s, ok := store.Stringify(v); ok && !contains(strs, s) {
-						strs = append(strs, s)
-					}
-				}
-				builders[j].add(i, strs)
-			}
-			for j, f := range needT {
-				times[j][i] = noTime
-				raw = lookupAll(m, f, raw[:0])
-				if len(raw) > 0 {
-					v := raw[0]
-					if n, ok := v.(json.Number); ok {
-						fv, err := n.Float64()
-						if err != nil {
-							continue
-						}
-						v = fv
-					}
-					if t, ok := store.ParseTime(v); ok {
-						times[j][i] = t.UnixNano()
-					}
-				}
-			}
-		}
-		for j, f := range needF {
-			cc.cols[f] = builders[j].col
-		}
-		for j, f := range needT {
-			cc.times[f] = times[j]
-		}
+		cc.build(ix, needF, needT)
 	}
 	cols := make(map[string]*column, len(fields))
 	for _, f := range fields {
@@ -166,6 +115,109 @@ func (cc *colCache) ensure(ix *index, fields, timeFields []string) (map[string]*
 	return cols, tcols
 }
 
+// build parses every document once with a reused fastjson parser (no
+// per-document maps) and extracts the fields.
+func (cc *colCache) build(ix *index, needF, needT []string) {
+	docs := ix.docs
+	builders := make([]columnBuilder, len(needF))
+	for j := range needF {
+		builders[j] = columnBuilder{col: &column{codes: make([]uint32, len(docs))}, index: map[string]uint32{}}
+	}
+	times := make([][]int64, len(needT))
+	for j := range needT {
+		times[j] = make([]int64, len(docs))
+	}
+	var (
+		p       fastjson.Parser
+		vals    []*fastjson.Value
+		strs    [][]byte
+		scratch []byte
+	)
+	for i, d := range docs {
+		v, err := p.ParseBytes(d.src)
+		var obj *fastjson.Object
+		if err == nil {
+			obj, err = v.Object()
+		}
+		if err != nil {
+			ix.log.Warn().Str("index", ix.name).Str("id", d.id).Err(err).Msg("undecodable document")
+		}
+		for j, f := range needF {
+			vals = lookupAll(obj, f, vals[:0])
+			strs, scratch = strs[:0], scratch[:0]
+			for _, v := range vals {
+				var s []byte
+				s, scratch = stringify(v, scratch)
+				if s != nil && !containsBytes(strs, s) {
+					strs = append(strs, s)
+				}
+			}
+			builders[j].add(i, strs)
+		}
+		for j, f := range needT {
+			times[j][i] = noTime
+			vals = lookupAll(obj, f, vals[:0])
+			if len(vals) > 0 {
+				if t, ok := parseTime(vals[0]); ok {
+					times[j][i] = t
+				}
+			}
+		}
+	}
+	for j, f := range needF {
+		cc.cols[f] = builders[j].col
+	}
+	for j, f := range needT {
+		cc.times[f] = times[j]
+	}
+}
+
+// stringify renders a value as store.Stringify does, numbers exactly as
+// written (as a keyword field keeps them). The result may point into v or
+// into scratch, which it may grow.
+func stringify(v *fastjson.Value, scratch []byte) ([]byte, []byte) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return v.GetStringBytes(), scratch
+	case fastjson.TypeTrue:
+		return trueBytes, scratch
+	case fastjson.TypeFalse:
+		return falseBytes, scratch
+	case fastjson.TypeNumber:
+		n := len(scratch)
+		scratch = v.MarshalTo(scratch)
+		return scratch[n:len(scratch):len(scratch)], scratch
+	}
+	return nil, scratch
+}
+
+var trueBytes, falseBytes = []byte("true"), []byte("false")
+
+// parseTime reads a date as store.ParseTime does (strings, epoch millis).
+func parseTime(v *fastjson.Value) (int64, bool) {
+	var t time.Time
+	var ok bool
+	switch v.Type() {
+	case fastjson.TypeString:
+		t, ok = store.ParseTime(string(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		t, ok = store.ParseTime(v.GetFloat64())
+	}
+	if !ok {
+		return 0, false
+	}
+	return t.UnixNano(), true
+}
+
+func containsBytes(s [][]byte, v []byte) bool {
+	for _, x := range s {
+		if bytes.Equal(x, v) {
+			return true
+		}
+	}
+	return false
+}
+
 func contains[T comparable](s []T, v T) bool {
 	for _, x := range s {
 		if x == v {
@@ -175,28 +227,35 @@ func contains[T comparable](s []T, v T) bool {
 	return false
 }
 
-// lookupAll appends every value of a dotted field in doc, as the engines
-// index it: nested objects, flat dotted keys or a mix, arrays contributing
-// each element and arrays of objects each object's value.
-func lookupAll(doc map[string]any, field string, out []any) []any {
-	if doc == nil {
+// lookupAll appends every value of a dotted field, as the engines index
+// it: nested objects, flat dotted keys or a mix, arrays contributing each
+// element and arrays of objects each object's value. (store.Lookup finds
+// only the first of these.)
+func lookupAll(o *fastjson.Object, field string, out []*fastjson.Value) []*fastjson.Value {
+	if o == nil {
 		return out
 	}
-	if v, ok := doc[field]; ok {
+	if v := o.Get(field); v != nil {
 		out = appendLeaf(v, out)
 	}
 	for i := 0; i < len(field); i++ {
 		if field[i] != '.' {
 			continue
 		}
-		head, rest := field[:i], field[i+1:]
-		switch sub := doc[head].(type) {
-		case map[string]any:
-			out = lookupAll(sub, rest, out)
-		case []any:
-			for _, e := range sub {
-				if m, ok := e.(map[string]any); ok {
-					out = lookupAll(m, rest, out)
+		sub := o.Get(field[:i])
+		if sub == nil {
+			continue
+		}
+		rest := field[i+1:]
+		switch sub.Type() {
+		case fastjson.TypeObject:
+			so, _ := sub.Object()
+			out = lookupAll(so, rest, out)
+		case fastjson.TypeArray:
+			arr, _ := sub.Array()
+			for _, e := range arr {
+				if eo, err := e.Object(); err == nil {
+					out = lookupAll(eo, rest, out)
 				}
 			}
 		}
@@ -204,12 +263,13 @@ func lookupAll(doc map[string]any, field string, out []any) []any {
 	return out
 }
 
-func appendLeaf(v any, out []any) []any {
-	switch x := v.(type) {
-	case nil, map[string]any:
+func appendLeaf(v *fastjson.Value, out []*fastjson.Value) []*fastjson.Value {
+	switch v.Type() {
+	case fastjson.TypeNull, fastjson.TypeObject:
 		return out
-	case []any:
-		for _, e := range x {
+	case fastjson.TypeArray:
+		arr, _ := v.Array()
+		for _, e := range arr {
 			out = appendLeaf(e, out)
 		}
 		return out

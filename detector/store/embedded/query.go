@@ -237,13 +237,22 @@ func (s *Store) CountGroups(ctx context.Context, req store.CountRequest, fn func
 	counts := map[string]int64{}
 	err := s.query(ctx, req.Query, req.Restrict, req.GroupBy, func(ix *index, sc *scan) error {
 		k := newKeyer(sc.cols, req.GroupBy, req.HourBuckets)
-		local := map[string]int64{}
+		// Pointers, so that the hot path only looks up (string(key) in a
+		// lookup does not allocate).
+		local := map[string]*int64{}
 		err := sc.each(ctx, func(i int, t int64) error {
-			k.each(i, t, func(key []byte) { local[string(key)]++ })
+			k.each(i, t, func(key []byte) {
+				n := local[string(key)]
+				if n == nil {
+					n = new(int64)
+					local[string(key)] = n
+				}
+				*n++
+			})
 			return nil
 		})
 		for key, n := range local {
-			counts[store.KeyString(k.decode([]byte(key)))] += n
+			counts[store.KeyString(k.decode([]byte(key)))] += *n
 		}
 		return err
 	})

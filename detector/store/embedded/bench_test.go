@@ -1,0 +1,141 @@
+package embedded
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/storetest"
+)
+
+const benchDocs = 200_000
+
+var benchFixture = sync.OnceValue(func() []store.Doc {
+	fx := storetest.FixtureN(7, benchDocs)
+	out := make([]store.Doc, len(fx))
+	for i, d := range fx {
+		out[i] = d.StoreDoc()
+	}
+	return out
+})
+
+func loadBench(b *testing.B, s *Store, index string) {
+	b.Helper()
+	ctx := context.Background()
+	w, err := s.NewBulkWriter(ctx, index, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range benchFixture() {
+		if err := w.Add(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, _, err := w.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+var benchQuery = store.Query{
+	Index:     []string{"logs-*"},
+	TimeField: "@timestamp",
+	Window:    store.Window{From: storetest.FixtureBase, To: storetest.FixtureBase.Add(48 * time.Hour)},
+	Filter:    store.Filter{Not: map[string][]string{"event.outcome": {"failure"}}},
+}
+
+// BenchmarkCountGroups measures a rare-job baseline query over warm
+// columns: identity x action, filtered, and the same per hour.
+func BenchmarkCountGroups(b *testing.B) {
+	s := NewMemory()
+	loadBench(b, s, "logs-bench")
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		req  store.CountRequest
+	}{
+		{"identity-action", store.CountRequest{Query: benchQuery, GroupBy: []string{"aws.cloudtrail.user_identity.arn", "event.action"}}},
+		{"identity-hour", store.CountRequest{Query: benchQuery, GroupBy: []string{"aws.cloudtrail.user_identity.arn"}, HourBuckets: true}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			noop := func(store.Group) error { return nil }
+			if err := s.CountGroups(ctx, c.req, noop); err != nil { // builds the columns
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if err := s.CountGroups(ctx, c.req, noop); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(benchDocs)*float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+		})
+	}
+}
+
+// BenchmarkColumnBuild measures the first query on a field: decoding every
+// document once.
+func BenchmarkColumnBuild(b *testing.B) {
+	s := NewMemory()
+	loadBench(b, s, "logs-bench")
+	ix := s.indexFor("logs-bench")
+	fields := []string{"aws.cloudtrail.user_identity.arn", "event.action", "event.outcome"}
+	for b.Loop() {
+		ix.mu.RLock()
+		newColCache().ensure(ix, fields, []string{"@timestamp"})
+		ix.mu.RUnlock()
+	}
+	b.ReportMetric(float64(benchDocs)*float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+}
+
+// BenchmarkScanSegment reads a 200k-document gzip segment as a cold index
+// load does (decompress and split lines), against the same data as plain
+// NDJSON. SetBytes is the uncompressed size.
+func BenchmarkScanSegment(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	loadBench(b, s, "logs-bench")
+	segs, _ := filepath.Glob(filepath.Join(dir, "logs-bench", "seg-*.ndjson.gz"))
+	if len(segs) != 1 {
+		b.Fatalf("segments: %v", segs)
+	}
+	// The same lines, uncompressed.
+	var plain []byte
+	for _, d := range benchFixture() {
+		plain = appendLine(plain, d.ID, d.Source)
+	}
+	plainName := filepath.Join(b.TempDir(), "plain.ndjson")
+	if err := os.WriteFile(plainName, plain, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	gz, _ := os.Stat(segs[0])
+	b.Logf("%d docs: %d bytes plain, %d gzip", benchDocs, len(plain), gz.Size())
+	for _, c := range []struct{ name, file string }{{"gzip", segs[0]}, {"plain", plainName}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			for b.Loop() {
+				n := 0
+				err := readDataFile(c.file, func(rawDoc) { n++ }, func(int, error) {})
+				if err != nil || n != benchDocs {
+					b.Fatalf("read %d docs: %v", n, err)
+				}
+			}
+			b.ReportMetric(float64(benchDocs)*float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+		})
+	}
+	b.Run("index-load", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			ix := &index{name: "logs-bench", dir: filepath.Join(dir, "logs-bench")}
+			if err := ix.refresh(); err != nil || len(ix.docs) != benchDocs {
+				b.Fatalf("loaded %d: %v", len(ix.docs), err)
+			}
+		}
+		b.ReportMetric(float64(benchDocs)*float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+	})
+}
