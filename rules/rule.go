@@ -110,7 +110,7 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 	if hasType {
 		if s, ok := rd.str(typeNode, "type"); ok {
 			if s != TypeRare && s != TypeOffHours {
-				rd.errf(deref(typeNode), "type", "unknown type %q%s (want rare or off_hours)", s, didYouMean(s, []string{TypeRare, TypeOffHours}))
+				rd.errf(deref(typeNode), "type", "unknown type %q: want rare or off_hours%s", s, didYouMean(s, []string{TypeRare, TypeOffHours}))
 			}
 			r.Type = s
 		}
@@ -154,7 +154,7 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 	if v, ok := m.get("severity"); ok {
 		if s, ok := rd.str(v, "severity"); ok {
 			if _, known := severityScores[s]; !known {
-				rd.errf(deref(v), "severity", "unknown severity %q%s (want low, medium, high or critical)", s, didYouMean(s, Severities()))
+				rd.errf(deref(v), "severity", "unknown severity %q: want low, medium, high or critical%s", s, didYouMean(s, Severities()))
 			}
 			r.Severity = s
 		}
@@ -204,7 +204,7 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 
 func didYouMean(s string, candidates []string) string {
 	if c := suggest(s, candidates); c != "" {
-		return " (did you mean " + c + "?)"
+		return "; did you mean " + c + "?"
 	}
 	return ""
 }
@@ -397,7 +397,7 @@ func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
 	if v, ok := m.get("mode"); ok {
 		if s, ok := rd.str(v, "rare.mode"); ok {
 			if s != ModeRare && s != ModeFirstSeen {
-				rd.errf(deref(v), "rare.mode", "unknown mode %q%s (want rare or first_seen)", s, didYouMean(s, []string{ModeRare, ModeFirstSeen}))
+				rd.errf(deref(v), "rare.mode", "unknown mode %q: want rare or first_seen%s", s, didYouMean(s, []string{ModeRare, ModeFirstSeen}))
 			}
 			r.Mode = s
 		}
@@ -691,21 +691,24 @@ func (rd *ruleDecoder) checkField(p *mappings.Profile, ref fieldRef) {
 		}
 		return
 	}
-	msg := "unknown field %q: not a logical field of profile %s (physical names contain a '.' or an uppercase letter)"
-	args := []any{name, p.Name}
-	if s := suggest(name, logical); s != "" {
-		msg += " (did you mean %q?)"
-		args = append(args, s)
-	} else {
-		for _, l := range logical {
-			if strings.EqualFold(p.Physical(l), name) {
-				msg += " (did you mean %q?)"
-				args = append(args, l)
-				break
+	s := suggest(name, logical)
+	if s == "" {
+		// eventname for eventName: suggest the logical name behind it.
+		for _, pn := range mappings.ProfileNames() {
+			other, _ := mappings.LookupProfile(pn)
+			for _, l := range logical {
+				if strings.EqualFold(other.Physical(l), name) {
+					s = l
+				}
 			}
 		}
 	}
-	rd.errf(ref.node, ref.path, msg, args...)
+	if s != "" {
+		rd.errf(ref.node, ref.path, "unknown field %q (did you mean %q?)", name, s)
+		return
+	}
+	rd.errf(ref.node, ref.path, "unknown field %q: not a logical field of profile %s (%s), and physical names contain a '.' or an uppercase letter",
+		name, p.Name, strings.Join(logical, ", "))
 }
 
 func isPhysicalAnywhere(name string) bool {
