@@ -185,7 +185,7 @@ func (s *Store) composite(ctx context.Context, index []string, body func(after j
 		}
 		for _, bk := range page.Buckets {
 			if err := fn(bk); err != nil {
-				return err
+				return callbackError{err}
 			}
 		}
 		if len(page.Buckets) == 0 || len(page.AfterKey) == 0 {
@@ -193,6 +193,21 @@ func (s *Store) composite(ctx context.Context, index []string, body func(after j
 		}
 		after = page.AfterKey
 	}
+}
+
+// callbackError carries the caller's own error out of a paging loop so it
+// is returned as it is, not wrapped as an engine failure.
+type callbackError struct{ err error }
+
+func (e callbackError) Error() string { return e.err.Error() }
+
+// wrap wraps an engine failure; a callback's error passes through.
+func (s *Store) wrap(op string, index []string, err error) error {
+	var cb callbackError
+	if errors.As(err, &cb) {
+		return cb.err
+	}
+	return s.Errorf(op, index, err)
 }
 
 // CountGroups runs a composite aggregation per restrict pass. Passes split
@@ -230,7 +245,7 @@ func (s *Store) CountGroups(ctx context.Context, req store.CountRequest, fn func
 			return nil
 		})
 		if err != nil {
-			return s.Errorf("count", index, err)
+			return s.wrap("count", index, err)
 		}
 	}
 	keys := make([]string, 0, len(merged))
@@ -278,7 +293,7 @@ func (s *Store) Stats(ctx context.Context, req store.StatsRequest, fn func(store
 			return fn(store.Stats{Key: b.Key, Total: b.DocCount, Distinct: b.Distinct})
 		})
 		if err != nil {
-			return s.Errorf("stats", index, err)
+			return s.wrap("stats", index, err)
 		}
 	}
 	return nil

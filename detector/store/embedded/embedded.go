@@ -95,12 +95,15 @@ func (s *Store) Kind() string { return Kind }
 // Refresh implements store.Backend: writes are visible once they return.
 func (s *Store) Refresh(context.Context, ...string) error { return nil }
 
-// Close drops the caches. An in-memory store loses its data.
+// Close drops the caches; an in-memory store drops its data. The store may
+// be used again after Close (a directory store reloads from disk).
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dir != "" {
-		s.indices = map[string]*index{}
+	s.indices = map[string]*index{}
+	if s.dir == "" {
+		s.templates = map[string]json.RawMessage{}
+		s.state = map[string]map[string]*stateEntry{}
 	}
 	return nil
 }

@@ -199,7 +199,7 @@ func (ix *index) applyWritten(file string, docs []rawDoc) {
 	ix.cols = newColCache()
 }
 
-// hasID reports whether the index holds a document with id.
+// hasIDLocked reports whether the index holds a document with id.
 func (ix *index) hasIDLocked(id string) bool {
 	_, ok := ix.byID[id]
 	return ok

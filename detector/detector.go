@@ -1,0 +1,206 @@
+// Package detector runs offtrail's anomaly jobs (rare, first-seen,
+// off-hours) over a log store, scores what it finds and builds explained
+// signal documents. The store does the counting: the detector only asks for
+// grouped counts over windows, restricted to the entities active in the
+// window, and for a few contributing events per signal.
+package detector
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/mappings"
+	"github.com/offtrail/offtrail/rules"
+)
+
+// Store is what the detector needs of a backend: grouped counts over a
+// window, and the events behind a signal.
+type Store interface {
+	CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error
+	Events(ctx context.Context, q store.Query, limit int) ([]store.Event, error)
+}
+
+// Detector evaluates rules over windows.
+type Detector struct {
+	store           Store
+	log             zerolog.Logger
+	highRisk        map[string]string
+	eventsPerSignal int
+	now             func() time.Time
+}
+
+// Option configures a Detector.
+type Option func(*Detector)
+
+// WithHighRiskActions sets the actions (name -> category) whose signals get
+// their severity and risk score raised.
+func WithHighRiskActions(m map[string]string) Option { return func(d *Detector) { d.highRisk = m } }
+
+// WithEventsPerSignal sets how many contributing events a signal carries.
+func WithEventsPerSignal(n int) Option { return func(d *Detector) { d.eventsPerSignal = n } }
+
+// WithClock sets the wall clock used for event.created.
+func WithClock(now func() time.Time) Option { return func(d *Detector) { d.now = now } }
+
+// New returns a detector over s.
+func New(s Store, log zerolog.Logger, opts ...Option) *Detector {
+	d := &Detector{store: s, log: log, eventsPerSignal: 10, now: time.Now}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// Result is what one evaluation of a rule over a window produced.
+type Result struct {
+	Rule    string
+	Window  store.Window
+	RunID   string
+	Signals []*Signal // at most the rule's max_signals, highest scores first
+	// Candidates is the number of (entity, value) pairs scored; Above the
+	// number at or above the threshold before max_signals applied.
+	Candidates int
+	Above      int
+	Queries    int
+}
+
+// Evaluate runs rule r over window w.
+func (d *Detector) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, runID string) (*Result, error) {
+	prof := r.Profile()
+	if prof == nil {
+		return nil, fmt.Errorf("rule %s: unknown profile %q", r.ID, r.Source.Profile)
+	}
+	ev := &evaluation{d: d, rule: r, prof: prof, window: w, res: &Result{Rule: r.ID, Window: w, RunID: runID}}
+	var cands []*candidate
+	var err error
+	switch r.Type {
+	case "rare":
+		cands, err = ev.rare(ctx)
+	case "off_hours":
+		cands, err = ev.offHours(ctx)
+	default:
+		err = fmt.Errorf("unknown rule type %q", r.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rule %s window %s: %w", r.ID, w, err)
+	}
+	ev.res.Candidates = len(cands)
+	selected := selectCandidates(cands, r.AnomalyThreshold, r.MaxSignals)
+	ev.res.Above = countAbove(cands, r.AnomalyThreshold)
+	for _, c := range selected {
+		sig, err := ev.buildSignal(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s window %s: %w", r.ID, w, err)
+		}
+		if sig != nil {
+			ev.res.Signals = append(ev.res.Signals, sig)
+		}
+	}
+	return ev.res, nil
+}
+
+func countAbove(cands []*candidate, threshold float64) int {
+	n := 0
+	for _, c := range cands {
+		if c.est.Score >= threshold {
+			n++
+		}
+	}
+	return n
+}
+
+// selectCandidates keeps those at or above the threshold, highest score
+// first (ties by entity and value, for determinism), at most max.
+func selectCandidates(cands []*candidate, threshold float64, max int) []*candidate {
+	var out []*candidate
+	for _, c := range cands {
+		if c.est.Score >= threshold {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.est.Score != b.est.Score {
+			return a.est.Score > b.est.Score
+		}
+		if a.entityKey != b.entityKey {
+			return a.entityKey < b.entityKey
+		}
+		return a.valueKey < b.valueKey
+	})
+	if max > 0 && len(out) > max {
+		out = out[:max]
+	}
+	return out
+}
+
+// evaluation is the state of one Evaluate call.
+type evaluation struct {
+	d      *Detector
+	rule   *rules.Rule
+	prof   *mappings.Profile
+	window store.Window
+	res    *Result
+}
+
+func (ev *evaluation) physical(fields []string) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = ev.prof.Physical(f)
+	}
+	return out
+}
+
+// filter is the rule's where clause in physical names.
+func (ev *evaluation) filter() store.Filter {
+	f := store.Filter{Terms: map[string][]string{}, Not: map[string][]string{}}
+	for k, v := range ev.rule.Source.Where.Terms {
+		f.Terms[ev.prof.Physical(k)] = append(f.Terms[ev.prof.Physical(k)], v...)
+	}
+	for k, v := range ev.rule.Source.Where.Not {
+		f.Not[ev.prof.Physical(k)] = append(f.Not[ev.prof.Physical(k)], v...)
+	}
+	return f
+}
+
+// windowQuery selects the rule's events in the evaluated window, on event
+// time or, for rules windowed on ingest time, on event.ingested.
+func (ev *evaluation) windowQuery() store.Query {
+	tf := ev.prof.Time
+	if ev.rule.Schedule.Window == "ingested" && ev.prof.Ingested != "" {
+		tf = ev.prof.Ingested
+	}
+	return store.Query{Index: ev.rule.Source.Index, TimeField: tf, Window: ev.window, Filter: ev.filter()}
+}
+
+// historyQuery selects the baseline: the span before the window, on event
+// time. Conditions of the where clause on the judged value fields select
+// which values are candidates in the window, not the entity's habits: "first
+// use of a high-risk action" judges a new high-risk action against all of
+// the identity's actions, not against the (usually empty) set of high-risk
+// ones it used before.
+func (ev *evaluation) historyQuery(span time.Duration) store.Query {
+	f := ev.filter()
+	if ev.rule.Rare != nil {
+		for _, v := range ev.physical(ev.rule.Rare.Field) {
+			delete(f.Terms, v)
+			delete(f.Not, v)
+		}
+	}
+	return store.Query{
+		Index:     ev.rule.Source.Index,
+		TimeField: ev.prof.Time,
+		Window:    store.Window{From: ev.window.From.Add(-span), To: ev.window.From},
+		Filter:    f,
+	}
+}
+
+func (ev *evaluation) count(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
+	ev.res.Queries++
+	return ev.d.store.CountGroups(ctx, req, fn)
+}

@@ -1,0 +1,187 @@
+package detector
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/store"
+)
+
+// candidate is one scored (entity, value) pair before selection.
+type candidate struct {
+	job        string   // rare | first_seen | off_hours | off_hours_learned
+	entity     []string // partition values then by values
+	value      []string // the value fields' values (or a time slot)
+	entityKey  string
+	valueKey   string
+	count      int64 // events in the window
+	baseline   *Baseline
+	peers      Peers
+	est        Estimate
+	automation bool
+	// eventFilter narrows the window query to this pair's events; keep, when
+	// set, drops fetched events that do not belong (off-hours precision).
+	eventFilter store.Filter
+	keep        func(store.Event) bool
+	// describe writes the job-specific part of the reason and the extra
+	// offtrail.* fields.
+	reason func(ev *evaluation, s *Signal, c *candidate) string
+	extra  map[string]any
+}
+
+// Automation heuristics from the baseline alone: a busy identity with a
+// narrow, repetitive set of values behaves like a script. People, even
+// specialised ones, spread over more kinds of calls.
+const (
+	automationMinEvents   = 500
+	automationMaxDistinct = 5
+)
+
+// identityFields are the logical fields that name an actor; only an actor
+// can behave like automation (an action or an account cannot).
+var identityFields = map[string]bool{"identity": true, "user": true, "user_id": true, "access_key": true}
+
+func looksAutomated(by []string, b *Baseline) bool {
+	if b == nil || len(by) == 0 || !identityFields[by[len(by)-1]] {
+		return false
+	}
+	return b.Total >= automationMinEvents && b.Distinct() <= automationMaxDistinct
+}
+
+// rare scores every (entity, value) pair active in the window against the
+// entity's history. Cost: one grouped count over the window, one over the
+// history restricted to the active entities, and — only when some value is
+// new to its entity — two more for the peer statistics. None of them pulls
+// raw events; all grow with distinct pairs, not with events.
+func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
+	rr := ev.rule.Rare
+	partF := ev.physical(rr.Partition)
+	byF := ev.physical(rr.By)
+	valF := ev.physical(rr.Field)
+	entF := append(append([]string{}, partF...), byF...)
+	nPart, nEnt := len(partF), len(entF)
+	groupBy := append(append([]string{}, entF...), valF...)
+
+	// 1. What happened in the window.
+	active := map[string]map[string]int64{}
+	entityVals := map[string][]string{}
+	restrict := map[string]bool{}
+	err := ev.count(ctx, store.CountRequest{Query: ev.windowQuery(), GroupBy: groupBy}, func(g store.Group) error {
+		ek, vk := store.KeyString(g.Key[:nEnt]), store.KeyString(g.Key[nEnt:])
+		if active[ek] == nil {
+			active[ek] = map[string]int64{}
+			entityVals[ek] = g.Key[:nEnt]
+		}
+		active[ek][vk] += g.Count
+		restrict[g.Key[nPart]] = true
+		return nil
+	})
+	if err != nil || len(active) == 0 {
+		return nil, err
+	}
+
+	// 2. The active entities' baselines.
+	hq := ev.historyQuery(time.Duration(rr.History))
+	baselines := map[string]*Baseline{}
+	err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: groupBy, Restrict: map[string][]string{byF[0]: sortedKeys(restrict)}}, func(g store.Group) error {
+		ek := store.KeyString(g.Key[:nEnt])
+		if active[ek] == nil {
+			return nil // same by-value in another partition
+		}
+		b := baselines[ek]
+		if b == nil {
+			b = &Baseline{}
+			baselines[ek] = b
+		}
+		b.Add(store.KeyString(g.Key[nEnt:]), g.Count)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// 3. Peer statistics for values new to their entity.
+	novelFirst := map[string]bool{}
+	novel := map[string]bool{}
+	for ek, vals := range active {
+		for vk := range vals {
+			if b := baselines[ek]; b == nil || b.Counts[vk] == 0 {
+				novel[vk] = true
+				novelFirst[store.SplitKey(vk)[0]] = true
+			}
+		}
+	}
+	peerTotals := map[string]int{}
+	valueUsers := map[string]int{}
+	if len(novel) > 0 {
+		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: entF}, func(g store.Group) error {
+			peerTotals[store.KeyString(g.Key[:nPart])]++
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		peerGroup := append(append(append([]string{}, partF...), valF...), byF...)
+		nVal := len(valF)
+		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: peerGroup, Restrict: map[string][]string{valF[0]: sortedKeys(novelFirst)}}, func(g store.Group) error {
+			vk := store.KeyString(g.Key[nPart : nPart+nVal])
+			if novel[vk] {
+				valueUsers[store.KeyString(g.Key[:nPart])+"\x1e"+vk]++
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	// 4. Score.
+	var out []*candidate
+	for ek, vals := range active {
+		b := baselines[ek]
+		if b == nil {
+			b = &Baseline{}
+		}
+		ent := entityVals[ek]
+		pk := store.KeyString(ent[:nPart])
+		auto := looksAutomated(rr.By, b)
+		for vk, n := range vals {
+			peers := Peers{Total: peerTotals[pk], WithValue: valueUsers[pk+"\x1e"+vk]}
+			if b.Total > 0 && peers.Total > 0 {
+				peers.Total-- // the entity is not its own peer
+			}
+			est := EstimateValue(b, vk, peers, auto)
+			if rr.Mode == "first_seen" && !est.Novel {
+				continue
+			}
+			job := "rare"
+			if rr.Mode == "first_seen" {
+				job = "first_seen"
+			}
+			value := store.SplitKey(vk)
+			f := store.Filter{Terms: map[string][]string{}}
+			for i, field := range entF {
+				f.Terms[field] = []string{ent[i]}
+			}
+			for i, field := range valF {
+				f.Terms[field] = []string{value[i]}
+			}
+			out = append(out, &candidate{
+				job: job, entity: ent, value: value, entityKey: ek, valueKey: vk,
+				count: n, baseline: b, peers: peers, est: est, automation: auto,
+				eventFilter: f, reason: rareReason,
+			})
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
