@@ -85,3 +85,73 @@ func TestPutStateRace(t *testing.T) {
 		}
 	}
 }
+
+// Queries run while writers add documents; run with -race.
+func TestConcurrentReadWrite(t *testing.T) {
+	for _, mode := range []string{"dir", "memory"} {
+		t.Run(mode, func(t *testing.T) {
+			s := NewMemory()
+			if mode == "dir" {
+				var err error
+				if s, err = Open(t.TempDir(), Options{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx := t.Context()
+			fx := storetest.Fixture(3)
+			q := store.Query{Index: []string{"logs-*"}, TimeField: storetest.FieldTime,
+				Window: store.Window{From: storetest.FixtureBase, To: storetest.FixtureBase.AddDate(0, 0, 3)}}
+			var wg sync.WaitGroup
+			for w := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < len(fx); i += 10 {
+						bw, err := s.NewBulkWriter(ctx, fmt.Sprintf("logs-%d", w), nil)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						for _, d := range fx[i:min(i+10, len(fx))] {
+							bw.Add(ctx, d.StoreDoc())
+						}
+						if _, _, err := bw.Close(ctx); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range 20 {
+						err := s.CountGroups(ctx, store.CountRequest{Query: q, GroupBy: []string{storetest.FieldAction}}, func(store.Group) error { return nil })
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if _, err := s.Events(ctx, q, 5); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			var total int64
+			err := s.CountGroups(ctx, store.CountRequest{Query: q, GroupBy: []string{storetest.FieldProvider}}, func(g store.Group) error {
+				total += g.Count
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Both writers wrote every document once, each to its own index.
+			if total != int64(2*len(fx)) {
+				t.Fatalf("counted %d documents, want %d", total, 2*len(fx))
+			}
+		})
+	}
+}
