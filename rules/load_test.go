@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -257,6 +258,36 @@ func TestSuggest(t *testing.T) {
 	} {
 		if got := suggest(in, keys); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// An alias bomb must not expand: the loader walks nodes, never the
+// expanded document.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 12; i++ {
+		b.WriteString("a" + strconv.Itoa(i) + ": &a" + strconv.Itoa(i) + " [")
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*a" + strconv.Itoa(i-1))
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("id: bomb\nname: Bomb\ntype: rare\nsource: {index: x, where: {action: *a11}}\nrare: {field: action, by: *a11}\n")
+	_, diags := LoadFS(fstest.MapFS{"r.yml": {Data: []byte(b.String())}}, "r.yml")
+	if !diags.HasErrors() || len(diags) > 50 {
+		t.Errorf("got %d diagnostics: %v", len(diags), diags)
+	}
+}
+
+func BenchmarkBuiltin(b *testing.B) {
+	for b.Loop() {
+		if _, diags := Builtin(); diags.HasErrors() {
+			b.Fatal(diags)
 		}
 	}
 }
