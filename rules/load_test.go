@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/bad/*.golden")
@@ -288,6 +290,30 @@ func BenchmarkBuiltin(b *testing.B) {
 	for b.Loop() {
 		if _, diags := Builtin(); diags.HasErrors() {
 			b.Fatal(diags)
+		}
+	}
+}
+
+// A marshalled rule loads back to the same rule.
+func TestMarshalRoundTrip(t *testing.T) {
+	pack, _ := Builtin()
+	good, _ := LoadFiles("testdata/good")
+	for _, r := range append(pack.Rules, good.Rules...) {
+		if r.OffHours != nil && r.OffHours.Timezones != "" {
+			continue // the mapping file is relative to the original
+		}
+		b, err := yaml.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, diags := LoadFS(fstest.MapFS{"r.yml": {Data: b}}, "r.yml")
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v\n%s", r.ID, diags, b)
+		}
+		got := back.Rules[0]
+		got.File, got.Line = r.File, r.Line
+		if !reflect.DeepEqual(got, r) {
+			t.Errorf("%s: round trip differs\n got %+v\nwant %+v\n%s", r.ID, got, r, b)
 		}
 	}
 }

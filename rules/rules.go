@@ -493,3 +493,21 @@ func (ds Diagnostics) sort() {
 		return a.Column < b.Column
 	})
 }
+
+// MarshalYAML writes days as names ("mon") so a marshalled rule loads
+// again.
+func (o OffHours) MarshalYAML() (any, error) {
+	days := make([]string, len(o.Days))
+	for i, d := range o.Days {
+		days[i] = strings.ToLower(d.String()[:3])
+	}
+	return struct {
+		Start     string   `yaml:"start,omitempty"`
+		End       string   `yaml:"end,omitempty"`
+		Days      []string `yaml:"days,omitempty"`
+		Timezone  string   `yaml:"timezone,omitempty"`
+		Timezones string   `yaml:"timezones,omitempty"`
+		Learn     Duration `yaml:"learn,omitempty"`
+		By        []string `yaml:"by"`
+	}{o.Start, o.End, days, o.Timezone, o.Timezones, o.Learn, o.By}, nil
+}
