@@ -81,7 +81,7 @@ func TestPlanTick(t *testing.T) {
 			ends:    ends("2024-05-01T11:30:00Z", "2024-05-01T11:45:00Z", "2024-05-01T12:00:00Z"),
 			skipped: 5, skipFrom: "2024-05-01T10:15:00Z", skipTo: "2024-05-01T11:15:00Z"},
 		{name: "gap and catch-up limit together", tm: tm, last: "2024-05-01T10:00:00Z", now: "2024-05-01T12:01:00Z", lim: Limits{MaxGap: 30 * time.Minute, MaxCatchup: 2},
-			ends:    ends("2024-05-01T11:30:00Z", "2024-05-01T11:45:00Z"),
+			ends:     ends("2024-05-01T11:30:00Z", "2024-05-01T11:45:00Z"),
 			deferred: 1, skipped: 5, skipFrom: "2024-05-01T10:15:00Z", skipTo: "2024-05-01T11:15:00Z"},
 		{name: "default max_catchup is 96", tm: tm, last: "2024-05-01T00:00:00Z", now: "2024-05-02T06:00:00Z",
 			ends: nil},
