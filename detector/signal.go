@@ -252,7 +252,10 @@ func entityLabel(prof *mappings.Profile, entity []Field, first store.Event) stri
 	var parts []string
 	for _, f := range entity {
 		switch f.Name {
-		case "account", "partition":
+		case "account":
+			if len(entity) == 1 {
+				parts = append(parts, "account "+f.Value)
+			}
 			continue
 		case "identity":
 			parts = append(parts, ShortIdentity(f.Value))
