@@ -1,0 +1,49 @@
+# The README's interface. `make test` is what CI runs (through .ci/run).
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+# Two packages at a time: the machine has two cores and the engines need some.
+TESTFLAGS ?= -p 2 -timeout 20m
+ENGINES  := scripts/engines.sh
+# Exports OFFTRAIL_TEST_ES_URL and OFFTRAIL_TEST_OS_URL for the recipe line.
+WITH_ENGINES := eval "$$($(ENGINES) env)" &&
+
+.PHONY: all test unit vet build demo bench engines-up engines-down engines-status clean
+
+all: build
+
+## test: start the real engines, vet, and run every test against them
+test: engines-up vet
+	$(WITH_ENGINES) $(GO) test -count=1 $(TESTFLAGS) ./...
+
+## unit: every test without engines (integration tests skip, outside CI)
+unit:
+	env -u OFFTRAIL_TEST_ES_URL -u OFFTRAIL_TEST_OS_URL $(GO) test $(TESTFLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+## build: bin/offtrail with the version stamped in
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/offtrail ./cmd/offtrail
+
+## demo: the guided demo (see `offtrail demo -h`)
+demo:
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/offtrail demo
+
+## bench: benchmarks only, one package at a time so they do not disturb each other
+bench: engines-up
+	$(WITH_ENGINES) $(GO) test -p 1 -run '^$$' -bench . -benchmem ./...
+
+engines-up:
+	$(ENGINES) start
+
+engines-down:
+	$(ENGINES) stop
+
+engines-status:
+	$(ENGINES) status
+
+clean:
+	rm -rf bin
