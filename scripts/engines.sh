@@ -81,8 +81,10 @@ ensure_user() {
 
 # Run a command as the engine user (or as ourselves when not root).
 as_engine() {
-	if as_root; then
+	if as_root && command -v runuser >/dev/null; then
 		runuser -u "$engine_user" -- "$@"
+	elif as_root; then
+		su -s /bin/bash "$engine_user" -c "$(printf '%q ' "$@")"
 	else
 		"$@"
 	fi
@@ -240,8 +242,8 @@ start_one() {
 	# (JVM errors, bad settings) goes to launch.log. cwd is the run dir because
 	# the JVM options write gc.log and heap dumps relative to it. fd 9 (our
 	# lock) is closed so the daemon does not hold it for ever.
-	if ! (cd "$run" && as_engine env \
-		HOME="$run" JAVA_HOME="$jh" ES_JAVA_HOME="$jh" OPENSEARCH_JAVA_HOME="$jh" \
+	if ! (cd "$run" && as_engine env -u JAVA_HOME \
+		HOME="$run" ES_JAVA_HOME="$jh" OPENSEARCH_JAVA_HOME="$jh" \
 		ES_JAVA_OPTS="-Xms$heap -Xmx$heap" OPENSEARCH_JAVA_OPTS="-Xms$heap -Xmx$heap" \
 		ES_TMPDIR="$run/tmp" OPENSEARCH_TMPDIR="$run/tmp" \
 		"$bin" -d -p "$(pid_file "$e")" >"$run/launch.log" 2>&1 </dev/null 9>&-); then
