@@ -1,7 +1,6 @@
 package opensearch_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/opensearch-project/opensearch-go/v4"
@@ -9,23 +8,12 @@ import (
 	"github.com/offtrail/offtrail/detector/store"
 	offtrailos "github.com/offtrail/offtrail/detector/store/opensearch"
 	"github.com/offtrail/offtrail/detector/store/storetest"
+	"github.com/offtrail/offtrail/internal/testenv"
 )
-
-func engineURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("OFFTRAIL_TEST_OS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("OFFTRAIL_TEST_OS_URL is not set (scripts/engines.sh start os)")
-		}
-		t.Skip("OFFTRAIL_TEST_OS_URL is not set (scripts/engines.sh start os)")
-	}
-	return u
-}
 
 func open(t testing.TB) *offtrailos.Store {
 	t.Helper()
-	s, err := offtrailos.New(opensearch.Config{Addresses: []string{engineURL(t)}})
+	s, err := offtrailos.New(opensearch.Config{Addresses: []string{testenv.OpenSearchURL(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
