@@ -5,6 +5,8 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 # Two packages at a time: the machine has two cores and the engines need some.
 TESTFLAGS ?= -p 2 -timeout 20m
+# `make test PKGS=./detector/...` narrows every go step to some packages.
+PKGS     ?= ./...
 ENGINES  := scripts/engines.sh
 # Exports OFFTRAIL_TEST_ES_URL and OFFTRAIL_TEST_OS_URL for the recipe line.
 WITH_ENGINES := eval "$$($(ENGINES) env)" &&
@@ -15,14 +17,14 @@ all: build
 
 ## test: start the real engines, vet, and run every test against them
 test: engines-up vet
-	$(WITH_ENGINES) $(GO) test -count=1 $(TESTFLAGS) ./...
+	$(WITH_ENGINES) $(GO) test -count=1 $(TESTFLAGS) $(PKGS)
 
 ## unit: every test without engines (integration tests skip, outside CI)
 unit:
-	env -u OFFTRAIL_TEST_ES_URL -u OFFTRAIL_TEST_OS_URL $(GO) test $(TESTFLAGS) ./...
+	env -u OFFTRAIL_TEST_ES_URL -u OFFTRAIL_TEST_OS_URL $(GO) test $(TESTFLAGS) $(PKGS)
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet $(PKGS)
 
 ## build: bin/offtrail with the version stamped in
 build:
@@ -34,7 +36,7 @@ demo:
 
 ## bench: benchmarks only, one package at a time so they do not disturb each other
 bench: engines-up
-	$(WITH_ENGINES) $(GO) test -p 1 -run '^$$' -bench . -benchmem ./...
+	$(WITH_ENGINES) $(GO) test -p 1 -run '^$$' -bench . -benchmem $(PKGS)
 
 engines-up:
 	$(ENGINES) start
