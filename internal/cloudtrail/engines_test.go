@@ -7,27 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/offtrail/offtrail/internal/testenv"
 	"github.com/offtrail/offtrail/mappings"
 )
-
-// engineURL returns the test cluster URL in env: skipped when unset,
-// failed under CI (the rule of internal/testenv).
-func engineURL(t *testing.T, env string) string {
-	t.Helper()
-	u := os.Getenv(env)
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not set (run scripts/engines.sh)", env)
-		}
-		t.Skipf("%s not set", env)
-	}
-	return strings.TrimRight(u, "/")
-}
 
 func call(t *testing.T, method, url string, body []byte, contentType string) map[string]any {
 	t.Helper()
@@ -57,12 +43,8 @@ func call(t *testing.T, method, url string, body []byte, contentType string) map
 // OpenSearch: no document may be rejected, and the profile fields must get
 // their declared types.
 func TestTemplatesOnEngines(t *testing.T) {
-	for _, engine := range []struct{ name, env string }{
-		{"elasticsearch", "OFFTRAIL_TEST_ES_URL"},
-		{"opensearch", "OFFTRAIL_TEST_OS_URL"},
-	} {
-		t.Run(engine.name, func(t *testing.T) {
-			base := engineURL(t, engine.env)
+	for name, base := range testenv.Engines(t) {
+		t.Run(name, func(t *testing.T) {
 			var recs []Record
 			for _, e := range sharedEvents(t) {
 				var raw map[string]any

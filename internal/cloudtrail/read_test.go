@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/offtrail/offtrail/internal/testenv"
 )
 
 // sharedData is the attack data every engineer tests with.
@@ -28,7 +30,7 @@ func sharedFile(t testing.TB, name string) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
+	if testenv.InCI() {
 		t.Fatalf("shared data %s not found", name)
 	}
 	t.Skipf("shared data %s not found", name)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/offtrail/offtrail/internal/testenv"
 )
 
 // writeDB builds a tiny IPv6 (IPv4-aliased) database holding one record
@@ -142,7 +144,7 @@ func realDB(t testing.TB) string {
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}
-	if os.Getenv("CI") == "true" {
+	if testenv.InCI() {
 		t.Fatalf("no GeoIP database: run scripts/geoip.sh or set OFFTRAIL_GEOIP_DB")
 	}
 	t.Skip("no GeoIP database (run scripts/geoip.sh or set OFFTRAIL_GEOIP_DB)")
