@@ -14,9 +14,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/backends"
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/detector/store/storetest"
+	"github.com/offtrail/offtrail/internal/testenv"
 	"github.com/offtrail/offtrail/rules"
 )
 
@@ -278,4 +280,27 @@ func TestRerunWritesNoDuplicate(t *testing.T) {
 	if first.Created == 0 {
 		t.Fatal("first run wrote nothing")
 	}
+}
+
+// openEngine connects to a real engine through the same path offtrail uses.
+func openEngine(t *testing.T, url string) store.Backend {
+	t.Helper()
+	b, err := backends.Open(t.Context(), backends.Options{URLs: []string{url}}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// The same golden file on the engines: the jobs push all counting into the
+// store, so the signals must be identical to the embedded store's.
+func TestScenarioElasticsearch(t *testing.T) {
+	b := openEngine(t, testenv.ElasticsearchURL(t))
+	checkScenario(t, runScenario(t, b, fmt.Sprintf("%sdetector-%d", storetest.IndexPrefix, time.Now().UnixNano())))
+}
+
+func TestScenarioOpenSearch(t *testing.T) {
+	b := openEngine(t, testenv.OpenSearchURL(t))
+	checkScenario(t, runScenario(t, b, fmt.Sprintf("%sdetector-%d", storetest.IndexPrefix, time.Now().UnixNano())))
 }
