@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/internal/testenv"
 )
 
 const loadEvents = `{"eventTime":"2024-01-01T00:00:00Z","eventName":"ListBuckets","eventID":"e1","eventSource":"s3.amazonaws.com","userIdentity":{"type":"IAMUser","userName":"alice","arn":"arn:aws:iam::1:user/alice"},"sourceIPAddress":"203.0.113.9"}
@@ -111,6 +116,73 @@ func TestLoadUsage(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		if code := runMain(args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+	}
+}
+
+// TestLoadEngines loads the shared attack data twice into real
+// Elasticsearch and OpenSearch, in both shapes: nothing is rejected and the
+// second load overwrites instead of duplicating.
+func TestLoadEngines(t *testing.T) {
+	data := "../../../shared/data/cloudtrail"
+	if _, err := os.Stat(data); err != nil {
+		data = "/work/shared/data/cloudtrail"
+	}
+	files := []string{
+		filepath.Join(data, "stratus_detonation_logs.jsonl"),
+		filepath.Join(data, "otrf_ec2_proxy_s3_exfiltration.jsonl"),
+	}
+	for name, url := range testenv.Engines(t) {
+		for _, profile := range []string{"ecs", "cloudtrail"} {
+			t.Run(name+"/"+profile, func(t *testing.T) {
+				index := fmt.Sprintf("offtrail-loadtest-%s-%d", profile, time.Now().UnixNano())
+				env := &cliEnv{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: zerolog.Nop()}
+				st, err := openStore(context.Background(), env, url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				t.Cleanup(func() { deleteIndex(t, url, index) })
+				for range 2 {
+					var stdout, stderr bytes.Buffer
+					args := append([]string{"load", "--store", url, "--profile", profile, "--index", index}, files...)
+					if code := runMain(args, &stdout, &stderr); code != 0 {
+						t.Fatalf("exit %d: %s", code, stderr.String())
+					}
+					if m := summaryLine.FindStringSubmatch(stdout.String()); m == nil || m[1] != "413" || m[2] != "0" {
+						t.Errorf("summary %q, stderr %s", stdout.String(), stderr.String())
+					}
+				}
+				timeField := "@timestamp"
+				if profile == "cloudtrail" {
+					timeField = "eventTime"
+				}
+				var total int64
+				err = st.CountGroups(context.Background(), store.CountRequest{
+					Query: store.Query{
+						Index:     []string{index},
+						TimeField: timeField,
+						Window:    store.Window{From: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Now()},
+					},
+					GroupBy: []string{"event.outcome"},
+				}, func(g store.Group) error { total += g.Count; return nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if total != 413 {
+					t.Errorf("%d documents with an outcome, want 413", total)
+				}
+			})
+		}
+	}
+}
+
+// deleteIndex removes a test index and the template load made for it.
+func deleteIndex(t *testing.T, base, index string) {
+	for _, path := range []string{"/" + index, "/_index_template/offtrail-cloudtrail-ecs-" + index, "/_index_template/offtrail-cloudtrail-raw-" + index} {
+		req, _ := http.NewRequest(http.MethodDelete, base+path, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
 		}
 	}
 }
