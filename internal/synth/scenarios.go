@@ -1,0 +1,254 @@
+package synth
+
+import (
+	"fmt"
+	"time"
+)
+
+// Rule ids of the shipped pack (rules/aws).
+const (
+	ruleRareMethodUser    = "aws-rare-method-for-user"
+	ruleRareMethodCity    = "aws-rare-method-for-city"
+	ruleRareMethodCountry = "aws-rare-method-for-country"
+	ruleRareError         = "aws-rare-error-code"
+	ruleConsoleOffHours   = "aws-console-login-off-hours"
+	ruleLearnedHours      = "aws-activity-outside-learned-hours"
+	ruleNewServiceRegion  = "aws-new-service-in-region"
+	ruleFirstHighRisk     = "aws-first-high-risk-action"
+)
+
+// special is a burst planned by a scenario rather than by habit.
+func special(t int64, acct, region int, tl tool, ip string, table *actTable, n int, gap float64, tag int, login bool, seed uint64) burst {
+	return burst{t: t, n: n, gap: gap, seed: seed, acct: acct, region: region, tool: tl, ip: ip, table: table, tag: tag, login: login, sessDay: t / 86400, sessT: t - 120}
+}
+
+// localAt is hour:minute local time on the date dayBack days before the
+// end of the period, moved a day earlier if that is not before the end.
+func (g *gen) localAt(tz *time.Location, dayBack int, hour, minute int) time.Time {
+	d := g.end.Add(-time.Duration(dayBack) * 24 * time.Hour).In(tz)
+	t := time.Date(d.Year(), d.Month(), d.Day(), hour, minute, 0, 0, tz)
+	for !t.Before(g.end) {
+		t = t.AddDate(0, 0, -1)
+	}
+	return t
+}
+
+func weekday(t time.Time) bool { return t.Weekday() != time.Saturday && t.Weekday() != time.Sunday }
+
+// benign plants the novelty a real organisation has and a detector should
+// not mistake for an attack (or should, at low severity, and be dismissed).
+func (g *gen) benign() {
+	r := newRNG(g.cfg.Seed, 'b')
+	humans := g.findAll(func(id *identity) bool { return id.human != nil })
+
+	// 1. A new hire: the last developer starts after day 10.
+	if nh := lastOf(humans, func(id *identity) bool { return id.human.name == "developer" }); nh != nil {
+		fd := min(11, g.days/3)
+		d := g.start.Add(time.Duration(fd) * 24 * time.Hour).In(nh.tz)
+		for !weekday(d) {
+			d = d.AddDate(0, 0, 1)
+			fd++
+		}
+		nh.firstDay, nh.info.FirstDay = fd, fd
+		tag := g.addScenario(Scenario{ID: "benign-new-hire", Kind: "benign",
+			Description: fmt.Sprintf("%s joins the developers on day %d; their first working day is labelled (no history to compare with)", nh.name, fd),
+			Account:     accounts[nh.homeAcct].ID, ExpectedRules: []string{ruleNewServiceRegion, ruleRareMethodUser, ruleFirstHighRisk}})
+		nh.newHireTag = tag
+	}
+
+	// 2. The data team adopts Step Functions half-way through.
+	novel := newTable(parseWeights(`states:ListStateMachines 3 states:DescribeStateMachine 4 states:StartExecution 3 states:DescribeExecution 6
+		states:ListExecutions 4 states:GetExecutionHistory 3 states:CreateStateMachine 0.3 states:UpdateStateMachine 0.5`))
+	tag := g.addScenario(Scenario{ID: "benign-service-adoption", Kind: "benign",
+		Description: fmt.Sprintf("the data engineers start using AWS Step Functions from day %d", g.days/2),
+		Account:     accounts[acctProd].ID, ExpectedRules: []string{ruleNewServiceRegion, ruleRareMethodUser}})
+	for _, id := range humans {
+		if id.human.name == "dataeng" {
+			id.novel, id.novelFrom, id.novelTag = novel, g.days/2, tag
+		}
+	}
+
+	// 3. An incident: the first on-call engineer works through a night.
+	if oc := g.find(func(id *identity) bool { return id.oncallRank == 0 }); oc != nil {
+		tag := g.addScenario(Scenario{ID: "benign-oncall-incident", Kind: "benign",
+			Description: fmt.Sprintf("%s is paged at night for a production incident: console sign-in, metrics, logs, restarts and scaling between 01:30 and 04:00 local time", oc.name),
+			Account:     accounts[acctProd].ID, ExpectedRules: []string{ruleLearnedHours, ruleConsoleOffHours, ruleRareMethodUser}})
+		table := newTable(parseWeights(`monitoring:GetMetricData 10 monitoring:DescribeAlarms 5 logs:StartQuery 4 logs:GetQueryResults 8 logs:FilterLogEvents 6
+			ec2:DescribeInstances 6 ec2:DescribeInstanceStatus 4 ec2:RebootInstances 0.6 rds:DescribeDBInstances 4 rds:DescribeEvents 3 rds:RebootDBInstance 0.4
+			ecs:DescribeServices 4 ecs:UpdateService 0.8 autoscaling:DescribeAutoScalingGroups 3 autoscaling:SetDesiredCapacity 0.8
+			elasticloadbalancing:DescribeTargetHealth 4`))
+		t0 := g.localAt(oc.tz, 2, 1, 30+r.IntN(20)).Unix()
+		ip := oc.ips[len(oc.ips)-1]
+		for k := 0; k < 9; k++ {
+			oc.special = append(oc.special, special(t0+int64(k)*900+int64(r.IntN(300)), acctProd, oc.homeRegion(), toolConsole, ip, table, 12+r.IntN(20), 4, tag, k == 0, r.Uint64()))
+		}
+		oc.special[0].tool = toolConsole
+		for k := 1; k < len(oc.special); k += 2 {
+			oc.special[k].tool = toolCLI
+		}
+	}
+
+	// 4. A region launched for a customer: Terraform builds it, CI deploys
+	// there, administrators look around.
+	launch := max(1, g.days-5)
+	tag = g.addScenario(Scenario{ID: "benign-new-region", Kind: "benign",
+		Description: fmt.Sprintf("%s is launched for a customer on day %d: Terraform builds it, CI deploys to it and administrators start using it", regions[regionLaunch], launch),
+		Account:     accounts[acctProd].ID, ExpectedRules: []string{ruleNewServiceRegion}})
+	for _, id := range g.ids {
+		switch {
+		case id.auto != nil && id.auto.kind == kindTerraform && id.auto.role == "terraform-apply":
+			t0 := g.start.Add(time.Duration(launch)*24*time.Hour).Truncate(24*time.Hour).Unix() + 10*3600
+			id.special = append(id.special, special(t0, acctProd, regionLaunch, toolSDK, id.fixedIP, id.table, 400, 0.4, tag, false, r.Uint64()))
+			id.regionTag = tag
+		case id.auto != nil && id.auto.kind == kindCI && id.accW[acctProd] > 0,
+			id.human != nil && id.human.name == "admin":
+			id.regionTag, id.regionFrom = tag, launch+1
+		}
+	}
+
+	// 5. A developer tries Amazon Bedrock one afternoon.
+	devs := g.findAll(func(id *identity) bool { return id.human != nil && id.human.name == "developer" && id.firstDay == 0 })
+	if len(devs) > 1 {
+		dev := devs[1]
+		tag := g.addScenario(Scenario{ID: "benign-new-api", Kind: "benign",
+			Description: fmt.Sprintf("%s tries Amazon Bedrock from the office one afternoon (ListFoundationModels, GetFoundationModel, InvokeModel)", dev.name),
+			Account:     accounts[acctStaging].ID, ExpectedRules: []string{ruleRareMethodUser, ruleNewServiceRegion, ruleFirstHighRisk}})
+		t := g.localAt(dev.tz, 1, 14, r.IntN(50))
+		for !weekday(t) {
+			t = t.AddDate(0, 0, -1)
+		}
+		table := newTable(parseWeights(`bedrock:ListFoundationModels 2 bedrock:GetFoundationModel 3 bedrock:InvokeModel 8`))
+		dev.special = append(dev.special, special(t.Unix(), acctStaging, rUSEast1, toolCLI, dev.ips[0], table, 14, 25, tag, false, r.Uint64()))
+	}
+}
+
+func lastOf(ids []*identity, pred func(*identity) bool) *identity {
+	for i := len(ids) - 1; i >= 0; i-- {
+		if pred(ids[i]) {
+			return ids[i]
+		}
+	}
+	return nil
+}
+
+func (id *identity) homeRegion() int { return argmax(id.regW) }
+
+// ---- expected rules ----
+
+// highRisk mirrors the action list of rules/aws/aws-first-high-risk-action.yml
+// (a test keeps them in step).
+var highRisk = map[string]bool{}
+
+func init() {
+	for _, a := range highRiskActions {
+		highRisk[a] = true
+	}
+}
+
+var highRiskActions = []string{
+	"StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "PutInsightSelectors", "DeleteFlowLogs",
+	"DeleteResolverQueryLogConfig", "DisassociateResolverQueryLogConfig", "DeleteDetector", "UpdateDetector", "DeleteMembers",
+	"DisassociateMembers", "DisassociateFromMasterAccount", "DisassociateFromAdministratorAccount", "StopMonitoringMembers",
+	"CreateIPSet", "DeleteThreatIntelSet", "DeletePublishingDestination", "DeleteConfigRule", "DeleteConfigurationRecorder",
+	"StopConfigurationRecorder", "DeleteDeliveryChannel", "DisableSecurityHub", "DeleteAnalyzer", "DisableMacie", "DeleteLogGroup",
+	"DeleteLogStream", "PutRetentionPolicy", "DeleteAlarms", "DisableAlarmActions", "PutBucketLogging", "PutBucketLifecycle",
+	"PutBucketLifecycleConfiguration", "DisableEbsEncryptionByDefault", "DeleteAccountPasswordPolicy", "LeaveOrganization", "DeleteGraph",
+	"CreateAccessKey", "CreateUser", "CreateLoginProfile", "DeleteLoginProfile", "CreateRole", "UpdateAssumeRolePolicy",
+	"CreateServiceSpecificCredential", "UploadSSHPublicKey", "UploadSigningCertificate", "CreateVirtualMFADevice", "DeactivateMFADevice",
+	"CreateSAMLProvider", "UpdateSAMLProvider", "CreateOpenIDConnectProvider", "CreateTrustAnchor", "CreateProfile", "GetFederationToken",
+	"AddPermission20150331", "AddPermission20150331v2", "UpdateFunctionCode20150331v2", "UpdateFunctionConfiguration20150331v2",
+	"PublishLayerVersion20181031", "PutKeyPolicy", "UpdateLoginProfile", "AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy",
+	"PutUserPolicy", "PutRolePolicy", "PutGroupPolicy", "CreatePolicyVersion", "SetDefaultPolicyVersion", "AddUserToGroup",
+	"DeleteUserPermissionsBoundary", "DeleteRolePermissionsBoundary", "ModifySnapshotAttribute", "ModifyImageAttribute",
+	"ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "PutBucketPolicy", "PutBucketAcl", "PutObjectAcl",
+	"PutBucketReplication", "DeleteBucketPublicAccessBlock", "DeleteAccountPublicAccessBlock", "PutResourcePolicy", "StartExportTask",
+	"CreateExportTask", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "CreateNetworkAclEntry", "ReplaceNetworkAclEntry",
+	"GetSecretValue", "BatchGetSecretValue", "GetParameter", "GetParameters", "GetParametersByPath", "GetPasswordData",
+	"GetCredentialReport", "DescribeInstanceAttribute", "SendCommand", "StartSession", "RunInstances", "StartInstances", "StopInstances",
+	"ModifyInstanceAttribute", "UpdateNotebookInstance", "UpdateNotebookInstanceLifecycleConfig", "CreateNotebookInstanceLifecycleConfig",
+	"SendSSHPublicKey", "SendSerialConsoleSSHPublicKey", "EnableSerialConsoleAccess", "InvokeModel", "InvokeModelWithResponseStream",
+	"Converse", "ConverseStream", "PutFoundationModelEntitlement", "PutUseCaseForModelAccess", "CreateFoundationModelAgreement",
+	"DeregisterImage", "DeleteBucket", "DeleteDBInstance", "DeleteDBCluster", "DeleteDBSnapshot", "DeleteSnapshot",
+	"ScheduleKeyDeletion", "DisableKey", "DeleteBackupVault", "DeleteRecoveryPoint",
+}
+
+// call is what expectRules needs to know about one planted record.
+type call struct {
+	t                  int64
+	name, svc, region  string
+	errCode            string
+	console, noMFA     bool
+	fromVictim         bool
+}
+
+// expectRules says which rules of the pack should catch a planted attack,
+// from what the victim normally does.
+func (g *gen) expectRules(victim *identity, calls []call) []string {
+	set := map[string]bool{}
+	usual := map[string]bool{}
+	for _, a := range victim.table.acts {
+		for reg, w := range victim.regW {
+			if w > 0 {
+				r := regions[reg]
+				if a.svc.global {
+					r = regions[rUSEast1]
+				}
+				usual[a.svc.source+"|"+r] = true
+			}
+		}
+	}
+	for _, c := range calls {
+		if highRisk[c.name] && !(c.fromVictim && victim.table.has(c.name)) {
+			set[ruleFirstHighRisk] = true
+		}
+		if c.errCode != "" {
+			set[ruleRareError] = true
+		} else {
+			// Every planted attack comes from a country the organisation
+			// does not work from.
+			set[ruleRareMethodCountry], set[ruleRareMethodCity] = true, true
+			if !c.fromVictim || !victim.table.has(c.name) {
+				set[ruleRareMethodUser] = true
+			}
+		}
+		if !c.fromVictim || !usual[c.svc+"|"+c.region] {
+			set[ruleNewServiceRegion] = true
+		}
+		if c.fromVictim && g.offHours(victim, c.t) {
+			set[ruleLearnedHours] = true
+		}
+		if c.console {
+			u := time.Unix(c.t, 0).UTC()
+			if !weekday(u) || u.Hour() < 9 || u.Hour() >= 17 {
+				set[ruleConsoleOffHours] = true
+			}
+		}
+	}
+	var out []string
+	for _, id := range []string{ruleRareMethodUser, ruleRareMethodCity, ruleRareMethodCountry, ruleRareError, ruleConsoleOffHours, ruleLearnedHours, ruleNewServiceRegion, ruleFirstHighRisk} {
+		if set[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// offHours says whether t is outside the identity's habitual hours.
+func (g *gen) offHours(id *identity, t int64) bool {
+	if id.human != nil {
+		l := time.Unix(t, 0).In(id.tz)
+		h := float64(l.Hour()) + float64(l.Minute())/60
+		return !weekday(l) || h < id.workStart-1 || h > id.workStart+id.workLen+1.5
+	}
+	u := time.Unix(t, 0).UTC()
+	h := float64(u.Hour()) + float64(u.Minute())/60
+	switch id.auto.kind {
+	case kindScheduled:
+		return h < id.auto.at-0.5 || h > id.auto.at+2
+	case kindCI:
+		return !weekday(u) || h < 12 || h > 23
+	case kindTerraform:
+		return !weekday(u) || h < 8 || h > 18
+	}
+	return false
+}
