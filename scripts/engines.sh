@@ -169,15 +169,18 @@ EOF
 	fi
 }
 
-pid_alive() { # engine -> 0 if the pid file names a live engine process
-	local f pid
-	f=$(pid_file "$1")
-	[[ -s $f ]] || return 1
-	pid=$(<"$f")
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	# Guard against a recycled pid: the process must run from our install dir.
-	[[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$(install_dir "$1")"
+# The engine's server JVM, found by the path.home property its launcher
+# passes. Not the pid file: OpenSearch's -d returns before the JVM writes it,
+# so during start-up it may be missing or half written.
+engine_pid() {
+	local prop owner
+	case $1 in es) prop=es ;; os) prop=opensearch ;; esac
+	if as_root; then owner=$engine_user; else owner=$(id -un); fi
+	getent passwd "$owner" >/dev/null || return 0
+	pgrep -u "$owner" -f -- "-D$prop\.path\.home=$(install_dir "$1")( |\$)" | head -n1 || true
 }
+
+pid_alive() { [[ -n $(engine_pid "$1") ]]; }
 
 healthy() { # engine -> 0 if the cluster answers yellow or green
 	curl -fsS --max-time 10 "$(url_of "$1")/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null 2>&1
@@ -195,13 +198,16 @@ log_tail() {
 }
 
 wait_healthy() {
-	local e=$1 deadline
+	local e=$1 deadline misses=0
 	deadline=$((SECONDS + timeout))
 	while ((SECONDS < deadline)); do
 		if healthy "$e"; then
 			return 0
 		fi
-		if ! pid_alive "$e" && [[ -s $(pid_file "$e") ]]; then
+		# Two misses in a row, so a JVM still being exec'd is not taken for dead.
+		if pid_alive "$e"; then
+			misses=0
+		elif ((++misses >= 2)); then
 			log_tail "$e"
 			die "$(name_of "$e") exited during startup"
 		fi
@@ -262,7 +268,7 @@ stop_one() {
 		log "$n not running"
 		return 0
 	fi
-	pid=$(<"$(pid_file "$e")")
+	pid=$(engine_pid "$e")
 	log "stopping $n (pid $pid)"
 	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < 60; i++)); do
@@ -282,7 +288,7 @@ status_one() {
 	if pid_alive "$e"; then
 		# Not GET /: the Elasticsearch integ-test build lacks the rest-root module.
 		v=$(curl -fsS --max-time 5 "$(url_of "$e")/_nodes/_local?filter_path=nodes.*.version" 2>/dev/null | sed -n 's/.*"version" *: *"\([^"]*\)".*/\1/p' | head -n1)
-		echo "$n: running (pid $(<"$(pid_file "$e")"), $(url_of "$e"), version ${v:-not answering})"
+		echo "$n: running (pid $(engine_pid "$e"), $(url_of "$e"), version ${v:-not answering})"
 	else
 		echo "$n: stopped"
 		return 1
@@ -314,7 +320,15 @@ install)
 	;;
 start)
 	locked
-	for e in $(engines_from "${1:-}"); do start_one "$e"; done
+	# Both at once: JVM start-up is mostly waiting, and it halves a cold start.
+	pids=()
+	for e in $(engines_from "${1:-}"); do
+		start_one "$e" &
+		pids+=($!)
+	done
+	rc=0
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	((rc == 0)) || die "not all engines started (see above)"
 	for e in $(engines_from "${1:-}"); do echo "$(name_of "$e"): $(url_of "$e")"; done
 	;;
 stop)
