@@ -17,6 +17,7 @@ type attacker struct {
 	tag    int
 	r      *rngT
 	t      float64
+	known  bool // from an address the victim normally uses
 	calls  []call
 	events []event
 }
@@ -62,7 +63,7 @@ func (a *attacker) call(key string, region int, gap float64, opts ...callOpt) {
 	if e.err != nil {
 		code = e.err.code
 	}
-	a.calls = append(a.calls, call{t: e.t, name: act.name, svc: act.svc.source, region: regions[region], errCode: code, console: act.console, noMFA: e.flags&flagMFA == 0, fromVictim: true})
+	a.calls = append(a.calls, call{t: e.t, name: act.name, svc: act.svc.source, region: regions[region], errCode: code, console: act.console, noMFA: e.flags&flagMFA == 0, fromVictim: true, knownOrigin: a.known})
 }
 
 // finish labels the scenario and queues its records.
@@ -228,6 +229,7 @@ func (g *gen) plantAttacks() error {
 		tag := g.addScenario(Scenario{ID: "attack-automation-off-schedule", Kind: "attack", Campaign: "automation-abuse",
 			Description: fmt.Sprintf("the %s role, which runs nightly at 02:00 UTC, acts at 14:00 UTC and reads IAM and Secrets Manager", vic.name)})
 		a := g.newAttacker(vic, acctProd, "", false, g.localAt(time.UTC, 1, 14, r.IntN(20)), vic.fixedIP, vic.auto.ua, tag)
+		a.known = true
 		a.call("sts:GetCallerIdentity", rUSEast1, 0)
 		for _, k := range []string{"iam:ListUsers", "iam:ListRoles", "iam:GetUser", "iam:ListAccessKeys", "iam:ListAttachedRolePolicies"} {
 			a.call(k, rUSEast1, 2)
@@ -241,7 +243,7 @@ func (g *gen) plantAttacks() error {
 	}
 
 	// 1. Every Stratus Red Team technique, in three campaigns.
-	if err := g.plantStratus(r, v, isIAM(""), isSSO("admin", "oncall", "developer")); err != nil {
+	if err := g.plantStratus(r, v, isIAM(""), isSSO("admin", "oncall")); err != nil {
 		return err
 	}
 	sort.SliceStable(g.attacks, func(i, j int) bool { return g.attacks[i].t < g.attacks[j].t })

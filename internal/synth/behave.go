@@ -229,8 +229,8 @@ func (g *gen) planHuman(id *identity, y int, m time.Month, d int) []burst {
 			n := min(events, 1+int(r.ExpFloat64()*6))
 			events -= n
 			b := burst{
-				t:    base + int64((sp.from+(sp.to-sp.from)*r.Float64())*3600),
-				n:    n, gap: 1 + 4*r.Float64(), seed: r.Uint64(),
+				t: base + int64((sp.from+(sp.to-sp.from)*r.Float64())*3600),
+				n: n, gap: 1 + 4*r.Float64(), seed: r.Uint64(),
 				acct: r.weighted(id.accW), region: r.weighted(id.regW),
 				tool: tool(r.weighted(id.human.tools)), ip: ip, table: id.table,
 				sessDay: int64(dateKey), sessT: sessT,

@@ -25,14 +25,14 @@ type identity struct {
 	session  string // role session name
 
 	// people
-	ips                    []string // office, then home addresses
-	officeShare            float64
+	ips                     []string // office, then home addresses
+	officeShare             float64
 	consoleUA, cliUA, sdkUA string
-	workStart, workLen     float64 // local hours
-	noMFA                  bool
-	firstDay               int // index of the first day with activity (new hires)
-	vacStart, vacLen       int
-	oncallRank             int // position among on-call engineers, -1 if none
+	workStart, workLen      float64 // local hours
+	noMFA                   bool
+	firstDay                int // index of the first day with activity (new hires)
+	vacStart, vacLen        int
+	oncallRank              int // position among on-call engineers, -1 if none
 
 	// principal ids
 	akia    string
@@ -42,9 +42,9 @@ type identity struct {
 	fixedIP string    // automation with a stable egress
 
 	// benign novelty hooks
-	novel     *actTable
-	novelFrom int
-	novelTag  int
+	novel      *actTable
+	novelFrom  int
+	novelTag   int
 	regionTag  int // events in regionLaunch carry this tag
 	regionFrom int // day from which the identity also uses regionLaunch
 	newHireTag int // events of the first day carry this tag

@@ -132,7 +132,7 @@ const (
 	kindTerraform = "terraform"
 	kindLambda    = "lambda"
 	kindScheduled = "scheduled"
-	kindService   = "service"      // an AWS service principal (AWSService)
+	kindService   = "service"       // an AWS service principal (AWSService)
 	kindLinked    = "servicelinked" // a service-linked role
 	kindScanner   = "scanner"
 )
@@ -154,7 +154,7 @@ type autoTemplate struct {
 
 var autoTemplates = []autoTemplate{
 	{kind: kindCI, role: "github-actions-deploy", session: "GitHubActions", accounts: []float64{3, 7, 0}, regions: []float64{rUSEast1: 8, rEUWest1: 2},
-		ua: "aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0-1025-azure md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.22 md/prompt#off command/",
+		ua:      "aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0-1025-azure md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.22 md/prompt#off command/",
 		perHour: 6, size: [2]int{25, 80}, gap: 2.5, actions: `
 		sts:GetCallerIdentity 4 ecr:GetAuthorizationToken 6 ecr:BatchCheckLayerAvailability 12 ecr:InitiateLayerUpload 5 ecr:UploadLayerPart 10
 		ecr:CompleteLayerUpload 5 ecr:PutImage 3 ecr:BatchGetImage 3 ecs:DescribeTaskDefinition 3 ecs:RegisterTaskDefinition 2 ecs:UpdateService 2
@@ -178,7 +178,7 @@ var autoTemplates = []autoTemplate{
 		ua:      "aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux md/GOARCH#amd64 exec-env/AWS_Lambda_provided.al2023 api/dynamodb#1.34.4",
 		perHour: 28, size: [2]int{1, 3}, gap: 0.3, actions: `dynamodb:GetItem 10 dynamodb:Query 6 dynamodb:PutItem 4 dynamodb:UpdateItem 3 kms:Decrypt 2 ssm:GetParameter 1`},
 	{kind: kindScheduled, role: "nightly-backup", session: "backup-job", accounts: []float64{1, 0, 0}, regions: []float64{rUSEast1: 3, rEUWest1: 1}, at: 2,
-		ua:      "Boto3/1.34.100 md/Botocore#1.34.100 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#legacy Botocore/1.34.100",
+		ua:   "Boto3/1.34.100 md/Botocore#1.34.100 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#legacy Botocore/1.34.100",
 		size: [2]int{30, 70}, gap: 4, actions: `rds:DescribeDBInstances 3 rds:DescribeDBSnapshots 6 rds:CreateDBSnapshot 2 rds:DeleteDBSnapshot 1.5 ec2:DescribeVolumes 4
 		ec2:CreateSnapshot 4 ec2:DescribeSnapshots 6 ec2:DeleteSnapshot 2 ec2:CreateTags 3 dynamodb:DescribeContinuousBackups 1 sns:Publish 0.5`},
 	{kind: kindService, invoked: "config.amazonaws.com", accounts: []float64{1, 1, 1}, regions: []float64{rUSEast1: 3, rEUWest1: 2, rUSWest2: 1, rAPSouth1: 1},
@@ -189,12 +189,12 @@ var autoTemplates = []autoTemplate{
 		ua:      "Boto3/1.34.145 md/Botocore#1.34.145 ua/2.0 os/linux#5.10.220-229.869.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.4 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.34.145",
 		perHour: 14, size: [2]int{2, 3}, gap: 0.8, actions: `s3:GetObject 10 s3:PutObject 8 kms:GenerateDataKey 2 kms:Decrypt 2`},
 	{kind: kindScheduled, role: "daily-cost-report", session: "cost-report", accounts: []float64{0, 0, 1}, regions: []float64{rUSEast1: 1}, at: 6.25,
-		ua:      "Boto3/1.34.100 md/Botocore#1.34.100 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#legacy Botocore/1.34.100",
+		ua:   "Boto3/1.34.100 md/Botocore#1.34.100 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#legacy Botocore/1.34.100",
 		size: [2]int{15, 40}, gap: 3, actions: `ce:GetCostAndUsage 6 ce:GetCostForecast 2 athena:StartQueryExecution 4 athena:GetQueryExecution 10 athena:GetQueryResults 5 glue:GetTable 2 s3:PutObject 2 organizations:ListAccounts 1`},
 	{kind: kindLinked, role: "AWSServiceRoleForAutoScaling", session: "AutoScaling", invoked: "autoscaling.amazonaws.com", accounts: []float64{4, 1, 0}, regions: []float64{rUSEast1: 3, rEUWest1: 1},
 		perHour: 3, size: [2]int{2, 8}, gap: 1, actions: `ec2:RunInstances 3 ec2:TerminateInstances 2 ec2:CreateTags 3 ec2:DescribeInstances 4 ec2:DescribeInstanceStatus 2 elasticloadbalancing:DescribeTargetHealth 1`},
 	{kind: kindScanner, role: "security-inventory", session: "inventory", accounts: []float64{1, 1, 1}, regions: []float64{rUSEast1: 4, rEUWest1: 3, rUSWest2: 1, rAPSouth1: 1},
-		ua:      "Boto3/1.34.120 md/Botocore#1.34.120 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.3 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#standard Botocore/1.34.120 prowler/4.2.4",
+		ua:   "Boto3/1.34.120 md/Botocore#1.34.120 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.3 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#standard Botocore/1.34.120 prowler/4.2.4",
 		size: [2]int{20, 50}, gap: 0.6, actions: `iam:ListUsers 3 iam:ListRoles 3 iam:GetAccountAuthorizationDetails 0.5 iam:ListAccessKeys 3 iam:ListMFADevices 2 iam:GetAccountPasswordPolicy 1
 		ec2:DescribeInstances 4 ec2:DescribeSecurityGroups 4 ec2:DescribeVolumes 2 ec2:DescribeSnapshots 2 ec2:DescribeImages 1 s3:ListBuckets 2 s3:GetBucketPolicy 3
 		s3:GetBucketAcl 3 s3:GetBucketPublicAccessBlock 3 kms:ListKeys 1 kms:GetKeyRotationStatus 2 cloudtrail:DescribeTrails 1 cloudtrail:GetTrailStatus 1
@@ -206,7 +206,7 @@ var autoTemplates = []autoTemplate{
 		ua:      "Boto3/1.34.145 md/Botocore#1.34.145 ua/2.0 os/linux#5.10.220-229.869.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.4 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.34.145",
 		perHour: 10, size: [2]int{2, 5}, gap: 0.5, actions: `s3:GetObject 8 s3:ListObjects 2 kms:Decrypt 2 logs:CreateLogStream 1`},
 	{kind: kindScheduled, role: "data-pipeline", session: "nightly-etl", accounts: []float64{1, 0, 0}, regions: []float64{rUSEast1: 1}, at: 3.5,
-		ua:      "Boto3/1.34.100 md/Botocore#1.34.100 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#legacy Botocore/1.34.100",
+		ua:   "Boto3/1.34.100 md/Botocore#1.34.100 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#legacy Botocore/1.34.100",
 		size: [2]int{40, 90}, gap: 5, actions: `glue:StartJobRun 2 glue:GetJobRun 10 glue:StartCrawler 1 glue:GetCrawler 4 athena:StartQueryExecution 3 athena:GetQueryExecution 8 s3:ListObjects 4 s3:GetObject 2 s3:PutObject 2`},
 }
 

@@ -1,17 +1,50 @@
 package synth
 
-import (
-	"time"
-)
-
 // Records are rendered by hand, in the key order CloudTrail itself uses:
 // encoding/json through maps would be several times slower and sort the
 // keys.
 
 const rfc3339Sec = "2006-01-02T15:04:05Z"
 
+// appendTime writes t as CloudTrail does (RFC 3339, UTC, seconds). It is
+// on the hot path, hence no time.Format.
 func appendTime(b []byte, t int64) []byte {
-	return time.Unix(t, 0).UTC().AppendFormat(b, rfc3339Sec)
+	days := t / 86400
+	sec := t - days*86400
+	if sec < 0 {
+		sec += 86400
+		days--
+	}
+	y, m, d := civil(days)
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10), 'T')
+	h, mi, s := sec/3600, sec/60%60, sec%60
+	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), 'Z')
+}
+
+// civil converts days since 1970-01-01 to a date (Howard Hinnant's
+// algorithm).
+func civil(z int64) (y, m, d int64) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	if mp < 10 {
+		m = mp + 3
+	} else {
+		m = mp - 9
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
 }
 
 // appendString writes s as a JSON string.

@@ -174,11 +174,12 @@ var highRiskActions = []string{
 
 // call is what expectRules needs to know about one planted record.
 type call struct {
-	t                  int64
-	name, svc, region  string
-	errCode            string
-	console, noMFA     bool
-	fromVictim         bool
+	t                 int64
+	name, svc, region string
+	errCode           string
+	console, noMFA    bool
+	fromVictim        bool
+	knownOrigin       bool // from the victim's usual address
 }
 
 // expectRules says which rules of the pack should catch a planted attack,
@@ -204,9 +205,13 @@ func (g *gen) expectRules(victim *identity, calls []call) []string {
 		if c.errCode != "" {
 			set[ruleRareError] = true
 		} else {
-			// Every planted attack comes from a country the organisation
-			// does not work from.
-			set[ruleRareMethodCountry], set[ruleRareMethodCity] = true, true
+			// Planted attacks come from countries the organisation does
+			// not work from, unless said otherwise.
+			if !c.knownOrigin {
+				if !c.knownOrigin {
+					set[ruleRareMethodCountry], set[ruleRareMethodCity] = true, true
+				}
+			}
 			if !c.fromVictim || !victim.table.has(c.name) {
 				set[ruleRareMethodUser] = true
 			}

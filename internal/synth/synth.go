@@ -9,6 +9,7 @@ package synth
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -151,7 +153,7 @@ func newGen(cfg Config) (*gen, error) {
 	g := &gen{cfg: cfg, end: cfg.End, days: cfg.Days}
 	g.start = g.end.Add(-time.Duration(cfg.Days) * 24 * time.Hour)
 	g.chunkFirst = g.start.Truncate(24 * time.Hour).Unix()
-	g.nChunks = int((g.end.Unix()-g.chunkFirst+86399)/86400)
+	g.nChunks = int((g.end.Unix() - g.chunkFirst + 86399) / 86400)
 	r := newRNG(cfg.Seed, 'r')
 	for a := range accounts {
 		g.res = append(g.res, newResources(a, r))
@@ -203,12 +205,11 @@ func (g *gen) chunk(k int) *chunkCtx {
 	for ; i < len(g.attacks) && g.attacks[i].t < c.hi; i++ {
 		c.add(g.attacks[i])
 	}
-	sort.Slice(c.events, func(i, j int) bool {
-		a, b := &c.events[i], &c.events[j]
+	slices.SortFunc(c.events, func(a, b event) int {
 		if a.t != b.t {
-			return a.t < b.t
+			return cmp.Compare(a.t, b.t)
 		}
-		return a.seq < b.seq
+		return cmp.Compare(a.seq, b.seq)
 	})
 	return c
 }
@@ -416,15 +417,17 @@ func (w *fileWriter) write(c *chunkCtx) error {
 	}
 	ev := c.events
 	keyOf := func(e *event) fileKey { return fileKey{e.acct, e.region, e.t / 3600} }
-	sort.SliceStable(idx, func(i, j int) bool {
-		a, b := keyOf(&ev[idx[i]]), keyOf(&ev[idx[j]])
+	// Events are in time order, so a stable sort by key keeps each file's
+	// records in time order.
+	slices.SortStableFunc(idx, func(i, j int) int {
+		a, b := keyOf(&ev[i]), keyOf(&ev[j])
 		if a.acct != b.acct {
-			return a.acct < b.acct
+			return cmp.Compare(a.acct, b.acct)
 		}
 		if a.region != b.region {
-			return a.region < b.region
+			return cmp.Compare(a.region, b.region)
 		}
-		return a.hour < b.hour
+		return cmp.Compare(a.hour, b.hour)
 	})
 	type job struct {
 		key  fileKey
@@ -456,6 +459,8 @@ func (w *fileWriter) write(c *chunkCtx) error {
 	return errors.Join(errs...)
 }
 
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
 var gzPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
 
 func (w *fileWriter) writeFile(k fileKey, ev []event, list []int) error {
@@ -469,7 +474,9 @@ func (w *fileWriter) writeFile(k fileKey, ev []event, list []int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("synth: %w", err)
 	}
-	buf := make([]byte, 0, 1024*len(list)+32)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := (*bp)[:0]
 	buf = append(buf, `{"Records":[`...)
 	for n, i := range list {
 		if n > 0 {
@@ -478,6 +485,7 @@ func (w *fileWriter) writeFile(k fileKey, ev []event, list []int) error {
 		buf = w.g.appendEvent(buf, &ev[i])
 	}
 	buf = append(buf, "]}"...)
+	*bp = buf
 	f, err := os.Create(filepath.Join(dir, name))
 	if err != nil {
 		return fmt.Errorf("synth: %w", err)
