@@ -88,14 +88,14 @@ var errInjected = errors.New("injected store failure")
 
 // flakyStore fails the next n calls of the chosen operations.
 type flakyStore struct {
-	Store
+	store.Backend
 	mu    sync.Mutex
 	fails map[string]int // op -> remaining failures
 	calls map[string]int
 }
 
-func newFlaky(s Store) *flakyStore {
-	return &flakyStore{Store: s, fails: map[string]int{}, calls: map[string]int{}}
+func newFlaky(s store.Backend) *flakyStore {
+	return &flakyStore{Backend: s, fails: map[string]int{}, calls: map[string]int{}}
 }
 
 func (f *flakyStore) failNext(op string, n int) {
@@ -119,7 +119,7 @@ func (f *flakyStore) WriteSignals(ctx context.Context, index string, docs []stor
 	if err := f.check("write"); err != nil {
 		return store.WriteResult{}, err
 	}
-	return f.Store.WriteSignals(ctx, index, docs)
+	return f.Backend.WriteSignals(ctx, index, docs)
 }
 
 func (f *flakyStore) GetState(ctx context.Context, index, id string) (json.RawMessage, store.Version, error) {
@@ -130,7 +130,7 @@ func (f *flakyStore) GetState(ctx context.Context, index, id string) (json.RawMe
 	if err := f.check(op); err != nil {
 		return nil, store.Version{}, err
 	}
-	return f.Store.GetState(ctx, index, id)
+	return f.Backend.GetState(ctx, index, id)
 }
 
 // testRules loads testdata/rules.
@@ -165,4 +165,11 @@ func newTestManager(t *testing.T, st Store, ev Evaluator, clock *fakeClock, id s
 		t.Fatal(err)
 	}
 	return m
+}
+
+func (f *flakyStore) CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
+	if err := f.check("count"); err != nil {
+		return err
+	}
+	return f.Backend.CountGroups(ctx, req, fn)
 }

@@ -211,7 +211,9 @@ func tickHourly(t *testing.T, m *Manager, clock *fakeClock, rs []*rules.Rule, st
 			t.Logf("sync leases: %v", err)
 		}
 		for _, r := range rs {
-			_ = m.RunRule(t.Context(), r.ID)
+			if err := m.RunRule(t.Context(), r.ID); err != nil && !errors.Is(err, errInjected) {
+				t.Errorf("step %d %s: %v", i, r.ID, err)
+			}
 		}
 		clock.Advance(time.Hour)
 	}
@@ -221,33 +223,58 @@ func tickHourly(t *testing.T, m *Manager, clock *fakeClock, rs []*rules.Rule, st
 // checkpoint, and a later tick catches up with exactly the signals an
 // undisturbed run writes.
 func TestFailureRetryAndCatchUp(t *testing.T) {
-	runFailureScenario(t, func(t *testing.T) (store.Backend, string) { return fixtureStore(t), "cloudtrail" })
+	var want []string
+	runFailureScenario(t, memoryEnv, 20, &want)
 }
 
-func runFailureScenario(t *testing.T, open func(t *testing.T) (store.Backend, string)) {
+func memoryEnv(t *testing.T) scenarioEnv {
+	return scenarioEnv{st: fixtureStore(t), source: "cloudtrail", signals: "logs-offtrail.alerts-test", state: "offtrail-state-test"}
+}
+
+// scenarioEnv is a store with the fixture loaded and the index names to use.
+type scenarioEnv struct {
+	st                     store.Backend
+	source, signals, state string
+}
+
+// runFailureScenario compares a disturbed run with an undisturbed one on
+// fresh stores from open. If *want is set the undisturbed run must produce
+// those ids too (the memory store's, for the engines); if empty it is set.
+//
+// Hourly ticks: at tick 1 a checkpoint read fails once (retried within the
+// tick), from tick 2 for failTicks ticks every signal write fails, then
+// the store heals and the remaining ticks catch up.
+func runFailureScenario(t *testing.T, open func(t *testing.T) scenarioEnv, steps int, want *[]string) {
 	base := testRules(t)
-	start := ts("2024-03-05T02:10:00Z")
-	const steps = 20
+	start := ts("2024-03-05T09:10:00Z")
+	failTicks := steps/2 - 1
+	var env scenarioEnv
+	indices := func(o *Options) { o.SignalsIndex, o.StateIndex = env.signals, env.state }
 	setup := func(t *testing.T) (store.Backend, []*rules.Rule) {
-		st, index := open(t)
+		env = open(t)
 		var rs []*rules.Rule
 		for _, r := range base {
 			c := cloneRule(r, r.ID)
-			c.Source.Index = []string{index}
+			c.Source.Index = []string{env.source}
 			rs = append(rs, c)
 		}
-		return st, rs
+		return env.st, rs
 	}
 
 	// Undisturbed.
 	refStore, refRules := setup(t)
 	clock := newClock(start)
-	ref := newTestManager(t, refStore, newDetector(t, refStore), clock, "ref", nil)
+	ref := newTestManager(t, refStore, newDetector(t, refStore), clock, "ref", indices)
 	ref.Reload(refRules)
 	tickHourly(t, ref, clock, refRules, steps, nil)
-	want := signalIDs(t, refStore, "logs-offtrail.alerts-test")
-	if len(want) == 0 {
+	refIDs := signalIDs(t, refStore, env.signals)
+	if len(refIDs) == 0 {
 		t.Fatal("the undisturbed run found no signals; the scenario tests nothing")
+	}
+	if len(*want) == 0 {
+		*want = refIDs
+	} else if !slices.Equal(refIDs, *want) {
+		t.Errorf("%s: undisturbed run wrote %d signals, the memory store %d:\n%v\n%v", refStore.Kind(), len(refIDs), len(*want), refIDs, *want)
 	}
 
 	// Disturbed: signal writes fail for four hours, one checkpoint read
@@ -256,44 +283,54 @@ func runFailureScenario(t *testing.T, open func(t *testing.T) (store.Backend, st
 	flaky := newFlaky(st)
 	clock = newClock(start)
 	reg := prometheus.NewRegistry()
-	m := newTestManager(t, flaky, newDetector(t, st), clock, "disturbed", func(o *Options) { o.Registerer = reg })
+	m := newTestManager(t, flaky, newDetector(t, flaky), clock, "disturbed", func(o *Options) { indices(o); o.Registerer = reg })
 	m.Reload(rs)
 	tickHourly(t, m, clock, rs, steps, func(i int) {
 		switch i {
-		case 3:
+		case 1:
 			flaky.failNext("get-checkpoint", 1)
-		case 6:
-			flaky.failNext("write", 1000)
-		case 10:
+			flaky.failNext("write", 1)
+		case 2:
+			flaky.failNext("count", 1000000)
+		case 2 + failTicks:
 			for _, h := range m.Health() {
-				if h.Health != HealthFailing || h.LastError == "" || h.Failures != 4 {
-					t.Errorf("after 4 failing ticks: %+v", h)
+				if h.Health != HealthFailing || h.LastError == "" || h.Failures != failTicks {
+					t.Errorf("after %d failing ticks: %+v", failTicks, h)
 				}
-				cp := readCheckpoint(t, st, "offtrail-state-test", h.Rule)
-				tm := TimingOf(rs[0])
-				if h.Rule == rs[0].ID && !cp.End.Equal(tm.End(start.Add(5*time.Hour))) {
-					t.Errorf("%s checkpoint moved while failing: %s", h.Rule, cp.End)
+				cp := readCheckpoint(t, st, env.state, h.Rule)
+				r, _ := ruleByID(rs, h.Rule)
+				if want := TimingOf(r).End(start.Add(time.Hour)); !cp.End.Equal(want) {
+					t.Errorf("%s checkpoint moved while failing: %s, want %s", h.Rule, cp.End, want)
 				}
 			}
-			flaky.failNext("write", 0)
+			flaky.failNext("count", 0)
 		}
 	})
-	got := signalIDs(t, st, "logs-offtrail.alerts-test")
-	if !slices.Equal(got, want) {
-		t.Fatalf("signals after failures and catch-up differ from an undisturbed run:\n got %d %v\nwant %d %v", len(got), got, len(want), want)
+	got := signalIDs(t, st, env.signals)
+	if !slices.Equal(got, refIDs) {
+		t.Fatalf("signals after failures and catch-up differ from an undisturbed run:\n got %d %v\nwant %d %v", len(got), got, len(refIDs), refIDs)
 	}
 	for _, h := range m.Health() {
 		if h.Health != HealthOK {
 			t.Errorf("after catch-up: %+v", h)
 		}
 	}
-	if n := testutil.ToFloat64(m.metrics.errors.WithLabelValues(rs[0].ID)); n < 4*3 {
-		t.Errorf("errors_total = %v, want at least 12 (4 ticks x 3 attempts)", n)
+	if n := testutil.ToFloat64(m.metrics.errors.WithLabelValues(rs[0].ID)); n < float64(failTicks*3) {
+		t.Errorf("errors_total = %v, want at least %d (3 attempts a tick)", n, failTicks*3)
 	}
-	if n := testutil.ToFloat64(m.metrics.runs.WithLabelValues(rs[0].ID, OutcomeFailure)); n != 4 {
-		t.Errorf("runs_total{failure} = %v, want 4", n)
+	if n := testutil.ToFloat64(m.metrics.runs.WithLabelValues(rs[0].ID, OutcomeFailure)); n != float64(failTicks) {
+		t.Errorf("runs_total{failure} = %v, want %d", n, failTicks)
 	}
-	t.Logf("%d signals, identical after %v failed writes", len(got), flaky.calls["write"])
+	t.Logf("%d signals, identical after %d failing ticks", len(got), failTicks)
+}
+
+func ruleByID(rs []*rules.Rule, id string) (*rules.Rule, bool) {
+	for _, r := range rs {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return nil, false
 }
 
 // Two replicas share the rules; one dies and the other takes its rules
