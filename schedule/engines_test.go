@@ -18,21 +18,8 @@ import (
 	"github.com/offtrail/offtrail/detector/store/elastic"
 	ostore "github.com/offtrail/offtrail/detector/store/opensearch"
 	"github.com/offtrail/offtrail/detector/store/storetest"
+	"github.com/offtrail/offtrail/internal/testenv"
 )
-
-// engineURL reads a test engine's URL: skip when unset, fail in CI (the
-// internal/testenv convention).
-func engineURL(t *testing.T, env string) string {
-	t.Helper()
-	u := os.Getenv(env)
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set (scripts/engines.sh start)", env)
-		}
-		t.Skipf("%s is not set (scripts/engines.sh start)", env)
-	}
-	return u
-}
 
 // engine is an open real engine and its URL (for test cleanup).
 type engine struct {
@@ -44,7 +31,7 @@ type engine struct {
 func engines() map[string]func(t *testing.T) engine {
 	return map[string]func(t *testing.T) engine{
 		"elasticsearch": func(t *testing.T) engine {
-			u := engineURL(t, "OFFTRAIL_TEST_ES_URL")
+			u := testenv.ElasticsearchURL(t)
 			s, err := elastic.New(elasticsearch.Config{Addresses: []string{u}})
 			if err != nil {
 				t.Fatal(err)
@@ -53,7 +40,7 @@ func engines() map[string]func(t *testing.T) engine {
 			return engine{s, u}
 		},
 		"opensearch": func(t *testing.T) engine {
-			u := engineURL(t, "OFFTRAIL_TEST_OS_URL")
+			u := testenv.OpenSearchURL(t)
 			s, err := ostore.New(opensearch.Config{Addresses: []string{u}})
 			if err != nil {
 				t.Fatal(err)

@@ -1,0 +1,265 @@
+// Package config reads the configuration of `offtrail run`: a YAML file,
+// decoded strictly (an unknown key is an error with its line), then
+// overridden from the environment. Secrets are a type that never prints.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/offtrail/offtrail/rules"
+	"github.com/offtrail/offtrail/schedule"
+)
+
+// Secret is a string that never shows: String, JSON and YAML give
+// "<secret>" (as Alertmanager's config.Secret). Reveal returns the value.
+type Secret string
+
+const redacted = "<secret>"
+
+func (s Secret) String() string { return redacted }
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return redacted }
+
+// MarshalJSON implements json.Marshaler.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalYAML implements yaml.Marshaler.
+func (s Secret) MarshalYAML() (any, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return redacted, nil
+}
+
+// Reveal returns the secret itself, for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Defaults.
+const (
+	DefaultListen = "127.0.0.1:9464"
+)
+
+// Config is the file given to `offtrail run --config`.
+type Config struct {
+	Store Store `yaml:"store"`
+	// EmbeddedDir runs on the embedded store (CloudTrail files on disk)
+	// instead of a cluster.
+	EmbeddedDir string `yaml:"embedded_dir"`
+	// Rules are rule files or directories, relative to the config file;
+	// empty means the built-in AWS pack.
+	Rules            []string       `yaml:"rules"`
+	SkipInvalidRules bool           `yaml:"skip_invalid_rules"`
+	SignalsIndex     string         `yaml:"signals_index"`
+	StateIndex       string         `yaml:"state_index"`
+	Timezone         string         `yaml:"timezone"`
+	Listen           string         `yaml:"listen"`
+	MaxCatchup       int            `yaml:"max_catchup"`
+	MaxGap           rules.Duration `yaml:"max_gap"`
+	LeaseDuration    rules.Duration `yaml:"lease_duration"`
+	// Notify is kept raw: notifiers decode their own sections.
+	Notify map[string]map[string]any `yaml:"notify"`
+
+	// File is where the configuration was read from.
+	File string `yaml:"-"`
+}
+
+// Store says how to reach Elasticsearch or OpenSearch.
+type Store struct {
+	URL                string    `yaml:"url"`
+	URLs               []string  `yaml:"urls"`
+	Username           string    `yaml:"username"`
+	Password           Secret    `yaml:"password"`
+	PasswordFile       string    `yaml:"password_file"`
+	APIKey             Secret    `yaml:"api_key"`
+	APIKeyFile         string    `yaml:"api_key_file"`
+	CACert             string    `yaml:"ca_cert"`
+	InsecureSkipVerify bool      `yaml:"insecure_skip_verify"`
+	AWSSigV4           *AWSSigV4 `yaml:"aws_sigv4"`
+}
+
+// AWSSigV4 signs requests for Amazon OpenSearch Service.
+type AWSSigV4 struct {
+	Region  string `yaml:"region"`
+	Service string `yaml:"service"` // es (default) or aoss
+}
+
+// AllURLs returns url and urls together.
+func (s Store) AllURLs() []string {
+	var out []string
+	if s.URL != "" {
+		out = append(out, strings.Split(s.URL, ",")...)
+	}
+	return append(out, s.URLs...)
+}
+
+// Environment overrides, applied after the file.
+const (
+	EnvStoreURL     = "OFFTRAIL_STORE_URL"
+	EnvUsername     = "OFFTRAIL_USERNAME"
+	EnvPassword     = "OFFTRAIL_PASSWORD"
+	EnvAPIKey       = "OFFTRAIL_API_KEY"
+	EnvSignalsIndex = "OFFTRAIL_SIGNALS_INDEX"
+)
+
+// Load reads path (empty: no file, defaults and environment only).
+func Load(path string, getenv func(string) string) (*Config, error) {
+	var cfg Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := decode(bytes.NewReader(b), &cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		cfg.File = path
+	}
+	if err := cfg.finish(getenv); err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// decode decodes strictly: unknown keys are errors naming their line.
+func decode(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) finish(getenv func(string) string) error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if v := getenv(EnvStoreURL); v != "" {
+		c.Store.URL, c.Store.URLs = v, nil
+	}
+	if v := getenv(EnvUsername); v != "" {
+		c.Store.Username = v
+	}
+	if v := getenv(EnvPassword); v != "" {
+		c.Store.Password = Secret(v)
+	}
+	if v := getenv(EnvAPIKey); v != "" {
+		c.Store.APIKey = Secret(v)
+	}
+	if v := getenv(EnvSignalsIndex); v != "" {
+		c.SignalsIndex = v
+	}
+	if c.SignalsIndex == "" {
+		c.SignalsIndex = schedule.DefaultSignalsIndex
+	}
+	if c.StateIndex == "" {
+		c.StateIndex = schedule.DefaultStateIndex
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MaxCatchup == 0 {
+		c.MaxCatchup = schedule.DefaultMaxCatchup
+	}
+	if c.MaxGap == 0 {
+		c.MaxGap = rules.Duration(schedule.DefaultMaxGap)
+	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = rules.Duration(schedule.DefaultLeaseDuration)
+	}
+	base := "."
+	if c.File != "" {
+		base = filepath.Dir(c.File)
+	}
+	for i, p := range c.Rules {
+		c.Rules[i] = resolve(base, p)
+	}
+	if c.EmbeddedDir != "" {
+		c.EmbeddedDir = resolve(base, c.EmbeddedDir)
+	}
+	var err error
+	if c.Store.Password, err = fromFile(c.Store.Password, c.Store.PasswordFile, base, "store.password"); err != nil {
+		return err
+	}
+	if c.Store.APIKey, err = fromFile(c.Store.APIKey, c.Store.APIKeyFile, base, "store.api_key"); err != nil {
+		return err
+	}
+	if c.Store.CACert != "" {
+		c.Store.CACert = resolve(base, c.Store.CACert)
+	}
+	return c.validate()
+}
+
+func resolve(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+// fromFile reads a secret from its _file companion; both set is an error.
+func fromFile(v Secret, file, base, key string) (Secret, error) {
+	if file == "" {
+		return v, nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("%s and %s_file are both set", key, key)
+	}
+	b, err := os.ReadFile(resolve(base, file))
+	if err != nil {
+		return "", fmt.Errorf("%s_file: %w", key, err)
+	}
+	return Secret(strings.TrimSpace(string(b))), nil
+}
+
+func (c *Config) validate() error {
+	urls := c.Store.AllURLs()
+	switch {
+	case len(urls) == 0 && c.EmbeddedDir == "":
+		return fmt.Errorf("no store: set store.url (or %s) or embedded_dir", EnvStoreURL)
+	case len(urls) > 0 && c.EmbeddedDir != "":
+		return errors.New("store.url and embedded_dir are both set")
+	}
+	for _, u := range urls {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("store url %q: want http:// or https://", u)
+		}
+	}
+	if c.Store.Password != "" && c.Store.Username == "" {
+		return errors.New("store.password is set without store.username")
+	}
+	if c.Store.AWSSigV4 != nil {
+		if s := c.Store.AWSSigV4.Service; s != "" && s != "es" && s != "aoss" {
+			return fmt.Errorf("store.aws_sigv4.service %q: want es or aoss", s)
+		}
+	}
+	if c.Timezone != "" {
+		if _, err := time.LoadLocation(c.Timezone); err != nil {
+			return fmt.Errorf("timezone: %w", err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: %w", c.Listen, err)
+	}
+	if c.MaxCatchup < 0 {
+		return fmt.Errorf("max_catchup %d: must be positive", c.MaxCatchup)
+	}
+	if c.LeaseDuration.Std() < 3*time.Second {
+		return fmt.Errorf("lease_duration %s: must be at least 3s", c.LeaseDuration)
+	}
+	return nil
+}

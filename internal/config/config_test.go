@@ -1,0 +1,108 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadFull(t *testing.T) {
+	c, err := Load("testdata/full.yml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Store.AllURLs(); len(got) != 2 || got[1] != "https://es-2.example:9200" {
+		t.Errorf("urls = %v", got)
+	}
+	if c.Store.Password.Reveal() != "s3cr3t-from-file" {
+		t.Errorf("password from file = %q", c.Store.Password.Reveal())
+	}
+	if c.Store.CACert != filepath.Join("testdata", "ca.pem") || c.Rules[0] != filepath.Join("testdata", "rules") {
+		t.Errorf("paths not relative to the config: %q %v", c.Store.CACert, c.Rules)
+	}
+	if c.MaxGap.Std() != 72*time.Hour || c.LeaseDuration.Std() != 30*time.Second || c.MaxCatchup != 12 || !c.SkipInvalidRules {
+		t.Errorf("config = %+v", c)
+	}
+	if c.Notify["secops"]["type"] != "slack" {
+		t.Errorf("notify = %v", c.Notify)
+	}
+}
+
+func TestDefaultsAndEnv(t *testing.T) {
+	c, err := Load("", env(map[string]string{
+		EnvStoreURL: "http://127.0.0.1:19200", EnvUsername: "u", EnvPassword: "p", EnvAPIKey: "k", EnvSignalsIndex: "sig",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.URL != "http://127.0.0.1:19200" || c.Store.Username != "u" || c.Store.Password.Reveal() != "p" ||
+		c.Store.APIKey.Reveal() != "k" || c.SignalsIndex != "sig" {
+		t.Errorf("env overrides: %+v", c.Store)
+	}
+	if c.StateIndex != "offtrail-state" || c.Listen != DefaultListen || c.MaxCatchup != 96 || c.MaxGap.Std() != 7*24*time.Hour ||
+		c.LeaseDuration.Std() != time.Minute {
+		t.Errorf("defaults: %+v", c)
+	}
+	// The environment wins over the file.
+	c, err = Load("testdata/full.yml", env(map[string]string{EnvStoreURL: "http://other:9200"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Store.AllURLs(); len(got) != 1 || got[0] != "http://other:9200" {
+		t.Errorf("url after override = %v", got)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want string
+	}{
+		{"testdata/unknown_key.yml", "line 3: field pasword not found"},
+		{"testdata/bad_duration.yml", "line 2"},
+		{"testdata/both_stores.yml", "store.url and embedded_dir are both set"},
+		{"testdata/missing.yml", "no such file"},
+		{"", "no store"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := Load(tc.file, env(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if tc.file != "" && !strings.Contains(err.Error(), tc.file) {
+				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+// Secrets never print, whichever way the configuration is rendered.
+func TestSecretsNeverShow(t *testing.T) {
+	c, err := Load("testdata/inline_secret.yml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Password.Reveal() != "hunter2" {
+		t.Fatal("password not read")
+	}
+	j, _ := json.Marshal(c)
+	y, _ := yaml.Marshal(c)
+	for name, out := range map[string]string{
+		"json": string(j), "yaml": string(y),
+		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c.Store), "%s": fmt.Sprintf("%s", c.Store.Password),
+	} {
+		if strings.Contains(out, "hunter2") || strings.Contains(out, "c2VjcmV0") {
+			t.Errorf("%s leaks a secret: %s", name, out)
+		}
+		if !strings.Contains(out, "<secret>") && !strings.Contains(out, `\u003csecret\u003e`) {
+			t.Errorf("%s does not show <secret>: %s", name, out)
+		}
+	}
+}
