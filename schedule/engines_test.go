@@ -137,4 +137,3 @@ func TestEngineFailureRetryAndCatchUp(t *testing.T) {
 		})
 	}
 }
-
