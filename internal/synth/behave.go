@@ -181,7 +181,7 @@ func (c *chunkCtx) expand(id *identity, b *burst) {
 
 func (g *gen) planHuman(id *identity, y int, m time.Month, d int) []burst {
 	day0 := time.Date(y, m, d, 0, 0, 0, 0, id.tz)
-	dayIdx := int(math.Floor(day0.Sub(g.start).Hours() / 24))
+	dayIdx := g.dayIndex(day0)
 	if dayIdx < id.firstDay {
 		return nil
 	}
@@ -271,6 +271,12 @@ func sortBursts(bs []burst) {
 			bs[j], bs[j-1] = bs[j-1], bs[j]
 		}
 	}
+}
+
+// dayIndex numbers local dates from the start of the period (the date
+// holding the start is day 0 or -1).
+func (g *gen) dayIndex(day0 time.Time) int {
+	return int(math.Floor(day0.Sub(g.start).Hours() / 24))
 }
 
 // isHoliday: the country's public holidays, plus two company days off per

@@ -43,12 +43,13 @@ func (g *gen) benign() {
 
 	// 1. A new hire: the last developer starts after day 10.
 	if nh := lastOf(humans, func(id *identity) bool { return id.human.name == "developer" }); nh != nil {
-		fd := min(11, g.days/3)
-		d := g.start.Add(time.Duration(fd) * 24 * time.Hour).In(nh.tz)
-		for !weekday(d) {
+		// The first local working day whose index is past day 10.
+		d := g.start.In(nh.tz)
+		d = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, nh.tz)
+		for g.dayIndex(d) < min(11, g.days/3) || !weekday(d) {
 			d = d.AddDate(0, 0, 1)
-			fd++
 		}
+		fd := g.dayIndex(d)
 		nh.firstDay, nh.info.FirstDay = fd, fd
 		tag := g.addScenario(Scenario{ID: "benign-new-hire", Kind: "benign",
 			Description: fmt.Sprintf("%s joins the developers on day %d; their first working day is labelled (no history to compare with)", nh.name, fd),

@@ -327,3 +327,24 @@ func TestTooFewIdentities(t *testing.T) {
 		t.Fatal("no error for 5 identities")
 	}
 }
+
+// Benign novelty must be planted whatever the seed and timezone layout.
+func TestBenignAcrossSeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	for _, seed := range []uint64{1, 2} {
+		cfg := Config{Identities: 24, Days: 12, Seed: seed, End: testEnd.Add(7 * time.Hour), NoAttacks: true}
+		l, err := Events(cfg, func(map[string]any) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range l.Scenarios {
+			got = append(got, s.ID)
+		}
+		if len(got) != 5 {
+			t.Errorf("seed %d: benign scenarios %v, want 5", seed, got)
+		}
+	}
+}
