@@ -84,7 +84,7 @@ func TestBuildErrors(t *testing.T) {
 	for _, y := range []string{
 		"link_template: '{{ .Nope'\n",
 		"default_channels: [missing]\n",
-		"channels:\n  a:\n    type: slack\n",                                      // no webhook
+		"channels:\n  a:\n    type: slack\n",                                         // no webhook
 		"channels:\n  a:\n    type: pagerduty\n    routing_key_file: /nonexistent\n", // unreadable secret file
 	} {
 		c, err := Parse([]byte(y))
