@@ -285,7 +285,10 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channel, m *Message) error 
 			}
 			return nil
 		}
-		if !retry || attempt >= d.retry.Attempts || ctx.Err() != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("%w (gave up: %w)", err, cerr)
+		}
+		if !retry || attempt >= d.retry.Attempts {
 			d.log.Warn().Err(err).Str("channel", c.name).Str("signal", m.SignalID).Int("attempts", attempt).Bool("retryable", retry).Msg("notification failed")
 			return err
 		}
