@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -54,6 +55,9 @@ func New(cfg Config, log zerolog.Logger) (*Notifier, error) {
 	}
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
+	}
+	if !strings.HasPrefix(cfg.URL, "https://") && !strings.HasPrefix(cfg.URL, "http://") {
+		return nil, fmt.Errorf("pagerduty: url %q: want an http(s) URL", cfg.URL)
 	}
 	if cfg.Source == "" {
 		cfg.Source = "offtrail"

@@ -82,6 +82,9 @@ func TestDefaults(t *testing.T) {
 	if _, err := New(Config{}, zerolog.Nop()); err == nil {
 		t.Error("no routing key: no error")
 	}
+	if _, err := New(Config{RoutingKey: "k", URL: "events.example/v2/enqueue"}, zerolog.Nop()); err == nil {
+		t.Error("URL without scheme: no error")
+	}
 	n, err := New(Config{RoutingKey: "k"}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
