@@ -84,6 +84,48 @@ func offHoursLocation(oh *rules.OffHours, entity []string) *time.Location {
 	return oh.LocationFor("")
 }
 
+// offHoursDistance is how far t lies outside business hours: zero inside,
+// else the time to the nearest start or end of a business day, at most 12h.
+func offHoursDistance(oh *rules.OffHours, t time.Time, loc *time.Location) time.Duration {
+	if oh.WorkTime(t, loc) {
+		return 0
+	}
+	const limit = 12 * time.Hour
+	lt := t.In(loc)
+	best := limit
+	for d := -3; d <= 3; d++ {
+		day := time.Date(lt.Year(), lt.Month(), lt.Day()+d, 0, 0, 0, 0, loc)
+		if !oh.WorkTime(day.Add(time.Duration(oh.StartMinute())*time.Minute), loc) {
+			continue // not a business day
+		}
+		start := day.Add(time.Duration(oh.StartMinute()) * time.Minute)
+		end := day.Add(time.Duration(oh.EndMinute()) * time.Minute)
+		var dist time.Duration
+		switch {
+		case lt.Before(start):
+			dist = start.Sub(lt)
+		default:
+			dist = lt.Sub(end)
+		}
+		if dist >= 0 && dist < best {
+			best = dist
+		}
+	}
+	return best
+}
+
+// fixedHoursScore: a policy rule, so clear violations score high, scaled
+// by how unusual off-hours work is for the entity (never → full, always →
+// half) and by how far outside the hours it is (two hours or more → full;
+// a sign-in three minutes early barely counts).
+func fixedHoursScore(pOff float64, dist time.Duration) float64 {
+	reach := dist.Hours() / 2
+	if reach > 1 {
+		reach = 1
+	}
+	return 50 + 50*(1-pOff)*reach
+}
+
 // hourTouchesOffHours reports whether any minute of the hour starting at t
 // is outside business hours in loc.
 func hourTouchesOffHours(oh *rules.OffHours, t time.Time, loc *time.Location) bool {
@@ -172,26 +214,39 @@ func (ev *evaluation) offHours(ctx context.Context) ([]*candidate, error) {
 			// Fixed hours: one candidate per entity for all its off-hours
 			// events in the window.
 			var n int64
+			var far time.Duration
 			for _, hc := range hours {
 				if hourTouchesOffHours(oh, hc.hour, loc) {
 					n += hc.count
+					// The bucket's middle stands for its events until the
+					// precise events refine it.
+					if d := offHoursDistance(oh, hc.hour.Add(30*time.Minute), loc); d > far {
+						far = d
+					}
 				}
 			}
 			if n == 0 {
 				continue
 			}
-			// How unusual off-hours work is for this entity: never → 100,
-			// always → 50, no history → 75.
 			pOff := float64(offCounts[ek]+1) / float64(p.total+2)
-			score := 50 + 50*(1-pOff)
+			score := fixedHoursScore(pOff, far)
+			threshold := ev.rule.AnomalyThreshold
 			out = append(out, &candidate{
 				job: "off_hours", entity: ent, value: []string{"outside " + oh.Start + "-" + oh.End}, entityKey: ek, valueKey: "off_hours",
 				count: n, baseline: b,
 				est:         Estimate{Probability: pOff, Surprisal: Surprisal(pOff), Score: score},
 				eventFilter: filter,
 				keep:        func(e store.Event) bool { return !oh.WorkTime(e.Time, loc) },
-				reason:      fixedHoursReason(oh, loc, offCounts[ek], p.total),
-				extra:       map[string]any{"timezone": loc.String(), "business_hours": oh.Start + "-" + oh.End, "history_off_hours_events": offCounts[ek]},
+				refine: func(events []store.Event) (Estimate, bool) {
+					var d time.Duration
+					for _, e := range events {
+						d = max(d, offHoursDistance(oh, e.Time, loc))
+					}
+					sc := fixedHoursScore(pOff, d)
+					return Estimate{Probability: pOff, Surprisal: Surprisal(pOff), Score: sc}, sc >= threshold
+				},
+				reason: fixedHoursReason(oh, loc, offCounts[ek], p.total),
+				extra:  map[string]any{"timezone": loc.String(), "business_hours": oh.Start + "-" + oh.End, "history_off_hours_events": offCounts[ek]},
 			})
 			continue
 		}

@@ -24,6 +24,9 @@ type candidate struct {
 	// set, drops fetched events that do not belong (off-hours precision).
 	eventFilter store.Filter
 	keep        func(store.Event) bool
+	// refine rescores from the precise contributing events (off-hours
+	// candidates are found on hour buckets); false drops the candidate.
+	refine func(events []store.Event) (Estimate, bool)
 	// describe writes the job-specific part of the reason and the extra
 	// offtrail.* fields.
 	reason func(ev *evaluation, s *Signal, c *candidate) string
@@ -136,6 +139,19 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 		}
 	}
 
+	// Peers that produce the same new value in this very window are
+	// evidence of a coordinated change (a region launched, a service
+	// adopted by a team), not of one identity going astray.
+	windowUsers := map[string]int{}
+	for ek, vals := range active {
+		pk := store.KeyString(entityVals[ek][:nPart])
+		for vk := range vals {
+			if novel[vk] {
+				windowUsers[pk+"\x1e"+vk]++
+			}
+		}
+	}
+
 	// 4. Score.
 	var out []*candidate
 	for ek, vals := range active {
@@ -150,6 +166,14 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			peers := Peers{Total: peerTotals[pk], WithValue: valueUsers[pk+"\x1e"+vk]}
 			if b.Total > 0 && peers.Total > 0 {
 				peers.Total-- // the entity is not its own peer
+			}
+			if b.Counts[vk] == 0 {
+				if others := windowUsers[pk+"\x1e"+vk] - 1; others > 0 {
+					peers.WithValue += others
+					if peers.Total < peers.WithValue {
+						peers.Total = peers.WithValue
+					}
+				}
 			}
 			est := EstimateValue(b, vk, peers, auto)
 			if rr.Mode == "first_seen" && !est.Novel {

@@ -124,6 +124,13 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 		// held only business-hours events): nothing to show, nothing to alert.
 		return nil, nil
 	}
+	if c.refine != nil {
+		est, ok := c.refine(events)
+		if !ok {
+			return nil, nil
+		}
+		c.est = est
+	}
 
 	s := &Signal{
 		ID:          SignalID(r.ID, c.entityKey, c.valueKey, events[0].ID),
