@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+func init() {
+	register(command{
+		name:    "healthcheck",
+		summary: "probe a running offtrail (container HEALTHCHECK; exit 0 when healthy)",
+		run:     runHealthcheck,
+	})
+}
+
+// runHealthcheck exists because the distroless image has no shell or curl:
+// Docker's HEALTHCHECK runs the binary itself against /healthz.
+func runHealthcheck(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "healthcheck", "[--url URL] [--timeout DURATION]")
+	u := fs.String("url", "http://127.0.0.1:9464/healthz", "endpoint to probe (/healthz: alive, /readyz: store reachable and rules loaded)")
+	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *u, nil)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return &exitError{code: 1, err: fmt.Errorf("%s: status %d: %s", *u, resp.StatusCode, uiSnippet(body))}
+	}
+	return nil
+}
