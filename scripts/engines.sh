@@ -22,7 +22,8 @@
 #   OFFTRAIL_ENGINE_USER   unprivileged user the engines run as when we are root
 #                          (default offtrail-engine; both engines refuse root)
 #   OFFTRAIL_JAVA_HOME     JDK to run them with (default: the system java)
-#   OFFTRAIL_START_TIMEOUT seconds to wait for yellow health (default 180)
+#   OFFTRAIL_START_TIMEOUT seconds to wait for yellow health (default 300: a
+#                          cold start took 2 min on a 2-core machine under load)
 set -euo pipefail
 
 home=${OFFTRAIL_ENGINES_HOME:-/var/tmp/offtrail-engines}
@@ -32,7 +33,7 @@ es_port=${OFFTRAIL_ES_PORT:-19200}
 os_port=${OFFTRAIL_OS_PORT:-19201}
 heap=${OFFTRAIL_ENGINE_HEAP:-1g}
 engine_user=${OFFTRAIL_ENGINE_USER:-offtrail-engine}
-timeout=${OFFTRAIL_START_TIMEOUT:-180}
+timeout=${OFFTRAIL_START_TIMEOUT:-300}
 m2=${OFFTRAIL_M2_REPO:-$HOME/.m2/repository}
 
 log() { printf 'engines: %s\n' "$*" >&2; }
