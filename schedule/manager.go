@@ -59,6 +59,12 @@ type Options struct {
 	// OnSignals, if set, is called with each window's signals after they
 	// were written (notifications hook in here).
 	OnSignals func(ctx context.Context, r *rules.Rule, res *detector.Result, written store.WriteResult)
+	// OnCreated, if set, is called with the signals of each window that
+	// this replica's create-only write actually created, never those an
+	// earlier run, a restart or another replica wrote first: notifications
+	// hook in here so each signal is announced once. Setting it makes the
+	// manager write signals one create per document (see writeEach).
+	OnCreated func(ctx context.Context, r *rules.Rule, created []*detector.Signal)
 	// Now is the clock (default time.Now); tests use a fake one.
 	Now func() time.Time
 }
@@ -467,9 +473,23 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window) e
 	if err != nil {
 		return permanent{err}
 	}
-	var wr store.WriteResult
+	var (
+		wr      store.WriteResult
+		created []*detector.Signal
+	)
 	if len(docs) > 0 {
-		if wr, err = m.opts.Store.WriteSignals(ctx, m.opts.SignalsIndex, docs); err != nil {
+		if m.opts.OnCreated != nil {
+			created, wr, err = m.writeEach(ctx, res.Signals, docs)
+		} else {
+			wr, err = m.opts.Store.WriteSignals(ctx, m.opts.SignalsIndex, docs)
+		}
+		if err != nil {
+			m.metrics.signals.WithLabelValues(r.ID).Add(float64(wr.Created))
+			// Announce what was written before the failure: the retry
+			// finds those ids present and would never announce them.
+			if len(created) > 0 {
+				m.opts.OnCreated(ctx, r, created)
+			}
 			return fmt.Errorf("write signals to %s: %w", m.opts.SignalsIndex, err)
 		}
 	}
@@ -480,7 +500,42 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window) e
 	if m.opts.OnSignals != nil && len(docs) > 0 {
 		m.opts.OnSignals(ctx, r, res, wr)
 	}
+	if m.opts.OnCreated != nil && len(created) > 0 {
+		m.opts.OnCreated(ctx, r, created)
+	}
 	return nil
+}
+
+// writeEach writes docs (the documents of sigs, in the same order) one
+// create-only request each and returns the signals whose create succeeded.
+//
+// Why one request per document: store.Backend.WriteSignals reports counts,
+// not ids, so a batch where some ids existed (a window overlapping the last
+// one, a restart, a second replica on the same window) cannot say which
+// ones are new; looking ids up first would race with another replica and,
+// on the engines, with the refresh interval. A create-only write of one
+// document is the only answer that is exact under concurrency: exactly one
+// writer gets Created for an id. Cost: one request per signal found (at
+// most a rule's max_signals per window, refresh=false), paid only when
+// OnCreated is set. A crash between the write and OnCreated loses that
+// announcement (at most once), never duplicates it.
+func (m *Manager) writeEach(ctx context.Context, sigs []*detector.Signal, docs []store.Doc) ([]*detector.Signal, store.WriteResult, error) {
+	var (
+		total   store.WriteResult
+		created []*detector.Signal
+	)
+	for i, d := range docs {
+		wr, err := m.opts.Store.WriteSignals(ctx, m.opts.SignalsIndex, []store.Doc{d})
+		if err != nil {
+			return created, total, err
+		}
+		total.Created += wr.Created
+		total.Existed += wr.Existed
+		if wr.Created == 1 {
+			created = append(created, sigs[i])
+		}
+	}
+	return created, total, nil
 }
 
 // SignalDocs renders signals as documents for a create-only write.
