@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/offtrail/offtrail/notify/channels"
 	"github.com/offtrail/offtrail/rules"
 	"github.com/offtrail/offtrail/schedule"
 )
@@ -58,17 +59,23 @@ type Config struct {
 	EmbeddedDir string `yaml:"embedded_dir"`
 	// Rules are rule files or directories, relative to the config file;
 	// empty means the built-in AWS pack.
-	Rules            []string       `yaml:"rules"`
-	SkipInvalidRules bool           `yaml:"skip_invalid_rules"`
-	SignalsIndex     string         `yaml:"signals_index"`
-	StateIndex       string         `yaml:"state_index"`
-	Timezone         string         `yaml:"timezone"`
-	Listen           string         `yaml:"listen"`
-	MaxCatchup       int            `yaml:"max_catchup"`
-	MaxGap           rules.Duration `yaml:"max_gap"`
-	LeaseDuration    rules.Duration `yaml:"lease_duration"`
-	// Notify is kept raw: notifiers decode their own sections.
-	Notify map[string]map[string]any `yaml:"notify"`
+	Rules            []string `yaml:"rules"`
+	SkipInvalidRules bool     `yaml:"skip_invalid_rules"`
+	SignalsIndex     string   `yaml:"signals_index"`
+	StateIndex       string   `yaml:"state_index"`
+	// Timezone is meant as the default of off-hours rules that set no
+	// off_hours.timezone. Validated but not applied yet: the rules
+	// package fills in UTC at load and cannot tell that from an explicit
+	// "UTC", so applying it here could override a rule's explicit choice.
+	Timezone      string         `yaml:"timezone"`
+	Listen        string         `yaml:"listen"`
+	MaxCatchup    int            `yaml:"max_catchup"`
+	MaxGap        rules.Duration `yaml:"max_gap"`
+	LeaseDuration rules.Duration `yaml:"lease_duration"`
+	// Notifications are the channels rules name in their notify list
+	// (notify/channels format, decoded as strictly as the rest: an unknown
+	// key is an error with its line and column).
+	Notifications channels.Config `yaml:"notifications"`
 
 	// File is where the configuration was read from.
 	File string `yaml:"-"`
@@ -201,7 +208,27 @@ func (c *Config) finish(getenv func(string) string) error {
 	if c.Store.CACert != "" {
 		c.Store.CACert = resolve(base, c.Store.CACert)
 	}
+	c.resolveChannelFiles(base)
 	return c.validate()
+}
+
+// resolveChannelFiles makes the channels' *_file paths relative to the
+// config file, like every other path in it.
+func (c *Config) resolveChannelFiles(base string) {
+	for _, ch := range c.Notifications.Channels {
+		switch {
+		case ch.Slack != nil:
+			ch.Slack.WebhookURLFile = resolve(base, ch.Slack.WebhookURLFile)
+		case ch.PagerDuty != nil:
+			ch.PagerDuty.RoutingKeyFile = resolve(base, ch.PagerDuty.RoutingKeyFile)
+		case ch.Webhook != nil:
+			ch.Webhook.URLFile = resolve(base, ch.Webhook.URLFile)
+			ch.Webhook.SecretFile = resolve(base, ch.Webhook.SecretFile)
+		case ch.Email != nil:
+			ch.Email.PasswordFile = resolve(base, ch.Email.PasswordFile)
+			ch.Email.TLS.CAFile = resolve(base, ch.Email.TLS.CAFile)
+		}
+	}
 }
 
 func resolve(base, p string) string {

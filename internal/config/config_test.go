@@ -30,8 +30,15 @@ func TestLoadFull(t *testing.T) {
 	if c.MaxGap.Std() != 72*time.Hour || c.LeaseDuration.Std() != 30*time.Second || c.MaxCatchup != 12 || !c.SkipInvalidRules {
 		t.Errorf("config = %+v", c)
 	}
-	if c.Notify["secops"]["type"] != "slack" {
-		t.Errorf("notify = %v", c.Notify)
+	n := c.Notifications
+	if n.SuppressFor != 30*time.Minute || len(n.DefaultChannels) != 1 || len(n.Channels) != 2 {
+		t.Fatalf("notifications = %+v", n)
+	}
+	if s := n.Channels["secops"].Slack; s == nil || s.WebhookURLFile != filepath.Join("testdata", "slack-url.txt") {
+		t.Errorf("slack channel (file relative to the config) = %+v", s)
+	}
+	if w := n.Channels["soar"].Webhook; w == nil || w.SecretFile != "/etc/offtrail/hmac" || *n.Channels["soar"].SuppressFor != 0 {
+		t.Errorf("webhook channel = %+v", n.Channels["soar"])
 	}
 }
 
@@ -68,6 +75,8 @@ func TestLoadErrors(t *testing.T) {
 		{"testdata/unknown_key.yml", "line 3: field pasword not found"},
 		{"testdata/bad_duration.yml", "line 2"},
 		{"testdata/both_stores.yml", "store.url and embedded_dir are both set"},
+		{"testdata/unknown_channel_key.yml", "line 8, column 7: field secrte not found in webhook channel"},
+		{"testdata/unknown_notifications_key.yml", "line 4: field suppress not found"},
 		{"testdata/missing.yml", "no such file"},
 		{"", "no store"},
 	} {
