@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/embedded"
+	"github.com/offtrail/offtrail/internal/bench"
+	"github.com/offtrail/offtrail/internal/cloudtrail"
+	"github.com/offtrail/offtrail/internal/geoip"
+)
+
+func init() {
+	register(command{
+		name:    "bench",
+		summary: "measure detection quality, per-run latency, load and scan rates (prints one table; see BENCHMARKS.md)",
+		run:     runBench,
+	})
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func runBench(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "bench", "[--store embedded|URL ...] [--history 100k,1M] [--quality] [--seeds 1,2,3] [--format table|markdown]")
+	var stores listFlag
+	fs.Var(&stores, "store", "backend to measure: embedded, or an Elasticsearch/OpenSearch URL (repeatable; none: quality only)")
+	history := fs.String("history", "100k,1M", "history sizes in events (same identities, more days)")
+	quality := fs.Bool("quality", false, "measure detection quality with the demo (embedded)")
+	seedList := fs.String("seeds", "1", "generator seeds for --quality")
+	identities := fs.Int("identities", 50, "identities of the generated organisation")
+	windows := fs.Int("windows", 20, "consecutive ticks timed per backend and history")
+	format := fs.String("format", "table", "table or markdown")
+	dataDir := fs.String("data", "", "keep generated CloudTrail here and reuse it (default: a temporary directory)")
+	geoPath := fs.String("geoip", defaultGeoIP(), "city database (.mmdb) for source.geo")
+	keep := fs.Bool("keep-indices", false, "leave the bench indices in the clusters")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *format != "table" && *format != "markdown" {
+		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table or markdown", *format)}
+	}
+	if !*quality && len(stores) == 0 {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("nothing to measure: give --quality and/or --store")}
+	}
+	var geo cloudtrail.Geo
+	if *geoPath != "" {
+		db, err := geoip.Open(*geoPath)
+		if err != nil {
+			return fmt.Errorf("--geoip: %w", err)
+		}
+		defer db.Close()
+		geo = db
+	} else {
+		fmt.Fprintln(env.stderr, "note: no GeoIP database: the city and country rules see no places")
+	}
+
+	t := &bench.Table{}
+	if *quality {
+		var seeds []uint64
+		for _, s := range strings.Split(*seedList, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("--seeds: %w", err)}
+			}
+			seeds = append(seeds, n)
+		}
+		fmt.Fprintf(env.stderr, "bench: quality at seeds %v...\n", seeds)
+		if err := bench.Quality(ctx, t, seeds, geo, env.log); err != nil {
+			return err
+		}
+	}
+
+	if len(stores) > 0 {
+		root := *dataDir
+		if root == "" {
+			tmp, err := os.MkdirTemp("", "offtrail-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			root = tmp
+		}
+		for _, h := range strings.Split(*history, ",") {
+			n, err := bench.ParseCount(h)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if err := benchHistory(ctx, env, t, root, n, *identities, *windows, stores, geo, *keep); err != nil {
+				return err
+			}
+		}
+	}
+	return t.Write(env.stdout, *format)
+}
+
+func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string, n, identities, windows int,
+	stores []string, geo cloudtrail.Geo, keep bool) error {
+	fmt.Fprintf(env.stderr, "bench: generating about %s events (%d days)...\n", bench.HumanCount(n), bench.DaysFor(n, identities))
+	ds, err := bench.Generate(ctx, filepath.Join(root, "data-"+strings.ToLower(bench.HumanCount(n))), n, identities)
+	if err != nil {
+		return err
+	}
+	events := ds.Labels.Events
+	hist := bench.HumanCount(events)
+	days := int(ds.Labels.End.Sub(ds.Labels.Start).Hours() / 24)
+	gz, raw, err := bench.Gunzip(ds)
+	if err != nil {
+		return err
+	}
+	t.Add(bench.Row{Section: "scan", Metric: "gzip decompression (limit)", Backend: "-", History: hist,
+		Value: fmt.Sprintf("%.0f events/s", float64(events)/gz.Seconds()),
+		Note:  fmt.Sprintf("%d files, %.0f MiB gz → %.0f MiB, %.0f MiB/s out; %d identities, %d days", len(dsFiles(ds)), float64(ds.Bytes)/(1<<20), float64(raw)/(1<<20), float64(raw)/(1<<20)/gz.Seconds(), identities, days)})
+
+	suffix := fmt.Sprintf("%s-%d", strings.ToLower(hist), time.Now().Unix()%100000)
+	for _, spec := range stores {
+		var (
+			st    store.Backend
+			url   string
+			dir   string
+			index = "offtrail-bench-" + strings.ReplaceAll(suffix, ".", "")
+		)
+		if spec == "embedded" {
+			dir = filepath.Join(root, "embedded-"+suffix)
+			if st, err = embedded.Open(dir, embedded.Options{Logger: env.log}); err != nil {
+				return err
+			}
+		} else {
+			url = spec
+			if st, err = openStore(ctx, env, spec); err != nil {
+				return err
+			}
+		}
+		name := st.Kind()
+		fmt.Fprintf(env.stderr, "bench: %s: loading %s events into %s...\n", name, hist, index)
+		loaded, took, err := bench.Load(ctx, st, index, ds, geo)
+		cleanup := func() {
+			st.Close()
+			if dir != "" {
+				os.RemoveAll(dir)
+			}
+			if url != "" && !keep {
+				if err := bench.DeleteIndex(context.Background(), url, index); err != nil {
+					fmt.Fprintf(env.stderr, "bench: %v\n", err)
+				}
+			}
+		}
+		if err != nil {
+			cleanup()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		t.Add(bench.Row{Section: "load", Metric: "load throughput (reader → ECS shaper → bulk)", Backend: name, History: hist,
+			Value: fmt.Sprintf("%.0f events/s", float64(loaded)/took.Seconds()), Note: fmt.Sprintf("%d events in %.1f s", loaded, took.Seconds())})
+		if spec == "embedded" {
+			st.Close() // drop caches: the scan below reads the segment files
+			took, counted, err := bench.ScanAll(ctx, st, index, ds)
+			if err != nil {
+				cleanup()
+				return fmt.Errorf("embedded scan: %w", err)
+			}
+			t.Add(bench.Row{Section: "scan", Metric: "embedded cold scan (count by action, whole period)", Backend: name, History: hist,
+				Value: fmt.Sprintf("%.0f events/s", float64(counted)/took.Seconds()),
+				Note:  fmt.Sprintf("%d events in %.2f s = %.0f%% of the gzip rate; target ≥ 50%%", counted, took.Seconds(), 100*gz.Seconds()/took.Seconds()*float64(counted)/float64(events))})
+		}
+		fmt.Fprintf(env.stderr, "bench: %s: timing the pack over %d ticks...\n", name, windows)
+		lat, err := bench.PackLatency(ctx, st, index, ds.Labels.End, windows, env.log)
+		cleanup()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		t.Add(bench.Row{Section: "latency", Metric: "full pack per tick p50 / p95", Backend: name, History: hist,
+			Value: bench.Ms(lat.P50) + " / " + bench.Ms(lat.P95),
+			Note:  fmt.Sprintf("%d warm ticks of 15 min (%d rules each), max %s, first (cold) tick %s; target p95 ≤ 2 s at 10M", lat.Ticks, lat.Rules, bench.Ms(lat.Max), bench.Ms(lat.Cold))})
+		t.Add(bench.Row{Section: "memory", Metric: "offtrail peak heap in use while evaluating / process peak RSS", Backend: name, History: hist,
+			Value: bench.MiB(lat.PeakHeap) + " / " + bench.MiB(uint64(bench.PeakRSS())),
+			Note:  "peak RSS is the process's so far (includes loading and earlier steps)"})
+	}
+	return nil
+}
+
+func dsFiles(ds *bench.Dataset) []string {
+	var out []string
+	_ = filepath.Walk(filepath.Join(ds.Dir, "AWSLogs"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && strings.HasSuffix(p, ".json.gz") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}

@@ -1,0 +1,344 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/rs/zerolog"
+
+	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/internal/cloudtrail"
+	"github.com/offtrail/offtrail/internal/demo"
+	"github.com/offtrail/offtrail/internal/synth"
+	"github.com/offtrail/offtrail/mappings"
+	"github.com/offtrail/offtrail/rules"
+	"github.com/offtrail/offtrail/schedule"
+)
+
+// End is the fixed end of every generated period, so runs are comparable.
+var End = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// eventsPerIdentityDay is what the generator produces on average (283k
+// events for 50 identities over 30 days at seed 1); it turns a history
+// size into days.
+const eventsPerIdentityDay = 283_000.0 / 50 / 30
+
+// DaysFor returns the days of history that give about n events.
+func DaysFor(n, identities int) int {
+	return max(3, int(math.Round(float64(n)/(eventsPerIdentityDay*float64(identities)))))
+}
+
+// Quality runs the demo at each seed and adds recall and false-alert rows.
+func Quality(ctx context.Context, t *Table, seeds []uint64, geo cloudtrail.Geo, log zerolog.Logger) error {
+	for _, seed := range seeds {
+		rep, err := demo.Run(ctx, demo.Config{
+			Synth: synth.Config{Identities: 50, Days: 30, Seed: seed, End: End},
+			Geo:   geo,
+			Log:   log,
+		})
+		if err != nil {
+			return fmt.Errorf("quality seed %d: %w", seed, err)
+		}
+		addQuality(t, seed, rep)
+	}
+	return nil
+}
+
+func addQuality(t *Table, seed uint64, rep *demo.Report) {
+	hist := HumanCount(rep.Events)
+	q := func(metric, value, note string) {
+		t.Add(Row{Section: "quality", Metric: metric, Backend: "embedded", History: hist, Value: value, Note: fmt.Sprintf("seed %d; %s", seed, note)})
+	}
+	q("recall, all planted attacks", fmt.Sprintf("%.2f", rep.Recall()), fmt.Sprintf("%d of %d caught; target ≥ 0.95", rep.Caught, rep.Attacks))
+	q("false alerts per 100 identity-weeks", fmt.Sprintf("%.1f", rep.FalsePer100IdentityWeeks()),
+		fmt.Sprintf("%d alerts touch no attack over %.1f identity-weeks; target ≤ 5", rep.FalseAlerts, rep.IdentityWeeks))
+	// Per kind: Stratus techniques by tactic, hand-written attacks one by one.
+	type agg struct {
+		caught, all int
+		missed      []string
+	}
+	kinds := map[string]*agg{}
+	for _, s := range rep.Scenarios {
+		if s.Scenario.Kind != "attack" {
+			continue
+		}
+		k := s.Scenario.ID
+		if strings.HasPrefix(k, "stratus:") {
+			parts := strings.SplitN(strings.TrimPrefix(k, "stratus:"), ".", 3)
+			if len(parts) >= 2 {
+				k = "stratus " + parts[1]
+			}
+		}
+		a := kinds[k]
+		if a == nil {
+			a = &agg{}
+			kinds[k] = a
+		}
+		a.all++
+		if s.Caught {
+			a.caught++
+		} else {
+			a.missed = append(a.missed, strings.TrimPrefix(s.Scenario.ID, "stratus:"))
+		}
+	}
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		a := kinds[k]
+		note := fmt.Sprintf("%d of %d", a.caught, a.all)
+		if len(a.missed) > 0 {
+			note += "; missed " + strings.Join(a.missed, ", ")
+		}
+		q("recall: "+k, fmt.Sprintf("%.2f", float64(a.caught)/float64(a.all)), note)
+	}
+	for _, r := range rep.PerRule {
+		q("false alerts: "+r.Rule, fmt.Sprint(rep.FalseByRule[r.Rule]), fmt.Sprintf("%d signals in %d windows", r.Signals, r.Windows))
+	}
+}
+
+// Backend is a store under test.
+type Backend struct {
+	Name  string // embedded, elasticsearch, opensearch
+	Store store.Backend
+	URL   string // cluster URL, for cleanup; "" for embedded
+	// ScanRate, for the embedded store: time a cold scan of everything.
+	Reopen func() (store.Backend, error)
+}
+
+// Dataset is generated CloudTrail files on disk.
+type Dataset struct {
+	Dir    string
+	Labels *synth.Labels
+	Bytes  int64 // compressed
+}
+
+// Generate writes a dataset of about n events (files are reused when dir
+// already holds one with the same labels).
+func Generate(ctx context.Context, dir string, n, identities int) (*Dataset, error) {
+	days := DaysFor(n, identities)
+	labelsPath := filepath.Join(dir, "labels.json")
+	l, err := synth.ReadLabels(labelsPath)
+	if err != nil || !l.End.Equal(End) || int(l.End.Sub(l.Start).Hours()/24) != days {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+		if l, err = synth.Generate(ctx, synth.Config{OutDir: dir, Identities: identities, Days: days, Seed: 1, End: End}); err != nil {
+			return nil, err
+		}
+	}
+	ds := &Dataset{Dir: dir, Labels: l}
+	for _, f := range ds.files() {
+		if fi, err := os.Stat(f); err == nil {
+			ds.Bytes += fi.Size()
+		}
+	}
+	return ds, nil
+}
+
+func (d *Dataset) files() []string {
+	var out []string
+	_ = filepath.WalkDir(filepath.Join(d.Dir, "AWSLogs"), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasSuffix(p, ".json.gz") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// Gunzip times plain decompression of the dataset's files: the limit any
+// reader of them meets.
+func Gunzip(d *Dataset) (time.Duration, int64, error) {
+	start := time.Now()
+	var raw int64
+	for _, f := range d.files() {
+		fh, err := os.Open(f)
+		if err != nil {
+			return 0, 0, err
+		}
+		zr, err := gzip.NewReader(fh)
+		if err != nil {
+			fh.Close()
+			return 0, 0, fmt.Errorf("%s: %w", f, err)
+		}
+		n, err := io.Copy(io.Discard, zr)
+		fh.Close()
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", f, err)
+		}
+		raw += n
+	}
+	return time.Since(start), raw, nil
+}
+
+// Load indexes the dataset as `offtrail load` does: CloudTrail reader,
+// ECS shaper, bulk writer. It returns the events indexed and the time.
+func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo cloudtrail.Geo) (int64, time.Duration, error) {
+	if err := installTemplate(ctx, st, index); err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	bw, err := st.NewBulkWriter(ctx, index, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bulk writer %s: %w", index, err)
+	}
+	shaper := &cloudtrail.Shaper{Geo: geo}
+	_, readErr := cloudtrail.Read(ctx, []string{filepath.Join(d.Dir, "AWSLogs")}, func(rec cloudtrail.Record) error {
+		shaper.Now = func() time.Time { return rec.Time.Add(5 * time.Minute) }
+		src, err := json.Marshal(shaper.ECS(rec))
+		if err != nil {
+			return err
+		}
+		return bw.Add(ctx, store.Doc{ID: rec.ID, Source: src})
+	})
+	indexed, failed, err := bw.Close(ctx)
+	if readErr != nil {
+		return indexed, 0, readErr
+	}
+	if err != nil || failed > 0 {
+		return indexed, 0, fmt.Errorf("load %s: %d failed: %v", index, failed, err)
+	}
+	if err := st.Refresh(ctx, index); err != nil {
+		return indexed, 0, err
+	}
+	return indexed, time.Since(start), nil
+}
+
+func installTemplate(ctx context.Context, st store.Backend, index string) error {
+	ct, _ := mappings.CloudTrailIndexFor("ecs")
+	body, err := mappings.TemplateWith(ct.Template, mappings.TemplateOptions{IndexPatterns: []string{index}})
+	if err != nil {
+		return err
+	}
+	return st.EnsureTemplate(ctx, templateName(index), body)
+}
+
+func templateName(index string) string { return "offtrail-cloudtrail-ecs-" + index }
+
+// Latency is the per-tick cost of the full pack.
+type Latency struct {
+	Cold          time.Duration // first tick, caches empty
+	P50, P95, Max time.Duration
+	Ticks         int
+	PeakHeap      uint64 // highest HeapInuse seen after an evaluation
+	Signals       int
+	Rules         int
+}
+
+// PackLatency evaluates every rule for the window it would run at each of
+// n consecutive ticks ending at end, as the scheduler does at one tick
+// (signals are not written). The first, cold tick is reported apart.
+func PackLatency(ctx context.Context, st store.Backend, index string, end time.Time, n int, log zerolog.Logger) (*Latency, error) {
+	pack, diags := rules.Builtin()
+	if diags.HasErrors() {
+		return nil, diags.Err()
+	}
+	var rs []*rules.Rule
+	step := time.Duration(math.MaxInt64)
+	for _, r := range pack.Enabled() {
+		rc := *r
+		rc.Source.Index = []string{index}
+		rs = append(rs, &rc)
+		step = min(step, schedule.TimingOf(&rc).Interval)
+	}
+	det := detector.New(st, log, detector.WithHighRiskActions(rules.HighRiskActions()),
+		detector.WithClock(func() time.Time { return end }))
+	runtime.GC()
+	lat := &Latency{Rules: len(rs)}
+	var times []time.Duration
+	var ms runtime.MemStats
+	for i := 0; i <= n; i++ {
+		tick := end.Add(-time.Duration(n-i) * step)
+		start := time.Now()
+		for _, r := range rs {
+			tm := schedule.TimingOf(r)
+			res, err := det.Evaluate(ctx, r, tm.Window(tm.End(tick)), "bench")
+			if err != nil {
+				return nil, fmt.Errorf("%s at %s: %w", r.ID, tick.Format(time.RFC3339), err)
+			}
+			lat.Signals += len(res.Signals)
+			runtime.ReadMemStats(&ms)
+			lat.PeakHeap = max(lat.PeakHeap, ms.HeapInuse)
+		}
+		d := time.Since(start)
+		if i == 0 {
+			lat.Cold = d
+			continue
+		}
+		times = append(times, d)
+	}
+	slices.Sort(times)
+	lat.Ticks = len(times)
+	lat.P50 = quantile(times, 0.50)
+	lat.P95 = quantile(times, 0.95)
+	lat.Max = times[len(times)-1]
+	return lat, nil
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// ScanAll times a cold query that must read every document once: a count
+// by action over the whole period.
+func ScanAll(ctx context.Context, st store.Backend, index string, d *Dataset) (time.Duration, int64, error) {
+	start := time.Now()
+	var n int64
+	err := st.CountGroups(ctx, store.CountRequest{
+		Query:   store.Query{Index: []string{index}, TimeField: "@timestamp", Window: store.Window{From: d.Labels.Start.Add(-time.Hour), To: d.Labels.End.Add(time.Hour)}},
+		GroupBy: []string{"event.action"},
+	}, func(g store.Group) error { n += g.Count; return nil })
+	return time.Since(start), n, err
+}
+
+// DeleteIndex removes a bench index and its template from a cluster with
+// plain HTTP (the store has no delete).
+func DeleteIndex(ctx context.Context, url, index string) error {
+	var errs []string
+	for _, p := range []string{"/" + index, "/_index_template/" + templateName(index)} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimSuffix(url, "/")+p, nil)
+		if err != nil {
+			return err
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		res.Body.Close()
+		if res.StatusCode >= 300 && res.StatusCode != http.StatusNotFound {
+			errs = append(errs, fmt.Sprintf("DELETE %s: %s", p, res.Status))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("cleanup %s: %s", index, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// MiB formats bytes.
+func MiB(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// Ms formats a duration in milliseconds.
+func Ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }

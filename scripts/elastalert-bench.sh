@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# ElastAlert 2 side by side with offtrail (BENCHMARKS.md): installs
+# elastalert2 into a venv under the cache (outside git) and runs its
+# new_term rule on event.action per user ARN over an index holding the
+# demo data, timing it with /usr/bin/time -v.
+#
+#   scripts/elastalert-bench.sh install
+#   scripts/elastalert-bench.sh run INDEX START END [ES_URL]   # times RFC 3339
+set -euo pipefail
+cache="${OFFTRAIL_CACHE:-$HOME/.cache/offtrail}"
+venv="$cache/elastalert-venv"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+
+install() {
+	mkdir -p "$cache"
+	if [ ! -x "$venv/bin/elastalert" ]; then
+		python3 -m venv "$venv"
+		"$venv/bin/pip" install --quiet --upgrade pip
+		"$venv/bin/pip" install --quiet elastalert2
+	fi
+	"$venv/bin/pip" show elastalert2 | sed -n '1,2p'
+}
+
+run() {
+	local index="$1" start="$2" end="$3" url="${4:-http://127.0.0.1:19200}"
+	local host="${url#http://}" work
+	work="$(mktemp -d)"
+	mkdir -p "$work/rules"
+	sed -e "s|@HOST@|${host%:*}|; s|@PORT@|${host##*:}|" \
+		"$here/internal/bench/testdata/elastalert/config.yaml" >"$work/config.yaml"
+	sed -e "s|@INDEX@|$index|" \
+		"$here/internal/bench/testdata/elastalert/new_term.yaml" >"$work/rules/new_term.yaml"
+	# writeback index for ElastAlert's own state, unique per run
+	sed -i "s|@WRITEBACK@|offtrail-bench-elastalert-$$|" "$work/config.yaml"
+	"$venv/bin/elastalert-create-index" --config "$work/config.yaml" >/dev/null
+	/usr/bin/time -v "$venv/bin/elastalert" --config "$work/config.yaml" \
+		--rule "$work/rules/new_term.yaml" --start "$start" --end "$end" --verbose \
+		>"$work/out.log" 2>"$work/err.log" || true
+	echo "work dir: $work"
+	grep -E "Elapsed \(wall|Maximum resident" "$work/err.log" || true
+	grep -c "Alert for" "$work/out.log" "$work/err.log" || true
+	curl -s -XDELETE "$url/offtrail-bench-elastalert-$$*" >/dev/null || true
+}
+
+case "${1:-}" in
+install) install ;;
+run) shift; run "$@" ;;
+*) echo "usage: $0 install | run INDEX START END [ES_URL]" >&2; exit 2 ;;
+esac
