@@ -5,7 +5,11 @@
 # demo data, timing it with /usr/bin/time -v.
 #
 #   scripts/elastalert-bench.sh install
-#   scripts/elastalert-bench.sh run INDEX START END [ES_URL]   # times RFC 3339
+#   scripts/elastalert-bench.sh run INDEX LABELS START END [URL]   # times RFC 3339
+#
+# INDEX holds the data of LABELS' directory (offtrail load --store URL
+# --index INDEX DIR). Prints wall time, peak RSS, and the alerts scored
+# against the labels.
 set -euo pipefail
 cache="${OFFTRAIL_CACHE:-$HOME/.cache/offtrail}"
 venv="$cache/elastalert-venv"
@@ -22,28 +26,29 @@ install() {
 }
 
 run() {
-	local index="$1" start="$2" end="$3" url="${4:-http://127.0.0.1:19200}"
+	local index="$1" labels="$2" start="$3" end="$4" url="${5:-http://127.0.0.1:19200}"
 	local host="${url#http://}" work
 	work="$(mktemp -d)"
 	mkdir -p "$work/rules"
 	sed -e "s|@HOST@|${host%:*}|; s|@PORT@|${host##*:}|" \
 		"$here/internal/bench/testdata/elastalert/config.yaml" >"$work/config.yaml"
-	sed -e "s|@INDEX@|$index|" \
+	sed -e "s|@INDEX@|$index|" -e "s|@MATCHES@|$work/matches.ndjson|" \
 		"$here/internal/bench/testdata/elastalert/new_term.yaml" >"$work/rules/new_term.yaml"
 	# writeback index for ElastAlert's own state, unique per run
 	sed -i "s|@WRITEBACK@|offtrail-bench-elastalert-$$|" "$work/config.yaml"
 	"$venv/bin/elastalert-create-index" --config "$work/config.yaml" >/dev/null
-	/usr/bin/time -v "$venv/bin/elastalert" --config "$work/config.yaml" \
+	: >"$work/matches.ndjson"
+	/usr/bin/time -v timeout 1800 "$venv/bin/elastalert" --config "$work/config.yaml" \
 		--rule "$work/rules/new_term.yaml" --start "$start" --end "$end" --verbose \
 		>"$work/out.log" 2>"$work/err.log" || true
 	echo "work dir: $work"
 	grep -E "Elapsed \(wall|Maximum resident" "$work/err.log" || true
-	grep -c "Alert for" "$work/out.log" "$work/err.log" || true
+	"$venv/bin/python" "$here/internal/bench/testdata/elastalert/score.py" "$labels" "$work/matches.ndjson" "$start" "$end"
 	curl -s -XDELETE "$url/offtrail-bench-elastalert-$$*" >/dev/null || true
 }
 
 case "${1:-}" in
 install) install ;;
 run) shift; run "$@" ;;
-*) echo "usage: $0 install | run INDEX START END [ES_URL]" >&2; exit 2 ;;
+*) echo "usage: $0 install | run INDEX LABELS START END [URL]" >&2; exit 2 ;;
 esac

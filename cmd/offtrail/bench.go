@@ -37,6 +37,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	history := fs.String("history", "100k,1M", "history sizes in events (same identities, more days)")
 	quality := fs.Bool("quality", false, "measure detection quality with the demo (embedded)")
 	seedList := fs.String("seeds", "1", "generator seeds for --quality")
+	qualityDays := fs.Int("quality-days", 30, "days of history for --quality (the demo's 30 by default)")
 	identities := fs.Int("identities", 50, "identities of the generated organisation")
 	windows := fs.Int("windows", 20, "consecutive ticks timed per backend and history")
 	format := fs.String("format", "table", "table or markdown")
@@ -76,7 +77,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 			seeds = append(seeds, n)
 		}
 		fmt.Fprintf(env.stderr, "bench: quality at seeds %v...\n", seeds)
-		if err := bench.Quality(ctx, t, seeds, geo, env.log); err != nil {
+		if err := bench.Quality(ctx, t, seeds, *qualityDays, geo, env.log); err != nil {
 			return err
 		}
 	}

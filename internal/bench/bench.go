@@ -42,11 +42,12 @@ func DaysFor(n, identities int) int {
 	return max(3, int(math.Round(float64(n)/(eventsPerIdentityDay*float64(identities)))))
 }
 
-// Quality runs the demo at each seed and adds recall and false-alert rows.
-func Quality(ctx context.Context, t *Table, seeds []uint64, geo cloudtrail.Geo, log zerolog.Logger) error {
+// Quality runs the demo (50 identities, days of history, replay of the
+// last 3 days) at each seed and adds recall and false-alert rows.
+func Quality(ctx context.Context, t *Table, seeds []uint64, days int, geo cloudtrail.Geo, log zerolog.Logger) error {
 	for _, seed := range seeds {
 		rep, err := demo.Run(ctx, demo.Config{
-			Synth: synth.Config{Identities: 50, Days: 30, Seed: seed, End: End},
+			Synth: synth.Config{Identities: 50, Days: days, Seed: seed, End: End},
 			Geo:   geo,
 			Log:   log,
 		})
