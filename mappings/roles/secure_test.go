@@ -151,7 +151,7 @@ func TestLeastPrivilegeOpenSearch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := installer.EnsureTemplate(ctx, "offtrail-roles-test-"+name, body); err != nil {
+			if err := installer.EnsureTemplate(ctx, "offtrail-"+name, body); err != nil {
 				t.Fatalf("installer: %v", err)
 			}
 		}
