@@ -16,6 +16,8 @@ import (
 
 	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/internal/config"
+	"github.com/offtrail/offtrail/notify"
+	"github.com/offtrail/offtrail/notify/channels"
 	"github.com/offtrail/offtrail/rules"
 	"github.com/offtrail/offtrail/schedule"
 )
@@ -43,7 +45,15 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	pack, err := loadRunRules(env, cfg.Rules, cfg.SkipInvalidRules)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The dispatcher is built even without channels: it is what tells a
+	// rule naming an unknown channel apart.
+	disp, err := channels.Build(&cfg.Notifications, env.log.With().Str("component", "notify").Logger(), reg)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	enabled, err := runRules(env, cfg, disp)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -59,10 +69,8 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	det := detector.New(st, env.log, detector.WithHighRiskActions(rules.HighRiskActions()))
-	m, err := schedule.New(schedule.Options{
+	opts := schedule.Options{
 		Store:         st,
 		Evaluator:     det,
 		Logger:        env.log,
@@ -72,11 +80,22 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		ReplicaID:     *replica,
 		Limits:        schedule.Limits{MaxCatchup: cfg.MaxCatchup, MaxGap: cfg.MaxGap.Std()},
 		LeaseDuration: cfg.LeaseDuration.Std(),
-	})
+	}
+	if len(disp.Channels()) > 0 {
+		// Only the signals this replica's write created: a window seen
+		// again (overlapping lookbacks, a restart, another replica) never
+		// notifies twice.
+		opts.OnCreated = func(ctx context.Context, r *rules.Rule, created []*detector.Signal) {
+			if err := disp.Dispatch(ctx, r.Notify, created); err != nil {
+				env.log.Error().Err(err).Str("rule", r.ID).Int("signals", len(created)).Msg("notification failed")
+			}
+		}
+	}
+	m, err := schedule.New(opts)
 	if err != nil {
 		return err
 	}
-	m.Reload(pack.Enabled())
+	m.Reload(enabled)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -88,10 +107,11 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 			env.log.Error().Err(err).Msg("http server")
 		}
 	}()
-	env.log.Info().Str("listen", ln.Addr().String()).Str("store", st.Kind()).Int("rules", len(pack.Enabled())).
+	env.log.Info().Str("listen", ln.Addr().String()).Str("store", st.Kind()).Int("rules", len(enabled)).Strs("channels", disp.Channels()).
 		Str("replica", m.ReplicaID()).Str("signals_index", cfg.SignalsIndex).Msg("offtrail running")
 
-	// SIGHUP reloads the rules; an invalid pack keeps the running one.
+	// SIGHUP reloads the rules (not the configuration: the store and the
+	// channels stay); an invalid pack keeps the running one.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -101,12 +121,12 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				next, err := loadRunRules(env, cfg.Rules, cfg.SkipInvalidRules)
+				next, err := runRules(env, cfg, disp)
 				if err != nil {
 					env.log.Error().Err(err).Msg("reload failed; keeping the running rules")
 					continue
 				}
-				m.Reload(next.Enabled())
+				m.Reload(next)
 			}
 		}
 	}()
@@ -117,4 +137,35 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	_ = srv.Shutdown(sctx)
 	env.log.Info().Msg("offtrail stopped")
 	return err
+}
+
+// runRules loads the enabled rules and checks the channels each one names.
+// A rule naming an unknown channel is invalid: the service refuses to
+// start, unless skip_invalid_rules, which leaves that rule out.
+func runRules(env *cliEnv, cfg *config.Config, disp *notify.Dispatcher) ([]*rules.Rule, error) {
+	pack, err := loadRunRules(env, cfg.Rules, cfg.SkipInvalidRules)
+	if err != nil {
+		return nil, err
+	}
+	var out []*rules.Rule
+	bad := 0
+	for _, r := range pack.Enabled() {
+		if err := disp.Check(r.Notify); err != nil {
+			bad++
+			env.log.Error().Err(err).Str("rule", r.ID).Str("file", fmt.Sprintf("%s:%d", r.File, r.Line)).
+				Strs("channels", disp.Channels()).Msg("rule names an unknown notification channel")
+			continue
+		}
+		out = append(out, r)
+	}
+	switch {
+	case bad > 0 && !cfg.SkipInvalidRules:
+		return nil, fmt.Errorf("%d rule(s) name unknown notification channels; configure them under notifications.channels or set skip_invalid_rules", bad)
+	case bad > 0:
+		env.log.Warn().Int("skipped", bad).Msg("skipping rules with unknown notification channels (skip_invalid_rules)")
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no enabled rules")
+	}
+	return out, nil
 }
