@@ -482,6 +482,7 @@ func (rd *ruleDecoder) offHours(n *yaml.Node) *OffHours {
 	if v, ok := m.get("timezone"); ok {
 		if s, ok := rd.nonEmpty(v, "off_hours.timezone"); ok {
 			o.Timezone = s
+			o.TimezoneSet = true
 			if loc, err := loadLocation(s); err != nil {
 				rd.errf(deref(v), "off_hours.timezone", "unknown timezone %q: want an IANA name like Europe/Paris or America/New_York", s)
 			} else {

@@ -227,6 +227,10 @@ type OffHours struct {
 	Learn     Duration       `yaml:"learn,omitempty" json:"learn,omitempty"`
 	By        []string       `yaml:"by" json:"by"`
 
+	// TimezoneSet tells an explicit off_hours.timezone from the default,
+	// so a service-wide default zone can fill only the rules that set none.
+	TimezoneSet bool `yaml:"-" json:"-"`
+
 	Location         *time.Location    `yaml:"-" json:"-"`
 	TimezoneByEntity map[string]string `yaml:"-" json:"-"`
 
@@ -501,6 +505,10 @@ func (o OffHours) MarshalYAML() (any, error) {
 	for i, d := range o.Days {
 		days[i] = strings.ToLower(d.String()[:3])
 	}
+	tz := o.Timezone
+	if !o.TimezoneSet {
+		tz = "" // the default: leave it to whoever loads the rule
+	}
 	return struct {
 		Start     string   `yaml:"start,omitempty"`
 		End       string   `yaml:"end,omitempty"`
@@ -509,5 +517,5 @@ func (o OffHours) MarshalYAML() (any, error) {
 		Timezones string   `yaml:"timezones,omitempty"`
 		Learn     Duration `yaml:"learn,omitempty"`
 		By        []string `yaml:"by"`
-	}{o.Start, o.End, days, o.Timezone, o.Timezones, o.Learn, o.By}, nil
+	}{o.Start, o.End, days, tz, o.Timezones, o.Learn, o.By}, nil
 }

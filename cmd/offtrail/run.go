@@ -156,7 +156,7 @@ func runRules(env *cliEnv, cfg *config.Config, disp *notify.Dispatcher) ([]*rule
 				Strs("channels", disp.Channels()).Msg("rule names an unknown notification channel")
 			continue
 		}
-		out = append(out, r)
+		out = append(out, withDefaultTimezone(r, cfg.Timezone))
 	}
 	switch {
 	case bad > 0 && !cfg.SkipInvalidRules:
@@ -168,4 +168,22 @@ func runRules(env *cliEnv, cfg *config.Config, disp *notify.Dispatcher) ([]*rule
 		return nil, fmt.Errorf("no enabled rules")
 	}
 	return out, nil
+}
+
+// withDefaultTimezone gives an off-hours rule that names no timezone the
+// service's default one (config `timezone`); the zone was validated when
+// the configuration was loaded.
+func withDefaultTimezone(r *rules.Rule, tz string) *rules.Rule {
+	if tz == "" || r.OffHours == nil || r.OffHours.TimezoneSet {
+		return r
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return r
+	}
+	rc := *r
+	oh := *r.OffHours
+	oh.Timezone, oh.Location = tz, loc
+	rc.OffHours = &oh
+	return &rc
 }

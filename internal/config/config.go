@@ -63,10 +63,8 @@ type Config struct {
 	SkipInvalidRules bool     `yaml:"skip_invalid_rules"`
 	SignalsIndex     string   `yaml:"signals_index"`
 	StateIndex       string   `yaml:"state_index"`
-	// Timezone is meant as the default of off-hours rules that set no
-	// off_hours.timezone. Validated but not applied yet: the rules
-	// package fills in UTC at load and cannot tell that from an explicit
-	// "UTC", so applying it here could override a rule's explicit choice.
+	// Timezone is the default zone of off-hours rules that set no
+	// off_hours.timezone (rules that do keep theirs).
 	Timezone      string         `yaml:"timezone"`
 	Listen        string         `yaml:"listen"`
 	MaxCatchup    int            `yaml:"max_catchup"`
