@@ -20,7 +20,8 @@ install() {
 	if [ ! -x "$venv/bin/elastalert" ]; then
 		python3 -m venv "$venv"
 		"$venv/bin/pip" install --quiet --upgrade pip
-		"$venv/bin/pip" install --quiet elastalert2
+		# elastalert2 2.19.0 imports pytz without declaring it
+		"$venv/bin/pip" install --quiet elastalert2 pytz
 	fi
 	"$venv/bin/pip" show elastalert2 | sed -n '1,2p'
 }
