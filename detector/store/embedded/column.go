@@ -2,7 +2,9 @@ package embedded
 
 import (
 	"bytes"
+	"cmp"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,10 +47,25 @@ type colCache struct {
 	mu    sync.Mutex
 	cols  map[string]*column
 	times map[string][]int64 // unix nanoseconds, noTime when missing
+	// byTime[f] lists document positions in order of times[f], so a query
+	// visits only the documents of its window (binary search) instead of
+	// every document: a 2-hour window over a month of history is ~0.3%.
+	byTime map[string][]int32
+}
+
+// timeOrder returns the documents' positions sorted by time (stable, so
+// equal times keep index order).
+func timeOrder(times []int64) []int32 {
+	order := make([]int32, len(times))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(times[a], times[b]) })
+	return order
 }
 
 func newColCache() *colCache {
-	return &colCache{cols: map[string]*column{}, times: map[string][]int64{}}
+	return &colCache{cols: map[string]*column{}, times: map[string][]int64{}, byTime: map[string][]int32{}}
 }
 
 type columnBuilder struct {
@@ -115,6 +132,13 @@ func (cc *colCache) ensure(ix *index, fields, timeFields []string) (map[string]*
 	return cols, tcols
 }
 
+// order returns the time order of a time column built by ensure.
+func (cc *colCache) order(timeField string) []int32 {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.byTime[timeField]
+}
+
 // build parses every document once with a reused fastjson parser (no
 // per-document maps) and extracts the fields.
 func (cc *colCache) build(ix *index, needF, needT []string) {
@@ -169,6 +193,7 @@ func (cc *colCache) build(ix *index, needF, needT []string) {
 	}
 	for j, f := range needT {
 		cc.times[f] = times[j]
+		cc.byTime[f] = timeOrder(times[j])
 	}
 }
 

@@ -53,6 +53,7 @@ func (c cond) match(i int) bool {
 // scan is a query compiled against one index's columns.
 type scan struct {
 	times    []int64
+	order    []int32 // document positions by time
 	from, to int64
 	must     []cond
 	not      []cond
@@ -69,16 +70,18 @@ func nanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// each calls fn for every document of the scan, in index order.
+// each calls fn for every document of the scan, in time order (ties in
+// index order). Only the window's documents are visited.
 func (sc *scan) each(ctx context.Context, fn func(i int, t int64) error) error {
-	for i, t := range sc.times {
-		if i&8191 == 0 {
+	lo := sort.Search(len(sc.order), func(k int) bool { return sc.times[sc.order[k]] >= sc.from })
+	hi := sort.Search(len(sc.order), func(k int) bool { return sc.times[sc.order[k]] >= sc.to })
+	for k := lo; k < hi; k++ {
+		i := int(sc.order[k])
+		t := sc.times[i]
+		if k&8191 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-		}
-		if t < sc.from || t >= sc.to { // noTime is below any window
-			continue
 		}
 		ok := true
 		for _, c := range sc.must {
@@ -131,7 +134,7 @@ func (s *Store) query(ctx context.Context, q store.Query, restrict map[string][]
 				return nil
 			}
 			cols, times := ix.cols.ensure(ix, need, []string{q.TimeField})
-			sc := &scan{times: times[q.TimeField], from: nanos(q.Window.From), to: nanos(q.Window.To), cols: cols}
+			sc := &scan{times: times[q.TimeField], order: ix.cols.order(q.TimeField), from: nanos(q.Window.From), to: nanos(q.Window.To), cols: cols}
 			for f, vs := range q.Filter.Terms {
 				sc.must = append(sc.must, newCond(cols[f], vs))
 			}
