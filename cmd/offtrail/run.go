@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/store/dsl"
 	"github.com/offtrail/offtrail/internal/config"
 	"github.com/offtrail/offtrail/notify"
 	"github.com/offtrail/offtrail/notify/channels"
@@ -62,11 +63,19 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := ensureTemplate(ctx, st, "signals", cfg.SignalsIndex); err != nil {
-		return err
-	}
-	if err := ensureTemplate(ctx, st, "state", cfg.StateIndex); err != nil {
-		return err
+	if cfg.TemplatesToInstall() {
+		for _, t := range [][2]string{{"signals", cfg.SignalsIndex}, {"state", cfg.StateIndex}} {
+			err := ensureTemplate(ctx, st, t[0], t[1])
+			var re *dsl.ResponseError
+			switch {
+			case errors.As(err, &re) && re.Status == http.StatusForbidden:
+				// The least-privilege runner role cannot install templates;
+				// an installer (or `offtrail run` once with that role) did.
+				env.log.Warn().Err(err).Msg("not allowed to install index templates: assuming they are installed (install_templates: false silences this)")
+			case err != nil:
+				return err
+			}
+		}
 	}
 
 	det := detector.New(st, env.log, detector.WithHighRiskActions(rules.HighRiskActions()))

@@ -62,6 +62,10 @@ type Config struct {
 	Rules            []string `yaml:"rules"`
 	SkipInvalidRules bool     `yaml:"skip_invalid_rules"`
 	SignalsIndex     string   `yaml:"signals_index"`
+	// InstallTemplates (default true) makes run install the signals and
+	// state index templates at start. Set it to false when the service runs
+	// with the least-privilege runner role and an installer did it once.
+	InstallTemplates *bool `yaml:"install_templates"`
 	StateIndex       string   `yaml:"state_index"`
 	// Timezone is the default zone of off-hours rules that set no
 	// off_hours.timezone (rules that do keep theirs).
@@ -288,3 +292,6 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// TemplatesToInstall reports whether run should install index templates.
+func (c *Config) TemplatesToInstall() bool { return c.InstallTemplates == nil || *c.InstallTemplates }
