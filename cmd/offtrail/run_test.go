@@ -416,12 +416,15 @@ func TestRunTwoProcessesEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	lease := 6 * time.Second
-	takeover := waitFor(t, lease+5*time.Second, "b takes over a's rule", func() bool {
+	// Liveness bounds, generous on purpose: a loaded CI machine is slow,
+	// and correctness (no window twice, every signal notified once) is
+	// what is asserted, not speed.
+	takeover := waitFor(t, lease+20*time.Second, "b takes over a's rule", func() bool {
 		return len(leased(ruleHealth(t, addrB))) == 2
 	})
 	t.Logf("b holds both rules %s after a was killed (lease %s)", takeover.Round(time.Millisecond), lease)
 	// b evaluates a's rule over windows a had already covered.
-	waitFor(t, 10*time.Second, "b runs a's rule", func() bool {
+	waitFor(t, 45*time.Second, "b runs a's rule", func() bool {
 		h := ruleHealth(t, addrB)[heldA[0]]
 		return h.Health == schedule.HealthOK && h.LastSuccess.After(killed.Add(takeover))
 	})
