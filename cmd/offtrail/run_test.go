@@ -389,7 +389,7 @@ func TestRunTwoProcessesEngine(t *testing.T) {
 
 	// One rule each, visible through /rules.
 	var heldA, heldB []string
-	took := waitFor(t, 20*time.Second, "one rule per replica", func() bool {
+	took := waitFor(t, 45*time.Second, "one rule per replica", func() bool {
 		heldA, heldB = leased(ruleHealth(t, addrA)), leased(ruleHealth(t, addrB))
 		return len(heldA) == 1 && len(heldB) == 1 && heldA[0] != heldB[0]
 	})
@@ -408,7 +408,7 @@ func TestRunTwoProcessesEngine(t *testing.T) {
 		}
 		return perRule[ruleIDs[0]] > 0 && perRule[ruleIDs[1]] > 0
 	}
-	waitFor(t, 15*time.Second, "signals of both rules written and notified", notifiedAll)
+	waitFor(t, 45*time.Second, "signals of both rules written and notified", notifiedAll)
 
 	// SIGKILL: no lease release, no goodbye; b must wait out the lease.
 	killed := time.Now()
