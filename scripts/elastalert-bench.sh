@@ -45,7 +45,10 @@ run() {
 	echo "work dir: $work"
 	grep -E "Elapsed \(wall|Maximum resident" "$work/err.log" || true
 	"$venv/bin/python" "$here/internal/bench/testdata/elastalert/score.py" "$labels" "$work/matches.ndjson" "$start" "$end"
-	curl -s -XDELETE "$url/offtrail-bench-elastalert-$$*" >/dev/null || true
+	# the engines refuse wildcard deletes
+	for suffix in "" _status _silence _error _past; do
+		curl -s -XDELETE "$url/offtrail-bench-elastalert-$$$suffix" >/dev/null || true
+	done
 }
 
 case "${1:-}" in
