@@ -65,8 +65,8 @@ type Config struct {
 	// InstallTemplates (default true) makes run install the signals and
 	// state index templates at start. Set it to false when the service runs
 	// with the least-privilege runner role and an installer did it once.
-	InstallTemplates *bool `yaml:"install_templates"`
-	StateIndex       string   `yaml:"state_index"`
+	InstallTemplates *bool  `yaml:"install_templates"`
+	StateIndex       string `yaml:"state_index"`
 	// Timezone is the default zone of off-hours rules that set no
 	// off_hours.timezone (rules that do keep theirs).
 	Timezone      string         `yaml:"timezone"`
