@@ -39,11 +39,16 @@ run() {
 	sed -i "s|@WRITEBACK@|offtrail-bench-elastalert-$$|" "$work/config.yaml"
 	"$venv/bin/elastalert-create-index" --config "$work/config.yaml" >/dev/null
 	: >"$work/matches.ndjson"
-	/usr/bin/time -v timeout 1800 "$venv/bin/elastalert" --config "$work/config.yaml" \
-		--rule "$work/rules/new_term.yaml" --start "$start" --end "$end" --verbose \
+	# ElastAlert exits at once when --end lies before its next wall-clock
+	# run, so a replay of the past runs from --start up to now and is
+	# stopped after its first pass (the data ends at END). Compare CPU time
+	# (user+sys), not wall time, which includes the idle wait.
+	/usr/bin/time -v timeout "${EA_TIMEOUT:-240}" "$venv/bin/elastalert" --config "$work/config.yaml" \
+		--rule "$work/rules/new_term.yaml" --start "$start" --verbose \
 		>"$work/out.log" 2>"$work/err.log" || true
 	echo "work dir: $work"
-	grep -E "Elapsed \(wall|Maximum resident" "$work/err.log" || true
+	grep -E "Ran offtrail|Found [0-9]+ unique" "$work/err.log" || true
+	grep -E "User time|System time|Maximum resident" "$work/err.log" || true
 	"$venv/bin/python" "$here/internal/bench/testdata/elastalert/score.py" "$labels" "$work/matches.ndjson" "$start" "$end"
 	# the engines refuse wildcard deletes
 	for suffix in "" _status _silence _error _past; do

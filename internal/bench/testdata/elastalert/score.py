@@ -1,4 +1,4 @@
-"""Score ElastAlert matches (NDJSON of pipe_match_json) against synth labels.
+"""Score ElastAlert matches (one pipe_match_json list per line) against synth labels.
 
 A planted attack is caught when a match is one of its labelled events.
 Usage: score.py labels.json matches.ndjson START END
@@ -18,7 +18,9 @@ matches = []
 for line in open(sys.argv[2]):
     line = line.strip()
     if line:
-        matches.append(json.loads(line))
+        # pipe_match_json sends a list of matches per alert
+        m = json.loads(line)
+        matches.extend(m if isinstance(m, list) else [m])
 caught, false = set(), 0
 for m in matches:
     i = owner.get(m.get("_id"))
