@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/offtrail/offtrail/detector/store"
@@ -29,12 +30,27 @@ type Transport interface {
 type Store struct {
 	engine string
 	t      Transport
+
+	// capsMu guards caps: field mappings per (indices, fields), asked of
+	// _field_caps at most once a capsTTL, so a rule's queries do not each
+	// pay a second round trip. Mappings change rarely; a new daily index
+	// is seen within the TTL.
+	capsMu sync.Mutex
+	caps   map[string]capsEntry
 }
+
+type capsEntry struct {
+	swap    map[string]string
+	expires time.Time
+}
+
+// capsTTL is how long a field-caps answer is reused.
+const capsTTL = time.Minute
 
 // NewStore returns a Store for engine ("elasticsearch", "opensearch"),
 // which names the engine in errors.
 func NewStore(engine string, t Transport) *Store {
-	return &Store{engine: engine, t: t}
+	return &Store{engine: engine, t: t, caps: map[string]capsEntry{}}
 }
 
 // Kind names the engine.
@@ -105,6 +121,36 @@ func (s *Store) resolver(ctx context.Context, index []string, fields []string) (
 	if len(fields) == 0 {
 		return nil, nil
 	}
+	key := strings.Join(index, ",") + "|" + strings.Join(fields, ",")
+	s.capsMu.Lock()
+	e, ok := s.caps[key]
+	s.capsMu.Unlock()
+	if !ok || time.Now().After(e.expires) {
+		swap, known, err := s.fieldCaps(ctx, index, fields)
+		if err != nil {
+			return nil, err
+		}
+		e = capsEntry{swap: swap, expires: time.Now().Add(capsTTL)}
+		if known { // nothing mapped yet (no index): ask again next time
+			s.capsMu.Lock()
+			s.caps[key] = e
+			s.capsMu.Unlock()
+		}
+	}
+	if len(e.swap) == 0 {
+		return nil, nil
+	}
+	return func(f string) string {
+		if k, ok := e.swap[f]; ok {
+			return k
+		}
+		return f
+	}, nil
+}
+
+// fieldCaps returns, for the fields that are only text, their keyword
+// sub-field, and whether the engine knew any of the fields.
+func (s *Store) fieldCaps(ctx context.Context, index []string, fields []string) (map[string]string, bool, error) {
 	ask := make([]string, 0, 2*len(fields))
 	for _, f := range fields {
 		ask = append(ask, f, f+".keyword")
@@ -113,13 +159,13 @@ func (s *Store) resolver(ctx context.Context, index []string, fields []string) (
 	q.Set("fields", strings.Join(ask, ","))
 	body, err := s.do(ctx, http.MethodGet, Path(index, "_field_caps"), q, nil)
 	if err != nil {
-		return nil, fmt.Errorf("field caps: %w", err)
+		return nil, false, fmt.Errorf("field caps: %w", err)
 	}
 	var resp struct {
 		Fields map[string]map[string]json.RawMessage `json:"fields"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, fmt.Errorf("field caps: %w", err)
+		return nil, false, fmt.Errorf("field caps: %w", err)
 	}
 	swap := map[string]string{}
 	for _, f := range fields {
@@ -137,15 +183,7 @@ func (s *Store) resolver(ctx context.Context, index []string, fields []string) (
 			swap[f] = f + ".keyword"
 		}
 	}
-	if len(swap) == 0 {
-		return nil, nil
-	}
-	return func(f string) string {
-		if k, ok := swap[f]; ok {
-			return k
-		}
-		return f
-	}, nil
+	return swap, len(resp.Fields) > 0, nil
 }
 
 func filterFields(f store.Filter, restrict map[string][]string, more ...string) []string {
