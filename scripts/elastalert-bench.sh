@@ -33,7 +33,7 @@ run() {
 	mkdir -p "$work/rules"
 	sed -e "s|@HOST@|${host%:*}|; s|@PORT@|${host##*:}|" \
 		"$here/internal/bench/testdata/elastalert/config.yaml" >"$work/config.yaml"
-	sed -e "s|@INDEX@|$index|" -e "s|@MATCHES@|$work/matches.ndjson|" \
+	sed -e "s|@INDEX@|$index|" -e "s|@MATCHES@|$work/matches.ndjson|g" \
 		"$here/internal/bench/testdata/elastalert/new_term.yaml" >"$work/rules/new_term.yaml"
 	# writeback index for ElastAlert's own state, unique per run
 	sed -i "s|@WRITEBACK@|offtrail-bench-elastalert-$$|" "$work/config.yaml"
