@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,10 @@ func runLoad(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if failed > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%s rejected %d documents", st.Kind(), failed)}
+	}
+	if stats.Records == 0 {
+		// Nothing to load is almost always a wrong path, never success.
+		return &exitError{code: 1, err: fmt.Errorf("no CloudTrail records found in %s", strings.Join(paths, " "))}
 	}
 	return nil
 }

@@ -100,6 +100,12 @@ func listFiles(root string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi.IsDir() {
+		// WalkDir does not follow a symlinked root: resolve it first.
+		if root, err = filepath.EvalSymlinks(root); err != nil {
+			return nil, err
+		}
+	}
 	if !fi.IsDir() {
 		return []string{root}, nil
 	}

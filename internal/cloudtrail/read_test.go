@@ -283,3 +283,28 @@ func TestSharedData(t *testing.T) {
 		t.Errorf("stats %+v of %d", st, total)
 	}
 }
+
+// A directory reached through a symlink is walked like the directory.
+func TestReadSymlinkedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rec := `{"eventVersion":"1.08","eventTime":"2024-03-05T10:00:00Z","eventName":"ListBuckets","eventSource":"s3.amazonaws.com","eventID":"e1"}`
+	if err := os.WriteFile(filepath.Join(real, "a.json"), []byte(`{"Records":[`+rec+`]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	st, err := Read(t.Context(), []string{link}, func(Record) error { n++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || st.Records != 1 {
+		t.Fatalf("read %d records (stats %+v) through the symlink, want 1", n, st)
+	}
+}
