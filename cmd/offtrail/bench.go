@@ -42,7 +42,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	windows := fs.Int("windows", 20, "consecutive ticks timed per backend and history")
 	format := fs.String("format", "table", "table or markdown")
 	dataDir := fs.String("data", "", "keep generated CloudTrail here and reuse it (default: a temporary directory)")
-	geoPath := fs.String("geoip", defaultGeoIP(), "city database (.mmdb) for source.geo")
+	geoPath := fs.String("geoip", geoip.DefaultPath(), "city database (.mmdb) for source.geo")
 	keep := fs.Bool("keep-indices", false, "leave the bench indices in the clusters")
 	if err := fs.Parse(args); err != nil {
 		return err

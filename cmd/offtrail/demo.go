@@ -128,6 +128,3 @@ func printDemo(w io.Writer, rep *demo.Report, top int) {
 		rep.Events, len(rep.Labels.Identities), rep.Caught, rep.Attacks, rep.Recall(), rep.FalseAlerts, rep.FalsePer100IdentityWeeks(), benign,
 		rep.LoadTime.Seconds(), rep.ReplayTime.Seconds())
 }
-
-// defaultGeoIP is the database the demo and bench use when none is named.
-func defaultGeoIP() string { return geoip.DefaultPath() }
