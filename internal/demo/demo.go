@@ -9,8 +9,11 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -101,29 +104,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep := &Report{}
 
-	// 1. Generate straight into the store, shaped as the ecs profile.
+	// 1. Generate straight into the store, shaped as the ecs profile. The
+	// shaping and JSON encoding dominate, so they run on every core; the
+	// store does not care in which order documents arrive (ids are fixed).
 	start := time.Now()
 	w, err := st.NewBulkWriter(ctx, Index, nil)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	shaper := &cloudtrail.Shaper{Geo: cfg.Geo}
-	labels, err := synth.EventsContext(ctx, cfg.Synth, func(raw map[string]any) error {
-		rec, err := cloudtrail.NewRecord(raw)
-		if err != nil {
-			return fmt.Errorf("generated record: %w", err)
-		}
-		shaper.Now = func() time.Time { return rec.Time.Add(5 * time.Minute) }
-		src, err := json.Marshal(shaper.ECS(rec))
-		if err != nil {
-			return err
-		}
-		rep.Events++
-		return w.Add(ctx, store.Doc{ID: rec.ID, Source: src})
-	})
+	labels, events, err := shapeInto(ctx, cfg, w)
 	if err != nil {
-		return nil, fmt.Errorf("demo: generate: %w", err)
+		return nil, fmt.Errorf("demo: %w", err)
 	}
+	rep.Events = events
 	if _, failed, err := w.Close(ctx); err != nil || failed > 0 {
 		return nil, fmt.Errorf("demo: load: %d failed: %v", failed, err)
 	}
@@ -150,12 +143,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	det := detector.New(st, cfg.Log, detector.WithHighRiskActions(rules.HighRiskActions()),
 		detector.WithClock(func() time.Time { return labels.End }))
 	start = time.Now()
-	rep.PerRule, err = schedule.Backtest(ctx, det, rs, labels.End.Add(-cfg.Replay), labels.End, schedule.BacktestOptions{
-		OnSignal:    func(s *detector.Signal) error { rep.Signals = append(rep.Signals, s); return nil },
-		OnProgress:  cfg.OnProgress,
-		RunIDPrefix: "demo",
-	})
-	if err != nil {
+	if err := replay(ctx, det, rs, labels.End.Add(-cfg.Replay), labels.End, cfg.OnProgress, rep); err != nil {
 		return nil, fmt.Errorf("demo: replay: %w", err)
 	}
 	rep.ReplayTime = time.Since(start)
@@ -242,4 +230,119 @@ func timezones(l *synth.Labels) map[string]string {
 		}
 	}
 	return out
+}
+
+// shapeInto generates the organisation and writes it, shaped as ECS, into
+// w: the generator feeds workers that shape and encode, and one goroutine
+// adds to the writer.
+func shapeInto(ctx context.Context, cfg Config, w store.BulkWriter) (*synth.Labels, int, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	raws := make(chan map[string]any, 1024)
+	docs := make(chan store.Doc, 1024)
+	var shapers sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		shapers.Add(1)
+		go func() {
+			defer shapers.Done()
+			for raw := range raws {
+				rec, err := cloudtrail.NewRecord(raw)
+				if err != nil {
+					cancel(fmt.Errorf("generated record: %w", err))
+					continue
+				}
+				shaper := &cloudtrail.Shaper{Geo: cfg.Geo, Now: func() time.Time { return rec.Time.Add(5 * time.Minute) }}
+				src, err := json.Marshal(shaper.ECS(rec))
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				select {
+				case docs <- store.Doc{ID: rec.ID, Source: src}:
+				case <-ctx.Done():
+				}
+			}
+		}()
+	}
+	added := make(chan error, 1)
+	n := 0
+	go func() {
+		var err error
+		for d := range docs {
+			if err == nil {
+				if err = w.Add(ctx, d); err == nil {
+					n++
+				} else {
+					cancel(err)
+				}
+			}
+		}
+		added <- err
+	}()
+	labels, genErr := synth.EventsContext(ctx, cfg.Synth, func(raw map[string]any) error {
+		select {
+		case raws <- raw:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	})
+	close(raws)
+	shapers.Wait()
+	close(docs)
+	addErr := <-added
+	if err := context.Cause(ctx); err != nil && genErr == nil && addErr == nil {
+		return nil, 0, err
+	}
+	if err := errors.Join(genErr, addErr); err != nil {
+		return nil, 0, err
+	}
+	return labels, n, nil
+}
+
+// replay backtests each rule on its own goroutine, as many at once as
+// there are cores: rules are independent (their signal ids differ), and
+// the embedded store serves concurrent readers.
+func replay(ctx context.Context, det *detector.Detector, rs []*rules.Rule, from, to time.Time, progress func(schedule.Progress), rep *Report) error {
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		errs    = make([]error, len(rs))
+		perRule = make([][]schedule.BacktestStats, len(rs))
+		sigs    = make([][]*detector.Signal, len(rs))
+		sem     = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+		done    int
+	)
+	for i, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			perRule[i], errs[i] = schedule.Backtest(ctx, det, []*rules.Rule{r}, from, to, schedule.BacktestOptions{
+				OnSignal: func(s *detector.Signal) error { sigs[i] = append(sigs[i], s); return nil },
+				OnProgress: func(p schedule.Progress) {
+					if progress == nil {
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					// Count across all rules (each Backtest counts its own).
+					done++
+					p.Done, p.Total, p.RuleIndex, p.Rules = done, p.Windows*len(rs), i, len(rs)
+					progress(p)
+				},
+				RunIDPrefix: "demo",
+			})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i := range rs {
+		rep.PerRule = append(rep.PerRule, perRule[i]...)
+		rep.Signals = append(rep.Signals, sigs[i]...)
+	}
+	return nil
 }
