@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -117,7 +119,13 @@ func printDemo(w io.Writer, rep *demo.Report, top int) {
 		fmt.Fprintln(w, "\nAlerts that touch no planted attack:")
 		writeSignalsTable(w, rep.FalseSignals)
 	}
-	fmt.Fprintf(w, "\nFalse alerts by rule: %v\n", rep.FalseByRule)
+	var byRule []string
+	for _, r := range slices.Sorted(maps.Keys(rep.FalseByRule)) {
+		byRule = append(byRule, fmt.Sprintf("%s %d", r, rep.FalseByRule[r]))
+	}
+	if len(byRule) > 0 {
+		fmt.Fprintf(w, "\nAlerts that touch no planted attack, by rule: %s.\n", strings.Join(byRule, ", "))
+	}
 	benign := 0
 	for _, s := range rep.Scenarios {
 		if s.Scenario.Kind == "benign" && s.Signals > 0 {
