@@ -57,39 +57,8 @@ install_dir() { echo "$home/$(name_of "$1")-$(version_of "$1")"; }
 run_dir() { echo "$home/run/$(name_of "$1")-$(version_of "$1")"; }
 pid_file() { echo "$(run_dir "$1")/pid"; }
 
-as_root() { [[ $(id -u) -eq 0 ]]; }
-
-java_home() {
-	if [[ -n ${OFFTRAIL_JAVA_HOME:-} ]]; then
-		echo "$OFFTRAIL_JAVA_HOME"
-		return
-	fi
-	local java
-	java=$(command -v java) || die "no java on PATH (need Java 17+; or set OFFTRAIL_JAVA_HOME)"
-	java=$(readlink -f "$java")
-	dirname "$(dirname "$java")"
-}
-
-ensure_user() {
-	as_root || return 0
-	if ! getent passwd "$engine_user" >/dev/null; then
-		log "creating system user $engine_user"
-		useradd --system --no-create-home --home-dir "$home" \
-			--shell /usr/sbin/nologin "$engine_user" ||
-			die "useradd $engine_user failed"
-	fi
-}
-
-# Run a command as the engine user (or as ourselves when not root).
-as_engine() {
-	if as_root && command -v runuser >/dev/null; then
-		runuser -u "$engine_user" -- "$@"
-	elif as_root; then
-		su -s /bin/bash "$engine_user" -c "$(printf '%q ' "$@")"
-	else
-		"$@"
-	fi
-}
+# shellcheck source=lib/engine-user.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/engine-user.sh"
 
 unzip_to() { # zip dest
 	if command -v unzip >/dev/null; then

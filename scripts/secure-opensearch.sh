@@ -55,36 +55,8 @@ die() {
 	exit 1
 }
 
-as_root() { [[ $(id -u) -eq 0 ]]; }
-
-java_home() {
-	if [[ -n ${OFFTRAIL_JAVA_HOME:-} ]]; then
-		echo "$OFFTRAIL_JAVA_HOME"
-		return
-	fi
-	local java
-	java=$(command -v java) || die "no java on PATH (need Java 17+; or set OFFTRAIL_JAVA_HOME)"
-	java=$(readlink -f "$java")
-	dirname "$(dirname "$java")"
-}
-
-ensure_user() {
-	as_root || return 0
-	getent passwd "$engine_user" >/dev/null && return 0
-	log "creating system user $engine_user"
-	useradd --system --no-create-home --home-dir "$home" --shell /usr/sbin/nologin "$engine_user" ||
-		die "useradd $engine_user failed"
-}
-
-as_engine() {
-	if as_root && command -v runuser >/dev/null; then
-		runuser -u "$engine_user" -- "$@"
-	elif as_root; then
-		su -s /bin/bash "$engine_user" -c "$(printf '%q ' "$@")"
-	else
-		"$@"
-	fi
-}
+# shellcheck source=lib/engine-user.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/engine-user.sh"
 
 fetch() { # artifact zip
 	[[ -s $2 ]] && return 0
