@@ -28,21 +28,18 @@ func init() {
 
 func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "backtest", "--store URL|file:DIR --from T --to T [--rules PATH] [--rule ID] [--format table|json] [--write INDEX]")
-	storeSpec := fs.String("store", "", "Elasticsearch/OpenSearch URL, or file:DIR for the embedded store")
-	rulesPath := fs.String("rules", "", "rule file or directory (default: the built-in AWS pack)")
-	ruleID := fs.String("rule", "", "replay only this rule (default: every enabled rule)")
+	ef := addEvalFlags(fs, "replay", "output: table (per-rule summary) or json (one signal a line)")
 	fromS := fs.String("from", "", "start: RFC 3339, a date (2024-03-05) or now-DURATION (now-7d)")
 	toS := fs.String("to", "now", "end: RFC 3339, a date or now[-DURATION]")
-	format := fs.String("format", "table", "output: table (per-rule summary) or json (one signal a line)")
 	write := fs.String("write", "", "also write the signals (create-only) to this index")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *storeSpec == "" || *fromS == "" {
+	if *fromS == "" {
 		return &exitError{code: 2, err: fmt.Errorf("--store and --from are required")}
 	}
-	if *format != "table" && *format != "json" {
-		return &exitError{code: 2, err: fmt.Errorf("--format must be table or json")}
+	if err := ef.check(); err != nil {
+		return err
 	}
 	now := time.Now().UTC()
 	from, err := parseWhen(*fromS, now)
@@ -56,15 +53,7 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	if !from.Before(to) {
 		return &exitError{code: 2, err: fmt.Errorf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))}
 	}
-	pack, err := loadPack(env, *rulesPath)
-	if err != nil {
-		return err
-	}
-	selected, err := selectRules(pack, *ruleID)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, env, *storeSpec)
+	selected, st, err := ef.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -82,7 +71,7 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	det := detector.New(st, env.log, detector.WithHighRiskActions(rules.HighRiskActions()))
 	stats, err := schedule.Backtest(ctx, det, selected, from, to, schedule.BacktestOptions{
 		OnSignal: func(s *detector.Signal) error {
-			if *format == "json" {
+			if ef.format == "json" {
 				if err := enc.Encode(map[string]any{"_id": s.ID, "_source": s.Document()}); err != nil {
 					return err
 				}
@@ -104,7 +93,7 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		env.log.Info().Str("index", *write).Int("created", out.res.Created).Int("existed", out.res.Existed).Msg("signals written")
 	}
-	if *format == "table" {
+	if ef.format == "table" {
 		writeBacktestTable(env.stdout, stats, from, to)
 	}
 	return nil

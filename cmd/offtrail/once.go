@@ -24,19 +24,13 @@ func init() {
 
 func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "once", "--store URL|file:DIR [--rules PATH] [--rule ID] [--at RFC3339] [--format table|json]")
-	storeSpec := fs.String("store", "", "Elasticsearch/OpenSearch URL, or file:DIR for the embedded store")
-	rulesPath := fs.String("rules", "", "rule file or directory (default: the built-in AWS pack)")
-	ruleID := fs.String("rule", "", "evaluate only this rule (default: every enabled rule)")
+	ef := addEvalFlags(fs, "evaluate", "output: table or json (one signal a line)")
 	at := fs.String("at", "", "end of the window, RFC 3339 (default: now)")
-	format := fs.String("format", "table", "output: table or json (one signal a line)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *storeSpec == "" {
-		return &exitError{code: 2, err: fmt.Errorf("--store is required")}
-	}
-	if *format != "table" && *format != "json" {
-		return &exitError{code: 2, err: fmt.Errorf("--format must be table or json")}
+	if err := ef.check(); err != nil {
+		return err
 	}
 	end := time.Now().UTC()
 	if *at != "" {
@@ -46,15 +40,7 @@ func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		end = t.UTC()
 	}
-	pack, err := loadPack(env, *rulesPath)
-	if err != nil {
-		return err
-	}
-	selected, err := selectRules(pack, *ruleID)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, env, *storeSpec)
+	selected, st, err := ef.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -72,7 +58,7 @@ func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 		env.log.Debug().Str("rule", r.ID).Int("candidates", res.Candidates).Int("signals", len(res.Signals)).Msg("evaluated")
 		signals = append(signals, res.Signals...)
 	}
-	if *format == "json" {
+	if ef.format == "json" {
 		return writeSignalsJSON(env.stdout, signals)
 	}
 	writeSignalsTable(env.stdout, signals)

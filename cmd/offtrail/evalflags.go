@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/rules"
+)
+
+// evalFlags are the flags of the commands that evaluate rules over a store
+// (once, backtest): where the data is, which rules, and the output format.
+type evalFlags struct {
+	store, rules, rule, format string
+}
+
+// addEvalFlags registers them; verb says what is done to the one --rule.
+func addEvalFlags(fs *flag.FlagSet, verb, formatHelp string) *evalFlags {
+	f := &evalFlags{}
+	fs.StringVar(&f.store, "store", "", "Elasticsearch/OpenSearch URL, or file:DIR for the embedded store")
+	fs.StringVar(&f.rules, "rules", "", "rule file or directory (default: the built-in AWS pack)")
+	fs.StringVar(&f.rule, "rule", "", verb+" only this rule (default: every enabled rule)")
+	fs.StringVar(&f.format, "format", "table", formatHelp)
+	return f
+}
+
+// check reports a missing --store or an unknown --format as a usage error.
+func (f *evalFlags) check() error {
+	if f.store == "" {
+		return &exitError{code: 2, err: fmt.Errorf("--store is required")}
+	}
+	if f.format != "table" && f.format != "json" {
+		return &exitError{code: 2, err: fmt.Errorf("--format must be table or json")}
+	}
+	return nil
+}
+
+// open loads and selects the rules, then opens the store; the caller closes it.
+func (f *evalFlags) open(ctx context.Context, env *cliEnv) ([]*rules.Rule, store.Backend, error) {
+	pack, err := loadPack(env, f.rules)
+	if err != nil {
+		return nil, nil, err
+	}
+	selected, err := selectRules(pack, f.rule)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, env, f.store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return selected, st, nil
+}
