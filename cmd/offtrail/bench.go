@@ -182,6 +182,10 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 		t.Add(bench.Row{Section: "latency", Metric: "full pack per tick p50 / p95", Backend: name, History: hist,
 			Value: bench.Ms(lat.P50) + " / " + bench.Ms(lat.P95),
 			Note:  fmt.Sprintf("%d warm ticks of 15 min (%d rules each), max %s, first (cold) tick %s; target p95 ≤ 2 s at 10M", lat.Ticks, lat.Rules, bench.Ms(lat.Max), bench.Ms(lat.Cold))})
+		for _, r := range lat.PerRule {
+			t.Add(bench.Row{Section: "latency", Metric: "rule " + r.Rule + " p50 / p95", Backend: name, History: hist,
+				Value: bench.Ms(r.P50) + " / " + bench.Ms(r.P95), Note: "max " + bench.Ms(r.Max)})
+		}
 		t.Add(bench.Row{Section: "memory", Metric: "offtrail peak heap in use while evaluating / process peak RSS", Backend: name, History: hist,
 			Value: bench.MiB(lat.PeakHeap) + " / " + bench.MiB(uint64(bench.PeakRSS())),
 			Note:  "peak RSS is the process's so far (includes loading and earlier steps)"})

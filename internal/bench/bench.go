@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -190,7 +191,11 @@ func Gunzip(d *Dataset) (time.Duration, int64, error) {
 }
 
 // Load indexes the dataset as `offtrail load` does: CloudTrail reader,
-// ECS shaper, bulk writer. It returns the events indexed and the time.
+// ECS shaper, bulk writer, with files decoded and shaped on every core and
+// one goroutine adding to the writer (the embedded writer is not safe for
+// concurrent use). The index is created with refresh off and an async
+// translog: nothing searches it before the final refresh. It returns the
+// events indexed and the time.
 func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo cloudtrail.Geo) (int64, time.Duration, error) {
 	if err := installTemplate(ctx, st, index); err != nil {
 		return 0, 0, err
@@ -200,18 +205,40 @@ func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo c
 	if err != nil {
 		return 0, 0, fmt.Errorf("bulk writer %s: %w", index, err)
 	}
-	shaper := &cloudtrail.Shaper{Geo: geo}
-	_, readErr := cloudtrail.Read(ctx, []string{filepath.Join(d.Dir, "AWSLogs")}, func(rec cloudtrail.Record) error {
-		shaper.Now = func() time.Time { return rec.Time.Add(5 * time.Minute) }
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	docs := make(chan store.Doc, 4096)
+	added := make(chan error, 1)
+	go func() {
+		var err error
+		for doc := range docs {
+			if err == nil {
+				if err = bw.Add(ctx, doc); err != nil {
+					cancel(err)
+				}
+			}
+		}
+		added <- err
+	}()
+	var r cloudtrail.Reader
+	_, readErr := r.ReadParallel(ctx, []string{filepath.Join(d.Dir, "AWSLogs")}, runtime.GOMAXPROCS(0), func(rec cloudtrail.Record) error {
+		shaper := cloudtrail.Shaper{Geo: geo, Now: func() time.Time { return rec.Time.Add(5 * time.Minute) }}
 		src, err := json.Marshal(shaper.ECS(rec))
 		if err != nil {
-			return err
+			return fmt.Errorf("%s:%d: encode: %w", rec.File, rec.N, err)
 		}
-		return bw.Add(ctx, store.Doc{ID: rec.ID, Source: src})
+		select {
+		case docs <- store.Doc{ID: rec.ID, Source: src}:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	})
+	close(docs)
+	addErr := <-added
 	indexed, failed, err := bw.Close(ctx)
-	if readErr != nil {
-		return indexed, 0, readErr
+	if err := errors.Join(readErr, addErr); err != nil {
+		return indexed, 0, err
 	}
 	if err != nil || failed > 0 {
 		return indexed, 0, fmt.Errorf("load %s: %d failed: %v", index, failed, err)
@@ -224,7 +251,11 @@ func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo c
 
 func installTemplate(ctx context.Context, st store.Backend, index string) error {
 	ct, _ := mappings.CloudTrailIndexFor("ecs")
-	body, err := mappings.TemplateWith(ct.Template, mappings.TemplateOptions{IndexPatterns: []string{index}})
+	body, err := mappings.TemplateWith(ct.Template, mappings.TemplateOptions{
+		IndexPatterns: []string{index},
+		// A bench index is searched only after Load's refresh.
+		Settings: map[string]any{"refresh_interval": "-1", "translog.durability": "async"},
+	})
 	if err != nil {
 		return err
 	}
@@ -241,6 +272,13 @@ type Latency struct {
 	PeakHeap      uint64 // highest HeapInuse seen after an evaluation
 	Signals       int
 	Rules         int
+	PerRule       []RuleLatency // in pack order, over the warm ticks
+}
+
+// RuleLatency is one rule's share of the warm ticks.
+type RuleLatency struct {
+	Rule          string
+	P50, P95, Max time.Duration
 }
 
 // PackLatency evaluates every rule for the window it would run at each of
@@ -264,13 +302,18 @@ func PackLatency(ctx context.Context, st store.Backend, index string, end time.T
 	runtime.GC()
 	lat := &Latency{Rules: len(rs)}
 	var times []time.Duration
+	perRule := make([][]time.Duration, len(rs))
 	var ms runtime.MemStats
 	for i := 0; i <= n; i++ {
 		tick := end.Add(-time.Duration(n-i) * step)
 		start := time.Now()
-		for _, r := range rs {
+		for j, r := range rs {
 			tm := schedule.TimingOf(r)
+			ruleStart := time.Now()
 			res, err := det.Evaluate(ctx, r, tm.Window(tm.End(tick)), "bench")
+			if i > 0 {
+				perRule[j] = append(perRule[j], time.Since(ruleStart))
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s at %s: %w", r.ID, tick.Format(time.RFC3339), err)
 			}
@@ -290,6 +333,11 @@ func PackLatency(ctx context.Context, st store.Backend, index string, end time.T
 	lat.P50 = quantile(times, 0.50)
 	lat.P95 = quantile(times, 0.95)
 	lat.Max = times[len(times)-1]
+	for j, r := range rs {
+		ts := perRule[j]
+		slices.Sort(ts)
+		lat.PerRule = append(lat.PerRule, RuleLatency{Rule: r.ID, P50: quantile(ts, 0.50), P95: quantile(ts, 0.95), Max: ts[len(ts)-1]})
+	}
 	return lat, nil
 }
 

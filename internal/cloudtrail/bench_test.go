@@ -11,7 +11,7 @@ import (
 )
 
 // benchRecords returns n valid shared events, repeated as needed.
-func benchRecords(b *testing.B, n int) [][]byte {
+func benchRecords(b testing.TB, n int) [][]byte {
 	var valid [][]byte
 	for _, e := range sharedEvents(b) {
 		var raw map[string]any
