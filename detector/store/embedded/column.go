@@ -73,8 +73,15 @@ type columnBuilder struct {
 	index map[string]uint32
 }
 
-func (b *columnBuilder) add(i int, vals [][]byte) {
+func newColumnBuilder(capacity int) columnBuilder {
+	return columnBuilder{col: &column{codes: make([]uint32, 0, capacity)}, index: map[string]uint32{}}
+}
+
+// add appends the next document's values (its position is len(codes)).
+func (b *columnBuilder) add(vals [][]byte) {
+	i := len(b.col.codes)
 	if len(vals) == 0 {
+		b.col.codes = append(b.col.codes, 0)
 		return
 	}
 	pos := func(v []byte) uint32 {
@@ -88,18 +95,30 @@ func (b *columnBuilder) add(i int, vals [][]byte) {
 		return p
 	}
 	if len(vals) == 1 {
-		b.col.codes[i] = pos(vals[0]) + 1
+		b.col.codes = append(b.col.codes, pos(vals[0])+1)
 		return
 	}
 	ps := make([]uint32, len(vals))
 	for j, v := range vals {
 		ps[j] = pos(v)
 	}
-	b.col.codes[i] = multiCode
+	b.col.codes = append(b.col.codes, multiCode)
 	if b.col.multi == nil {
 		b.col.multi = map[int32][]uint32{}
 	}
 	b.col.multi[int32(i)] = ps
+}
+
+// bytes estimates the column's memory for cache accounting.
+func (c *column) bytes() int64 {
+	n := int64(cap(c.codes))*4 + int64(len(c.dict))*16
+	for _, s := range c.dict {
+		n += int64(len(s))
+	}
+	for _, ps := range c.multi {
+		n += 48 + int64(len(ps))*4
+	}
+	return n
 }
 
 // ensure builds the missing value and time columns for docs in one parsing
@@ -139,62 +158,93 @@ func (cc *colCache) order(timeField string) []int32 {
 	return cc.byTime[timeField]
 }
 
-// build parses every document once with a reused fastjson parser (no
-// per-document maps) and extracts the fields.
+// build parses every document once and extracts the fields.
 func (cc *colCache) build(ix *index, needF, needT []string) {
-	docs := ix.docs
-	builders := make([]columnBuilder, len(needF))
-	for j := range needF {
-		builders[j] = columnBuilder{col: &column{codes: make([]uint32, len(docs))}, index: map[string]uint32{}}
-	}
-	times := make([][]int64, len(needT))
-	for j := range needT {
-		times[j] = make([]int64, len(docs))
-	}
-	var (
-		p       fastjson.Parser
-		vals    []*fastjson.Value
-		strs    [][]byte
-		scratch []byte
-	)
-	for i, d := range docs {
-		v, err := p.ParseBytes(d.src)
-		var obj *fastjson.Object
-		if err == nil {
-			obj, err = v.Object()
-		}
-		if err != nil {
+	ex := newExtractor(needF, needT, len(ix.docs))
+	for _, d := range ix.docs {
+		if err := ex.add(d.src); err != nil {
 			ix.log.Warn().Str("index", ix.name).Str("id", d.id).Err(err).Msg("undecodable document")
 		}
-		for j, f := range needF {
-			vals = lookupAll(obj, f, vals[:0])
-			strs, scratch = strs[:0], scratch[:0]
-			for _, v := range vals {
-				var s []byte
-				s, scratch = stringify(v, scratch)
-				if s != nil && !containsBytes(strs, s) {
-					strs = append(strs, s)
-				}
+	}
+	cols, times := ex.finish()
+	for f, c := range cols {
+		cc.cols[f] = c
+	}
+	for f, t := range times {
+		cc.times[f] = t
+		cc.byTime[f] = timeOrder(t)
+	}
+}
+
+// extractor builds value and time columns from documents given one at a
+// time, with a reused fastjson parser (no per-document maps).
+type extractor struct {
+	fields, timeFields []string
+	builders           []columnBuilder
+	times              [][]int64
+
+	p       fastjson.Parser
+	vals    []*fastjson.Value
+	strs    [][]byte
+	scratch []byte
+}
+
+func newExtractor(fields, timeFields []string, capacity int) *extractor {
+	ex := &extractor{fields: fields, timeFields: timeFields}
+	ex.builders = make([]columnBuilder, len(fields))
+	for j := range fields {
+		ex.builders[j] = newColumnBuilder(capacity)
+	}
+	ex.times = make([][]int64, len(timeFields))
+	for j := range timeFields {
+		ex.times[j] = make([]int64, 0, capacity)
+	}
+	return ex
+}
+
+// add appends one document; an undecodable one gets no values and no time
+// (and the error is returned for logging).
+func (ex *extractor) add(src []byte) error {
+	v, err := ex.p.ParseBytes(src)
+	var obj *fastjson.Object
+	if err == nil {
+		obj, err = v.Object()
+	}
+	for j, f := range ex.fields {
+		ex.vals = lookupAll(obj, f, ex.vals[:0])
+		ex.strs, ex.scratch = ex.strs[:0], ex.scratch[:0]
+		for _, v := range ex.vals {
+			var s []byte
+			s, ex.scratch = stringify(v, ex.scratch)
+			if s != nil && !containsBytes(ex.strs, s) {
+				ex.strs = append(ex.strs, s)
 			}
-			builders[j].add(i, strs)
 		}
-		for j, f := range needT {
-			times[j][i] = noTime
-			vals = lookupAll(obj, f, vals[:0])
-			if len(vals) > 0 {
-				if t, ok := parseTime(vals[0]); ok {
-					times[j][i] = t
-				}
+		ex.builders[j].add(ex.strs)
+	}
+	for j, f := range ex.timeFields {
+		t := int64(noTime)
+		ex.vals = lookupAll(obj, f, ex.vals[:0])
+		if len(ex.vals) > 0 {
+			if pt, ok := parseTime(ex.vals[0]); ok {
+				t = pt
 			}
 		}
+		ex.times[j] = append(ex.times[j], t)
 	}
-	for j, f := range needF {
-		cc.cols[f] = builders[j].col
+	return err
+}
+
+func (ex *extractor) finish() (map[string]*column, map[string][]int64) {
+	cols := make(map[string]*column, len(ex.fields))
+	for j, f := range ex.fields {
+		cols[f] = ex.builders[j].col
 	}
-	for j, f := range needT {
-		cc.times[f] = times[j]
-		cc.byTime[f] = timeOrder(times[j])
+	times := make(map[string][]int64, len(ex.timeFields))
+	for j, f := range ex.timeFields {
+		times[f] = ex.times[j]
 	}
+	return cols, times
 }
 
 // stringify renders a value as store.Stringify does, numbers exactly as

@@ -12,8 +12,13 @@
 //
 // Later files (by name) override earlier ones for the same id, so a segment
 // written after another replaces its documents as an engine's index would.
-// Queries read everything into memory once per index and cache it until a
-// file's size or modification time changes.
+//
+// Memory on disk is bounded whatever the history: a bulk writer starts a new
+// segment every Options.SegmentDocs documents; queries read only the files
+// whose time range meets their window and keep the columns they build in a
+// cache bounded by Options.CacheBytes (see disk.go). What stays resident
+// besides is per file: its time ranges and 8 bytes of id hash a document,
+// which tell whether a later file replaces a document.
 package embedded
 
 import (
@@ -47,12 +52,21 @@ type Options struct {
 	// Logger reports skipped lines and unreadable files; the zero value
 	// logs nothing.
 	Logger zerolog.Logger
+	// CacheBytes bounds the columns an on-disk store keeps between
+	// queries; 0 reads CacheEnv, else DefaultCacheBytes.
+	CacheBytes int64
+	// SegmentDocs is how many documents a bulk writer puts in one segment
+	// file; 0 means DefaultSegmentDocs.
+	SegmentDocs int
 }
 
 // Store is a store.Backend on a directory, or in memory.
 type Store struct {
 	dir string // "" for an in-memory store
 	log zerolog.Logger
+
+	cache   *segCache // on disk only
+	segDocs int
 
 	mu        sync.Mutex
 	indices   map[string]*index
@@ -74,7 +88,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded store %s: %w", dir, err)
 	}
-	return &Store{dir: abs, log: opts.Logger, indices: map[string]*index{}}, nil
+	budget, err := cacheBudget(opts.CacheBytes)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store %s: %w", dir, err)
+	}
+	segDocs := opts.SegmentDocs
+	if segDocs <= 0 {
+		segDocs = DefaultSegmentDocs
+	}
+	return &Store{dir: abs, log: opts.Logger, cache: newSegCache(budget), segDocs: segDocs, indices: map[string]*index{}}, nil
 }
 
 // NewMemory returns a store that keeps everything in memory.
@@ -101,6 +123,9 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.indices = map[string]*index{}
+	if s.cache != nil {
+		s.cache.reset()
+	}
 	if s.dir == "" {
 		s.templates = map[string]json.RawMessage{}
 		s.state = map[string]map[string]*stateEntry{}
@@ -141,7 +166,7 @@ func validName(name string) error {
 	case strings.ContainsAny(name, `/\*?[],`) || strings.ContainsRune(name, 0):
 		return errors.New("name contains a path separator, wildcard or comma")
 	case name[0] == '_' || name[0] == '.':
-		return errors.New("name starts with _ or .")
+		return errors.New("name starts with an underscore or a dot")
 	}
 	return nil
 }
@@ -214,8 +239,10 @@ func (s *Store) resolve(patterns []string) ([]*index, error) {
 			continue
 		}
 		ix := s.indexFor(n)
-		if err := ix.refresh(); err != nil {
-			return nil, err
+		if s.dir != "" {
+			if err := ix.refreshFiles(s.cache); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, ix)
 	}

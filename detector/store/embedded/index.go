@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -32,19 +31,25 @@ type fileStamp struct {
 	mtime int64
 }
 
-// index is one index's documents in memory.
+// index is one index: in memory, its documents and their columns; on
+// disk, its files' metadata (the columns live in the store's segment cache).
 type index struct {
 	name string
 	dir  string // "" in memory
 	log  zerolog.Logger
 
-	mu     sync.RWMutex // guards everything below; queries hold RLock
+	mu sync.RWMutex // guards everything below; in memory, queries hold RLock
+
+	// In memory.
 	loaded bool
 	docs   []rawDoc
 	byID   map[string]int32
-	stamps map[string]fileStamp
 	cols   *colCache // replaced whenever docs change
-	arena  arena
+
+	// On disk.
+	files     []*fileMeta // by name; replaced, never modified
+	known     []string    // value fields queries asked for
+	knownTime []string    // time fields queries asked for
 }
 
 // isDataFile reports whether a directory entry holds documents.
@@ -81,82 +86,6 @@ func (ix *index) listStamps() (map[string]fileStamp, error) {
 	return out, nil
 }
 
-func sameStamps(a, b map[string]fileStamp, except string) bool {
-	n := 0
-	for k, v := range a {
-		if k == except {
-			continue
-		}
-		n++
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	for k := range b {
-		if k != except {
-			n--
-		}
-	}
-	return n == 0
-}
-
-// refresh reloads the index from disk when its files changed.
-func (ix *index) refresh() error {
-	if ix.dir == "" {
-		return nil
-	}
-	stamps, err := ix.listStamps()
-	if err != nil {
-		return err
-	}
-	ix.mu.RLock()
-	fresh := ix.loaded && sameStamps(stamps, ix.stamps, "")
-	ix.mu.RUnlock()
-	if fresh {
-		return nil
-	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.loaded && sameStamps(stamps, ix.stamps, "") {
-		return nil
-	}
-	return ix.loadLocked(stamps)
-}
-
-// loadLocked reads every data file in name order; later files override
-// earlier ones for the same id.
-func (ix *index) loadLocked(stamps map[string]fileStamp) error {
-	ix.docs = nil
-	ix.byID = map[string]int32{}
-	ix.arena = arena{}
-	ix.cols = newColCache()
-	ix.loaded = false
-	names := make([]string, 0, len(stamps))
-	for n := range stamps {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		err := readDataFile(filepath.Join(ix.dir, n), func(d rawDoc) {
-			d.src = ix.arena.copy(d.src)
-			ix.putLocked(d)
-		}, func(line int, err error) {
-			ix.log.Warn().Str("index", ix.name).Str("file", n).Int("line", line).Err(err).Msg("skipping unreadable line")
-		})
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed while we listed
-		}
-		if err != nil {
-			// Keep what was read: a truncated foreign file should not hide
-			// the rest of the index.
-			ix.log.Error().Str("index", ix.name).Str("file", n).Err(err).Msg("reading data file")
-		}
-	}
-	ix.stamps = stamps
-	ix.loaded = true
-	return nil
-}
-
 // putLocked adds a document or replaces the one with its id.
 func (ix *index) putLocked(d rawDoc) {
 	if i, ok := ix.byID[d.id]; ok {
@@ -167,39 +96,17 @@ func (ix *index) putLocked(d rawDoc) {
 	ix.docs = append(ix.docs, d)
 }
 
-// applyWritten makes documents this store just wrote to file visible
-// without a reload, when nothing else changed the directory meanwhile;
-// otherwise the next read reloads. docs nil means "too many to keep".
-func (ix *index) applyWritten(file string, docs []rawDoc) {
+// applyWritten adds documents to an in-memory index.
+func (ix *index) applyWritten(docs []rawDoc) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if ix.dir == "" {
-		for _, d := range docs {
-			ix.putLocked(d)
-		}
-		ix.cols = newColCache()
-		return
-	}
-	if !ix.loaded {
-		return
-	}
-	stamps, err := ix.listStamps()
-	if err != nil || docs == nil || !sameStamps(stamps, ix.stamps, file) {
-		ix.loaded = false
-		return
-	}
-	if _, ok := stamps[file]; !ok {
-		ix.loaded = false
-		return
-	}
 	for _, d := range docs {
 		ix.putLocked(d)
 	}
-	ix.stamps = stamps
 	ix.cols = newColCache()
 }
 
-// hasIDLocked reports whether the index holds a document with id.
+// hasIDLocked reports whether an in-memory index holds a document with id.
 func (ix *index) hasIDLocked(id string) bool {
 	_, ok := ix.byID[id]
 	return ok
@@ -290,24 +197,4 @@ func parseLine(b []byte) (rawDoc, error) {
 		id = *w.ID
 	}
 	return rawDoc{id: id, src: w.Source}, nil
-}
-
-// arena hands out copies of small byte slices from large blocks, so a
-// loaded index is a few big allocations rather than one per document.
-type arena struct {
-	block []byte
-}
-
-const arenaBlock = 1 << 20
-
-func (a *arena) copy(b []byte) []byte {
-	if len(b) > arenaBlock/8 {
-		return append([]byte(nil), b...)
-	}
-	if len(a.block)+len(b) > cap(a.block) {
-		a.block = make([]byte, 0, arenaBlock)
-	}
-	start := len(a.block)
-	a.block = append(a.block, b...)
-	return a.block[start:len(a.block):len(a.block)]
 }

@@ -58,6 +58,8 @@ type scan struct {
 	must     []cond
 	not      []cond
 	cols     map[string]*column
+	dead     []bool   // replaced documents, on disk; nil in memory
+	seg      *segment // the file scanned, on disk; nil in memory
 }
 
 func nanos(t time.Time) int64 {
@@ -82,6 +84,9 @@ func (sc *scan) each(ctx context.Context, fn func(i int, t int64) error) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if sc.dead != nil && sc.dead[i] {
+			continue
 		}
 		ok := true
 		for _, c := range sc.must {
@@ -127,27 +132,80 @@ func (s *Store) query(ctx context.Context, q store.Query, restrict map[string][]
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := func() error {
-			ix.mu.RLock()
-			defer ix.mu.RUnlock()
-			if len(ix.docs) == 0 {
-				return nil
-			}
-			cols, times := ix.cols.ensure(ix, need, []string{q.TimeField})
-			sc := &scan{times: times[q.TimeField], order: ix.cols.order(q.TimeField), from: nanos(q.Window.From), to: nanos(q.Window.To), cols: cols}
-			for f, vs := range q.Filter.Terms {
-				sc.must = append(sc.must, newCond(cols[f], vs))
-			}
-			for f, vs := range restrict {
-				sc.must = append(sc.must, newCond(cols[f], vs))
-			}
-			for f, vs := range q.Filter.Not {
-				sc.not = append(sc.not, newCond(cols[f], vs))
-			}
-			return fn(ix, sc)
-		}()
+		var err error
+		if ix.dir == "" {
+			err = queryMemory(ix, q, restrict, need, fn)
+		} else {
+			err = s.queryDisk(ctx, ix, q, restrict, need, fn)
+		}
 		if err != nil {
 			return fmt.Errorf("index %s: %w", ix.name, err)
+		}
+	}
+	return nil
+}
+
+// compile adds q's filter and restrict to sc as conditions on its columns.
+func (sc *scan) compile(q store.Query, restrict map[string][]string) {
+	for f, vs := range q.Filter.Terms {
+		sc.must = append(sc.must, newCond(sc.cols[f], vs))
+	}
+	for f, vs := range restrict {
+		sc.must = append(sc.must, newCond(sc.cols[f], vs))
+	}
+	for f, vs := range q.Filter.Not {
+		sc.not = append(sc.not, newCond(sc.cols[f], vs))
+	}
+}
+
+// queryMemory calls fn once for an in-memory index, read-locked.
+func queryMemory(ix *index, q store.Query, restrict map[string][]string, need []string, fn func(ix *index, sc *scan) error) error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if len(ix.docs) == 0 {
+		return nil
+	}
+	cols, times := ix.cols.ensure(ix, need, []string{q.TimeField})
+	sc := &scan{times: times[q.TimeField], order: ix.cols.order(q.TimeField), from: nanos(q.Window.From), to: nanos(q.Window.To), cols: cols}
+	sc.compile(q, restrict)
+	return fn(ix, sc)
+}
+
+// queryDisk calls fn for each file of an on-disk index whose time range
+// meets the window (files never read yet are read to learn it), in name
+// order, with the documents later files replace left out.
+func (s *Store) queryDisk(ctx context.Context, ix *index, q store.Query, restrict map[string][]string, need []string, fn func(ix *index, sc *scan) error) error {
+	from, to := nanos(q.Window.From), nanos(q.Window.To)
+	tf := []string{q.TimeField}
+	files := ix.snapshotFiles()
+	for me, m := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if r, ok := m.rangeOf(q.TimeField); ok && !r.meets(from, to) {
+			continue
+		}
+		g, err := s.segmentFor(ix, m, need, tf)
+		if err != nil {
+			return err
+		}
+		if r, _ := m.rangeOf(q.TimeField); !r.meets(from, to) {
+			continue
+		}
+		dead, err := s.deadFor(ix, g, files, me, tf)
+		if err != nil {
+			return err
+		}
+		g.mu.Lock()
+		sc := &scan{times: g.times[q.TimeField], order: g.order[q.TimeField], from: from, to: to,
+			cols: make(map[string]*column, len(need)), dead: dead, seg: g}
+		for _, f := range need {
+			sc.cols[f] = g.cols[f]
+		}
+		g.mu.Unlock()
+		sc.compile(q, restrict)
+		if err := fn(ix, sc); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -353,11 +411,17 @@ func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 		t     int64
 		id    string
 		index string
-		src   []byte
+		src   []byte   // in memory
+		seg   *segment // on disk: the source is read back after the cut
+		pos   int
 	}
 	var hits []hit
 	err := s.query(ctx, q, nil, nil, func(ix *index, sc *scan) error {
 		return sc.each(ctx, func(i int, t int64) error {
+			if sc.seg != nil {
+				hits = append(hits, hit{t: t, id: sc.seg.id(i), index: ix.name, seg: sc.seg, pos: i})
+				return nil
+			}
 			// Sources are never modified in place, so they outlive the lock.
 			d := ix.docs[i]
 			hits = append(hits, hit{t: t, id: d.id, index: ix.name, src: d.src})
@@ -379,6 +443,26 @@ func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 	})
 	if len(hits) > limit {
 		hits = hits[:limit]
+	}
+	// On disk, read the kept hits' sources, one pass per file.
+	wanted := map[*segment][]int{}
+	for _, h := range hits {
+		if h.seg != nil {
+			wanted[h.seg] = append(wanted[h.seg], h.pos)
+		}
+	}
+	srcs := make(map[*segment]map[int][]byte, len(wanted))
+	for g, ps := range wanted {
+		got, err := g.sources(ps)
+		if err != nil {
+			return nil, err
+		}
+		srcs[g] = got
+	}
+	for i, h := range hits {
+		if h.seg != nil {
+			hits[i].src = srcs[h.seg][h.pos]
+		}
 	}
 	out := make([]store.Event, 0, len(hits))
 	for _, h := range hits {

@@ -12,16 +12,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/offtrail/offtrail/detector/store"
 )
-
-// keepLimit is how many written documents a bulk writer keeps to update a
-// loaded index in place; past it, the index reloads on the next read.
-const keepLimit = 20000
 
 // memFlush is how many documents an in-memory bulk writer buffers.
 const memFlush = 10000
@@ -49,9 +46,10 @@ func appendLine(dst []byte, id string, src []byte) []byte {
 	return append(dst, '}', '\n')
 }
 
-// NewBulkWriter implements store.Backend. On disk, each writer produces one
-// gzip segment, renamed into place on Close; documents overwrite earlier
-// ones with the same id.
+// NewBulkWriter implements store.Backend. On disk, a writer produces gzip
+// segments of at most the store's SegmentDocs documents, each renamed into
+// place when full and on Close; documents overwrite earlier ones with the
+// same id.
 func (s *Store) NewBulkWriter(_ context.Context, indexName string, onError func(id string, err error)) (store.BulkWriter, error) {
 	if err := validName(indexName); err != nil {
 		return nil, fmt.Errorf("index %q: %w", indexName, err)
@@ -60,39 +58,86 @@ func (s *Store) NewBulkWriter(_ context.Context, indexName string, onError func(
 		onError = func(string, error) {}
 	}
 	ix := s.indexFor(indexName)
-	w := &bulkWriter{ix: ix, onError: onError}
+	w := &bulkWriter{ix: ix, onError: onError, segDocs: s.segDocs}
 	if ix.dir == "" {
 		return w, nil
 	}
 	if err := os.MkdirAll(ix.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("index %s: %w", indexName, err)
 	}
-	f, err := os.CreateTemp(ix.dir, ".seg-*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("index %s: %w", indexName, err)
+	if err := w.open(); err != nil {
+		return nil, err
 	}
-	w.f = f
-	w.bw = bufio.NewWriterSize(f, 256<<10)
-	w.zw = gzip.NewWriter(w.bw)
 	return w, nil
 }
 
 type bulkWriter struct {
 	ix      *index
 	onError func(id string, err error)
+	segDocs int
 
-	f  *os.File // nil in memory
-	bw *bufio.Writer
-	zw *gzip.Writer
+	f     *os.File // nil in memory
+	bw    *bufio.Writer
+	zw    *gzip.Writer
+	inSeg int64 // documents in the open segment
 
 	buf      bytes.Buffer
 	line     []byte
-	kept     []rawDoc // for applyWritten; nil once past keepLimit on disk
-	tooMany  bool
-	indexed  int64
+	kept     []rawDoc // in memory: documents not yet applied
+	indexed  int64    // in closed segments (on disk) or applied (in memory)
 	failed   int64
 	closed   bool
 	writeErr error
+}
+
+// open starts a new segment file.
+func (w *bulkWriter) open() error {
+	f, err := os.CreateTemp(w.ix.dir, ".seg-*.tmp")
+	if err != nil {
+		return fmt.Errorf("index %s: %w", w.ix.name, err)
+	}
+	w.f, w.inSeg = f, 0
+	if w.bw == nil {
+		w.bw = bufio.NewWriterSize(f, 256<<10)
+		w.zw = gzip.NewWriter(w.bw)
+	} else {
+		w.bw.Reset(f)
+		w.zw.Reset(w.bw)
+	}
+	return nil
+}
+
+// seal finishes the open segment and renames it into place; a segment
+// that fails is removed and its documents counted as failed.
+func (w *bulkWriter) seal() error {
+	tmp := w.f.Name()
+	err := w.writeErr
+	if err == nil {
+		err = w.zw.Close()
+	}
+	if err == nil {
+		err = w.bw.Flush()
+	}
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	w.f = nil
+	if err == nil && w.inSeg > 0 {
+		err = os.Rename(tmp, filepath.Join(w.ix.dir, segmentName()))
+	}
+	if err != nil || w.inSeg == 0 {
+		os.Remove(tmp)
+	}
+	if err != nil {
+		w.failed += w.inSeg
+		return fmt.Errorf("index %s: segment: %w", w.ix.name, err)
+	}
+	w.indexed += w.inSeg
+	w.inSeg = 0
+	return nil
 }
 
 func (w *bulkWriter) Add(_ context.Context, doc store.Doc) error {
@@ -113,11 +158,11 @@ func (w *bulkWriter) Add(_ context.Context, doc store.Doc) error {
 		return nil
 	}
 	src := w.buf.Bytes()
-	if w.f == nil {
+	if w.ix.dir == "" {
 		w.kept = append(w.kept, rawDoc{id: doc.ID, src: append([]byte(nil), src...)})
-		w.indexed++
 		if len(w.kept) >= memFlush {
-			w.ix.applyWritten("", w.kept)
+			w.ix.applyWritten(w.kept)
+			w.indexed += int64(len(w.kept))
 			w.kept = nil
 		}
 		return nil
@@ -127,12 +172,15 @@ func (w *bulkWriter) Add(_ context.Context, doc store.Doc) error {
 		w.writeErr = fmt.Errorf("index %s: write segment: %w", w.ix.name, err)
 		return w.writeErr
 	}
-	w.indexed++
-	if !w.tooMany {
-		if len(w.kept) < keepLimit {
-			w.kept = append(w.kept, rawDoc{id: doc.ID, src: append([]byte(nil), src...)})
-		} else {
-			w.tooMany, w.kept = true, nil
+	w.inSeg++
+	if w.inSeg >= int64(w.segDocs) {
+		if err := w.seal(); err != nil {
+			w.writeErr = err
+			return err
+		}
+		if err := w.open(); err != nil {
+			w.writeErr = err
+			return err
 		}
 	}
 	return nil
@@ -143,54 +191,37 @@ func (w *bulkWriter) Close(context.Context) (int64, int64, error) {
 		return w.indexed, w.failed, nil
 	}
 	w.closed = true
-	if w.f == nil {
+	if w.ix.dir == "" {
 		if len(w.kept) > 0 {
-			w.ix.applyWritten("", w.kept)
+			w.ix.applyWritten(w.kept)
+			w.indexed += int64(len(w.kept))
 		}
 		w.kept = nil
 		return w.indexed, w.failed, nil
 	}
-	tmp := w.f.Name()
-	err := w.writeErr
-	if err == nil {
-		err = w.zw.Close()
+	if w.f == nil { // a failed open after a seal
+		return w.indexed, w.failed, w.writeErr
 	}
-	if err == nil {
-		err = w.bw.Flush()
-	}
-	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || w.indexed == 0 {
-		os.Remove(tmp)
-		if err != nil {
-			return 0, w.failed + w.indexed, fmt.Errorf("index %s: segment: %w", w.ix.name, err)
-		}
-		return 0, w.failed, nil
-	}
-	name := segmentName()
-	if err := os.Rename(tmp, filepath.Join(w.ix.dir, name)); err != nil {
-		os.Remove(tmp)
-		return 0, w.failed + w.indexed, fmt.Errorf("index %s: segment: %w", w.ix.name, err)
-	}
-	var kept []rawDoc
-	if !w.tooMany {
-		kept = w.kept
-	}
-	w.ix.applyWritten(name, kept)
-	w.kept = nil
-	return w.indexed, w.failed, nil
+	err := w.seal()
+	return w.indexed, w.failed, err
 }
 
-// segmentName sorts by creation time, so later writers override earlier
-// ones when an index is read back.
+var (
+	segMu   sync.Mutex
+	segLast int64
+)
+
+// segmentName sorts by creation time, so later segments override earlier
+// ones when an index is read back; names from one process strictly increase
+// even within a clock tick.
 func segmentName() string {
+	segMu.Lock()
+	ns := max(time.Now().UnixNano(), segLast+1)
+	segLast = ns
+	segMu.Unlock()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("seg-%020d-%s.ndjson.gz", time.Now().UnixNano(), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("seg-%020d-%s.ndjson.gz", ns, hex.EncodeToString(b[:]))
 }
 
 // lockFile takes an exclusive flock on name, creating it; closing the
@@ -247,27 +278,36 @@ func (s *Store) WriteSignals(_ context.Context, indexName string, docs []store.D
 		}
 		defer lock.Close()
 		// Under the lock, see what other processes wrote.
-		if err := ix.refresh(); err != nil {
+		if err := ix.refreshFiles(s.cache); err != nil {
 			return res, err
 		}
 	}
 	var fresh []rawDoc
 	seen := map[string]bool{}
-	pick := func() {
+	pick := func(has func(id string) (bool, error)) error {
 		for i, d := range docs {
-			if seen[d.ID] || ix.hasIDLocked(d.ID) {
+			if seen[d.ID] {
+				res.Existed++
+				continue
+			}
+			found, err := has(d.ID)
+			if err != nil {
+				return fmt.Errorf("index %s: %w", indexName, err)
+			}
+			if found {
 				res.Existed++
 				continue
 			}
 			seen[d.ID] = true
 			fresh = append(fresh, rawDoc{id: d.ID, src: srcs[i]})
 		}
+		return nil
 	}
 	if ix.dir == "" {
 		// In memory the index lock makes check and insert one step.
 		ix.mu.Lock()
 		defer ix.mu.Unlock()
-		pick()
+		_ = pick(func(id string) (bool, error) { return ix.hasIDLocked(id), nil })
 		for _, d := range fresh {
 			ix.putLocked(d)
 		}
@@ -277,9 +317,9 @@ func (s *Store) WriteSignals(_ context.Context, indexName string, docs []store.D
 		res.Created = len(fresh)
 		return res, nil
 	}
-	ix.mu.RLock()
-	pick()
-	ix.mu.RUnlock()
+	if err := pick(func(id string) (bool, error) { return s.hasIDDisk(ix, id) }); err != nil {
+		return res, err
+	}
 	if len(fresh) == 0 {
 		return res, nil
 	}
@@ -290,7 +330,6 @@ func (s *Store) WriteSignals(_ context.Context, indexName string, docs []store.D
 	if err := appendFile(filepath.Join(ix.dir, signalsFile), out); err != nil {
 		return res, fmt.Errorf("index %s: %w", indexName, err)
 	}
-	ix.applyWritten(signalsFile, fresh)
 	res.Created = len(fresh)
 	return res, nil
 }
