@@ -386,6 +386,33 @@ func DeleteIndex(ctx context.Context, url, index string) error {
 	return nil
 }
 
+// IndexCount returns the documents searchable in a cluster index, or -1
+// when it does not exist: a kept bench index is reused only when complete.
+func IndexCount(ctx context.Context, url, index string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(url, "/")+"/"+index+"/_count", nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", index, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusNotFound {
+		return -1, nil
+	}
+	if res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("count %s: %s", index, res.Status)
+	}
+	var body struct {
+		Count int64 `json:"count"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		return 0, fmt.Errorf("count %s: %w", index, err)
+	}
+	return body.Count, nil
+}
+
 // MiB formats bytes.
 func MiB(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
