@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,6 +129,12 @@ type segment struct {
 	order   map[string][]int32
 	size    int64
 
+	// A sources segment (key suffix srcSuffix) holds, instead of columns,
+	// the file's document sources for Events, read on the first fetch:
+	// source i is raw[rawOff[i]:rawOff[i+1]].
+	raw    []byte
+	rawOff []uint32
+
 	elem *list.Element // guarded by the cache's mutex; nil once evicted
 }
 
@@ -135,7 +142,8 @@ func (g *segment) id(i int) string { return string(g.idBuf[g.idOff[i]:g.idOff[i+
 
 // bytesLocked is the segment's accounted size.
 func (g *segment) bytesLocked() int64 {
-	n := int64(cap(g.idBuf)) + int64(cap(g.idOff))*4 + int64(cap(g.inner)) + int64(cap(g.dead)) + 512
+	n := int64(cap(g.idBuf)) + int64(cap(g.idOff))*4 + int64(cap(g.inner)) + int64(cap(g.dead)) + 512 +
+		int64(cap(g.raw)) + int64(cap(g.rawOff))*4
 	for _, c := range g.cols {
 		n += c.bytes() + 64
 	}
@@ -168,8 +176,12 @@ func newSegCache(budget int64) *segCache {
 }
 
 // acquire returns the cached segment for m, or a new empty one it caches.
-func (c *segCache) acquire(m *fileMeta) *segment {
-	key := m.key()
+func (c *segCache) acquire(m *fileMeta) *segment { return c.acquireKey(m, m.key()) }
+
+// srcSuffix marks the key of a file's sources segment.
+const srcSuffix = "\x00sources"
+
+func (c *segCache) acquireKey(m *fileMeta, key string) *segment {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if g := c.byKey[key]; g != nil {
@@ -217,8 +229,10 @@ func (c *segCache) drop(keys []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range keys {
-		if g := c.byKey[k]; g != nil {
-			c.removeLocked(g)
+		for _, k := range []string{k, k + srcSuffix} {
+			if g := c.byKey[k]; g != nil {
+				c.removeLocked(g)
+			}
 		}
 	}
 }
@@ -600,33 +614,67 @@ func (s *Store) hasIDDisk(ix *index, id string) (bool, error) {
 	return false, nil
 }
 
-// sources reads the sources of g's documents at positions (ascending)
-// back from its file.
-func (g *segment) sources(positions []int) (map[int][]byte, error) {
-	out := make(map[int][]byte, len(positions))
-	want := map[int]bool{}
-	for _, p := range positions {
-		want[p] = true
+// sources returns the sources of g's documents at positions. The file's
+// sources are read once into a cached sources segment: the detector fetches
+// a window's events once per candidate signal, from the same few files.
+func (s *Store) sources(g *segment, positions []int) ([][]byte, error) {
+	src := s.cache.acquireKey(g.meta, g.key+srcSuffix)
+	src.mu.Lock()
+	err := error(nil)
+	if !src.built {
+		err = src.readSourcesLocked(g)
 	}
-	i := 0
-	var mismatch bool
-	err := readDataFile(g.meta.path, func(d rawDoc) {
-		if want[i] && i < g.n {
-			if g.id(i) != d.id {
-				mismatch = true
-			} else {
-				out[i] = append([]byte(nil), d.src...)
-			}
-		}
-		i++
-	}, func(int, error) {})
-	if errors.Is(err, fs.ErrNotExist) || mismatch || len(out) != len(want) {
-		return nil, fmt.Errorf("file %s: %w", g.meta.name, errChanged)
-	}
+	size := src.bytesLocked()
+	raw, off := src.raw, src.rawOff
+	src.mu.Unlock()
 	if err != nil {
+		s.cache.drop([]string{src.key})
 		return nil, fmt.Errorf("file %s: %w", g.meta.name, err)
 	}
+	s.cache.resize(src, size)
+	out := make([][]byte, len(positions))
+	for k, p := range positions {
+		out[k] = raw[off[p]:off[p+1]:off[p+1]]
+	}
 	return out, nil
+}
+
+// readSourcesLocked reads the sources of the documents of g (same file,
+// same order, ids checked).
+func (src *segment) readSourcesLocked(g *segment) error {
+	i := 0
+	mismatch, tooBig := false, false
+	src.rawOff = append(src.rawOff[:0], 0)
+	err := readDataFile(g.meta.path, func(d rawDoc) {
+		if mismatch || tooBig || i >= g.n {
+			return
+		}
+		if g.id(i) != d.id {
+			mismatch = true
+			return
+		}
+		src.raw = append(src.raw, d.src...)
+		if len(src.raw) > math.MaxUint32 {
+			tooBig = true
+			return
+		}
+		src.rawOff = append(src.rawOff, uint32(len(src.raw)))
+		i++
+	}, func(int, error) {})
+	switch {
+	case tooBig:
+		src.raw, src.rawOff = nil, nil
+		return errors.New("sources over 4 GiB: split the file")
+	case errors.Is(err, fs.ErrNotExist) || mismatch || i != g.n:
+		src.raw, src.rawOff = nil, nil
+		return errChanged
+	case err != nil:
+		src.raw, src.rawOff = nil, nil
+		return err
+	}
+	src.raw = slices.Clip(src.raw)
+	src.built = true
+	return nil
 }
 
 // cacheBudget resolves Options.CacheBytes, then CacheEnv, then the default.

@@ -453,11 +453,14 @@ func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 	}
 	srcs := make(map[*segment]map[int][]byte, len(wanted))
 	for g, ps := range wanted {
-		got, err := g.sources(ps)
+		got, err := s.sources(g, ps)
 		if err != nil {
 			return nil, err
 		}
-		srcs[g] = got
+		srcs[g] = make(map[int][]byte, len(ps))
+		for k, p := range ps {
+			srcs[g][p] = got[k]
+		}
 	}
 	for i, h := range hits {
 		if h.seg != nil {
