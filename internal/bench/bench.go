@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -190,63 +191,181 @@ func Gunzip(d *Dataset) (time.Duration, int64, error) {
 	return time.Since(start), raw, nil
 }
 
+// Loaded is what Load did.
+type Loaded struct {
+	Events int64
+	Took   time.Duration
+	// Cached: the documents came from the dataset's shaped cache, so Took
+	// is the bulk writer and the engine alone.
+	Cached bool
+}
+
 // Load indexes the dataset as `offtrail load` does: CloudTrail reader,
 // ECS shaper, bulk writer, with files decoded and shaped on every core and
 // one goroutine adding to the writer (the embedded writer is not safe for
-// concurrent use). The index is created with refresh off and an async
-// translog: nothing searches it before the final refresh. It returns the
-// events indexed and the time.
-func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo cloudtrail.Geo) (int64, time.Duration, error) {
+// concurrent use). The shaped documents are also written to a cache in the
+// dataset's directory, and a later Load of the same files sends the cache
+// instead: at 10M events shaping costs as much CPU as indexing, and this
+// machine has two cores. The index is created with refresh off and an
+// async translog: nothing searches it before the final refresh.
+func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo cloudtrail.Geo) (Loaded, error) {
 	if err := installTemplate(ctx, st, index); err != nil {
-		return 0, 0, err
+		return Loaded{}, err
+	}
+	cache := filepath.Join(d.Dir, "ecs.ndjson.gz")
+	if geo == nil {
+		cache = filepath.Join(d.Dir, "ecs-nogeo.ndjson.gz")
 	}
 	start := time.Now()
 	bw, err := st.NewBulkWriter(ctx, index, nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("bulk writer %s: %w", index, err)
+		return Loaded{}, fmt.Errorf("bulk writer %s: %w", index, err)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	docs := make(chan store.Doc, 4096)
 	added := make(chan error, 1)
-	go func() {
-		var err error
-		for doc := range docs {
-			if err == nil {
-				if err = bw.Add(ctx, doc); err != nil {
-					cancel(err)
-				}
+	cached := false
+	var (
+		feedErr error
+		cw      *cacheWriter
+	)
+	if f, err := os.Open(cache); err == nil {
+		cached = true
+		go func() { added <- addAll(ctx, cancel, bw, docs, nil) }()
+		feedErr = readCache(ctx, f, docs)
+		f.Close()
+	} else {
+		if cw, err = newCacheWriter(cache); err != nil {
+			return Loaded{}, err
+		}
+		defer cw.abort()
+		go func() { added <- addAll(ctx, cancel, bw, docs, cw) }()
+		var r cloudtrail.Reader
+		_, feedErr = r.ReadParallel(ctx, []string{filepath.Join(d.Dir, "AWSLogs")}, runtime.GOMAXPROCS(0), func(rec cloudtrail.Record) error {
+			shaper := cloudtrail.Shaper{Geo: geo, Now: func() time.Time { return rec.Time.Add(5 * time.Minute) }}
+			src, err := json.Marshal(shaper.ECS(rec))
+			if err != nil {
+				return fmt.Errorf("%s:%d: encode: %w", rec.File, rec.N, err)
 			}
-		}
-		added <- err
-	}()
-	var r cloudtrail.Reader
-	_, readErr := r.ReadParallel(ctx, []string{filepath.Join(d.Dir, "AWSLogs")}, runtime.GOMAXPROCS(0), func(rec cloudtrail.Record) error {
-		shaper := cloudtrail.Shaper{Geo: geo, Now: func() time.Time { return rec.Time.Add(5 * time.Minute) }}
-		src, err := json.Marshal(shaper.ECS(rec))
-		if err != nil {
-			return fmt.Errorf("%s:%d: encode: %w", rec.File, rec.N, err)
-		}
-		select {
-		case docs <- store.Doc{ID: rec.ID, Source: src}:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	})
+			select {
+			case docs <- store.Doc{ID: rec.ID, Source: src}:
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		})
+	}
 	close(docs)
 	addErr := <-added
 	indexed, failed, err := bw.Close(ctx)
-	if err := errors.Join(readErr, addErr); err != nil {
-		return indexed, 0, err
+	if err := errors.Join(feedErr, addErr); err != nil {
+		return Loaded{Events: indexed}, err
 	}
 	if err != nil || failed > 0 {
-		return indexed, 0, fmt.Errorf("load %s: %d failed: %v", index, failed, err)
+		return Loaded{Events: indexed}, fmt.Errorf("load %s: %d failed: %v", index, failed, err)
 	}
 	if err := st.Refresh(ctx, index); err != nil {
-		return indexed, 0, err
+		return Loaded{Events: indexed}, err
 	}
-	return indexed, time.Since(start), nil
+	took := time.Since(start)
+	if cw != nil {
+		if err := cw.commit(); err != nil {
+			return Loaded{Events: indexed}, err
+		}
+	}
+	return Loaded{Events: indexed, Took: took, Cached: cached}, nil
+}
+
+// addAll adds every document to w (and to the cache when cw is set); after
+// an error it cancels the producers and drains docs so none blocks.
+func addAll(ctx context.Context, cancel context.CancelCauseFunc, w store.BulkWriter, docs <-chan store.Doc, cw *cacheWriter) error {
+	var err error
+	for doc := range docs {
+		if err != nil {
+			continue
+		}
+		if cw != nil {
+			err = cw.add(doc)
+		}
+		if err == nil {
+			err = w.Add(ctx, doc)
+		}
+		if err != nil {
+			cancel(err)
+		}
+	}
+	return err
+}
+
+// The cache is gzip lines of "id\tsource\n": JSON encodes tabs and
+// newlines inside strings, so neither occurs in a source.
+type cacheWriter struct {
+	path string
+	f    *os.File
+	bw   *bufio.Writer
+	zw   *gzip.Writer
+}
+
+func newCacheWriter(path string) (*cacheWriter, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".ecs-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("shaped cache: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	zw, _ := gzip.NewWriterLevel(bw, gzip.BestSpeed) // a valid level cannot fail
+	return &cacheWriter{path: path, f: f, bw: bw, zw: zw}, nil
+}
+
+func (c *cacheWriter) add(doc store.Doc) error {
+	if _, err := fmt.Fprintf(c.zw, "%s\t%s\n", doc.ID, doc.Source); err != nil {
+		return fmt.Errorf("shaped cache: %w", err)
+	}
+	return nil
+}
+
+func (c *cacheWriter) commit() error {
+	err := errors.Join(c.zw.Close(), c.bw.Flush(), c.f.Close())
+	if err == nil {
+		err = os.Rename(c.f.Name(), c.path)
+	}
+	if err != nil {
+		return fmt.Errorf("shaped cache: %w", err)
+	}
+	c.f = nil
+	return nil
+}
+
+// abort removes an uncommitted cache file.
+func (c *cacheWriter) abort() {
+	if c.f != nil {
+		c.f.Close()
+		os.Remove(c.f.Name())
+	}
+}
+
+func readCache(ctx context.Context, f *os.File, docs chan<- store.Doc) error {
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return fmt.Errorf("shaped cache %s: %w", f.Name(), err)
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	for sc.Scan() {
+		id, src, ok := strings.Cut(sc.Text(), "\t")
+		if !ok {
+			return fmt.Errorf("shaped cache %s: line without a tab", f.Name())
+		}
+		select {
+		case docs <- store.Doc{ID: id, Source: []byte(src)}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("shaped cache %s: %w", f.Name(), err)
+	}
+	return nil
 }
 
 func installTemplate(ctx context.Context, st store.Backend, index string) error {
