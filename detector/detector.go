@@ -90,18 +90,55 @@ func (d *Detector) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, 
 		return nil, fmt.Errorf("rule %s window %s: %w", r.ID, w, err)
 	}
 	ev.res.Candidates = len(cands)
-	selected := selectCandidates(cands, r.AnomalyThreshold, r.MaxSignals)
 	ev.res.Above = countAbove(cands, r.AnomalyThreshold)
-	for _, c := range selected {
-		sig, err := ev.buildSignal(ctx, c)
-		if err != nil {
-			return nil, fmt.Errorf("rule %s window %s: %w", r.ID, w, err)
+	sigs, err := ev.signals(ctx, selectCandidates(cands, r.AnomalyThreshold, 0))
+	if err != nil {
+		return nil, fmt.Errorf("rule %s window %s: %w", r.ID, w, err)
+	}
+	ev.res.Signals = sigs
+	return ev.res, nil
+}
+
+// signals builds signals from the selected candidates, best first, until
+// max_signals of them survive the context check. Candidates are built in
+// batches of max_signals so the context lookup stays one count per field
+// per batch, and a rule with nothing familiar costs what it did before.
+func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Signal, error) {
+	r := ev.rule
+	max := r.MaxSignals
+	if max <= 0 {
+		max = len(selected)
+	}
+	var out []*Signal
+	for start := 0; start < len(selected) && len(out) < max; start += max {
+		batch := selected[start:min(start+max, len(selected))]
+		var built []*Signal
+		var from []*candidate
+		for _, c := range batch {
+			sig, err := ev.buildSignal(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			if sig != nil {
+				built, from = append(built, sig), append(from, c)
+			}
 		}
-		if sig != nil {
-			ev.res.Signals = append(ev.res.Signals, sig)
+		if err := ev.applyContext(ctx, built); err != nil {
+			return nil, err
+		}
+		for i, sig := range built {
+			if sig.Score < r.AnomalyThreshold {
+				continue
+			}
+			ev.finish(sig, from[i])
+			out = append(out, sig)
 		}
 	}
-	return ev.res, nil
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
+	if len(out) > max {
+		out = out[:max]
+	}
+	return out, nil
 }
 
 func countAbove(cands []*candidate, threshold float64) int {

@@ -139,6 +139,9 @@ func (ev *evaluation) document(s *Signal) map[string]any {
 	if s.HighRisk != "" {
 		off["high_risk"] = s.HighRisk
 	}
+	if s.Context != nil {
+		off["context"] = s.Context
+	}
 	for k, v := range s.Extra {
 		off[k] = v
 	}

@@ -38,6 +38,7 @@ type Signal struct {
 	Baseline    BaselineSummary
 	Events      []store.Event // contributing events, oldest first
 	Extra       map[string]any
+	Context     *ContextResult // set when the rule has a context check
 
 	doc map[string]any
 }
@@ -170,9 +171,16 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 		PeersWithValue: c.peers.WithValue,
 		Typical:        typical(c.baseline, 5),
 	}
-	s.Reason = c.reason(ev, s, c)
-	s.doc = ev.document(s)
 	return s, nil
+}
+
+// finish writes the reason and the document once the score is final.
+func (ev *evaluation) finish(s *Signal, c *candidate) {
+	s.Reason = c.reason(ev, s, c)
+	if ev.rule.Context != nil {
+		s.Reason += contextReason(s, ev.rule.Context)
+	}
+	s.doc = ev.document(s)
 }
 
 func historyText(ev *evaluation) string {

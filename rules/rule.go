@@ -15,8 +15,9 @@ var (
 		"id", "name", "description", "version", "type", "schedule", "source",
 		"rare", "off_hours", "anomaly_threshold", "risk_score", "severity",
 		"max_signals", "threat", "notify", "investigation", "false_positives",
-		"references", "tags", "enabled",
+		"references", "tags", "enabled", "context",
 	}
+	contextKeys  = []string{"fields", "require", "by", "history", "settle", "min_events", "discount"}
 	scheduleKeys = []string{"interval", "lookback", "query_delay", "window"}
 	sourceKeys   = []string{"index", "profile", "where"}
 	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events"}
@@ -150,6 +151,9 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 		if hasRare {
 			rd.errf(m.keys["rare"], "", "rare is not allowed with type off_hours")
 		}
+	}
+	if v, ok := m.get("context"); ok {
+		r.Context = rd.context(v)
 	}
 	if v, ok := m.get("severity"); ok {
 		if s, ok := rd.str(v, "severity"); ok {
@@ -413,6 +417,76 @@ func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
 	return r
 }
 
+func (rd *ruleDecoder) context(n *yaml.Node) *Context {
+	c := &Context{By: DefaultEntity, History: DefaultContextHistory, Settle: DefaultContextSettle,
+		MinEvents: DefaultContextMinEvents, Discount: DefaultContextDiscount}
+	m, ok := rd.mapping(n, "context", contextKeys)
+	if !ok {
+		return c
+	}
+	rd.required(m, "context", "fields")
+	if v, ok := m.get("fields"); ok {
+		c.Fields = rd.fields(v, "context.fields")
+		if len(c.Fields) == 0 {
+			rd.errf(deref(v), "context.fields", "list at least one field (e.g. source.country, user_agent)")
+		}
+	}
+	if v, ok := m.get("require"); ok {
+		list, _ := rd.strList(v, "context.require")
+		for _, f := range list {
+			if !contains(c.Fields, f) {
+				rd.errf(deref(v), "context.require", "%q is not one of context.fields %v", f, c.Fields)
+			}
+		}
+		c.Require = list
+	} else if len(c.Fields) > 0 {
+		c.Require = c.Fields[:1]
+	}
+	if v, ok := m.get("by"); ok {
+		if s, ok := rd.nonEmpty(v, "context.by"); ok {
+			c.By = s
+			rd.refs = append(rd.refs, fieldRef{node: deref(v), path: "context.by", name: s})
+		}
+	} else {
+		rd.refs = append(rd.refs, fieldRef{node: m.node, path: "context.by", name: DefaultEntity})
+	}
+	for _, f := range c.Fields {
+		if f == c.By {
+			rd.errf(m.node, "context", "field %q is also context.by: it is always familiar to itself", f)
+		}
+	}
+	for key, dst := range map[string]*Duration{"history": &c.History, "settle": &c.Settle} {
+		if v, ok := m.get(key); ok {
+			if d, ok := rd.duration(v, "context."+key); ok {
+				if d < 0 || (key == "history" && d == 0) {
+					rd.errf(deref(v), "context."+key, "must be positive, got %s", d)
+				}
+				*dst = d
+			}
+		}
+	}
+	if c.Settle >= c.History {
+		rd.errf(m.node, "context", "settle (%s) must be shorter than history (%s)", c.Settle, c.History)
+	}
+	if v, ok := m.get("min_events"); ok {
+		if i, ok := rd.intv(v, "context.min_events"); ok {
+			if i < 1 {
+				rd.errf(deref(v), "context.min_events", "must be at least 1, got %d", i)
+			}
+			c.MinEvents = i
+		}
+	}
+	if v, ok := m.get("discount"); ok {
+		if f, ok := rd.floatv(v, "context.discount"); ok {
+			if f < 0 || f > 10 {
+				rd.errf(deref(v), "context.discount", "must be between 0 and 10 (powers of ten), got %v", f)
+			}
+			c.Discount = f
+		}
+	}
+	return c
+}
+
 var dayNames = map[string]time.Weekday{
 	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
 	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
@@ -654,7 +728,8 @@ func (rd *ruleDecoder) checkFields(r *Rule) {
 func (rd *ruleDecoder) checkField(p *mappings.Profile, ref fieldRef) {
 	name := ref.name
 	if p.IsLogical(name) {
-		if p.NeedsEnrichment(name) {
+		// A context field without its enrichment is simply not compared.
+		if p.NeedsEnrichment(name) && ref.path != "context.fields" {
 			how := "an enrichment step"
 			if strings.HasPrefix(name, "source.") && name != "source.ip" {
 				how = "a GeoIP step (at ingest or in offtrail)"

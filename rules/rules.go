@@ -122,6 +122,7 @@ type Rule struct {
 	Source   Source    `yaml:"source" json:"source"`
 	Rare     *Rare     `yaml:"rare,omitempty" json:"rare,omitempty"`
 	OffHours *OffHours `yaml:"off_hours,omitempty" json:"off_hours,omitempty"`
+	Context  *Context  `yaml:"context,omitempty" json:"context,omitempty"`
 
 	AnomalyThreshold float64 `yaml:"anomaly_threshold" json:"anomaly_threshold"`
 	RiskScore        int     `yaml:"risk_score" json:"risk_score"`
@@ -214,6 +215,44 @@ type Rare struct {
 	// MinHistoryEvents: entities with fewer baseline events are "new".
 	MinHistoryEvents int `yaml:"min_history_events,omitempty" json:"min_history_events,omitempty"`
 }
+
+// Context lowers the score of a signal whose every contributing event came
+// from where and how its actor has worked before: the same country, the
+// same client. A first-time action from the owner's usual laptop is far
+// more often the owner trying something new than an intruder, who rarely
+// shares both. It is the cheapest discriminator between benign novelty and
+// a stolen credential, and it costs one grouped count per field, only when
+// a rule has something to alert on.
+type Context struct {
+	// Fields are the context fields compared (logical or physical).
+	Fields []string `yaml:"fields" json:"fields"`
+	// Require lists the fields that must be familiar for any discount
+	// (default: the first field). A sign-in from a new country, or without
+	// MFA for someone who always uses it, earns nothing from a familiar
+	// browser.
+	Require []string `yaml:"require" json:"require"`
+	// By is the actor whose familiar contexts are learned.
+	By string `yaml:"by" json:"by"`
+	// History is how far back familiar contexts are learned.
+	History Duration `yaml:"history" json:"history"`
+	// Settle excludes the most recent span from that history, so an
+	// intruder's own earlier activity never makes their context familiar.
+	Settle Duration `yaml:"settle" json:"settle"`
+	// MinEvents is how many events of the actor a context value needs
+	// (before Settle) to count as familiar.
+	MinEvents int `yaml:"min_events" json:"min_events"`
+	// Discount is how many powers of ten of surprisal a familiar context
+	// removes (2 means "a hundred times less surprising").
+	Discount float64 `yaml:"discount" json:"discount"`
+}
+
+// Context defaults.
+const (
+	DefaultContextHistory   = Duration(30 * 24 * time.Hour)
+	DefaultContextSettle    = Duration(24 * time.Hour)
+	DefaultContextMinEvents = 2
+	DefaultContextDiscount  = 2.0
+)
 
 // OffHours configures an off-hours job: either fixed hours (Start–End on
 // Days in Timezone, optionally per-entity timezones) or, with Learn, each

@@ -124,6 +124,7 @@ type segment struct {
 	inner   []bool
 	dead    []bool
 	checked map[string]fileStamp // later files dead accounts for
+	deadGen int64                // the index's file generation dead is up to date with
 	cols    map[string]*column
 	times   map[string][]int64
 	order   map[string][]int32
@@ -286,9 +287,16 @@ func (s *Store) CacheStats() CacheStats {
 
 // snapshotFiles returns the index's files in name order.
 func (ix *index) snapshotFiles() []*fileMeta {
+	files, _ := ix.filesAndGen()
+	return files
+}
+
+// filesAndGen returns the index's files and their generation, which
+// changes whenever the list does.
+func (ix *index) filesAndGen() ([]*fileMeta, int64) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return ix.files
+	return ix.files, ix.gen
 }
 
 // refreshFiles brings the list of data files up to date, keeping the
@@ -330,6 +338,7 @@ func (ix *index) refreshFiles(cache *segCache) error {
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
 	ix.files = files
+	ix.gen++
 	cache.drop(gone)
 	return nil
 }
@@ -499,10 +508,13 @@ func (s *Store) hashesOf(ix *index, m *fileMeta, timeFields []string) ([]uint64,
 // deadFor returns which of g's documents a later line or a later file
 // (files[me+1:]) replaces. Files only get added in practice, so the work is
 // incremental: each later file is checked once per segment.
-func (s *Store) deadFor(ix *index, g *segment, files []*fileMeta, me int, timeFields []string) ([]bool, error) {
+func (s *Store) deadFor(ix *index, g *segment, files []*fileMeta, gen int64, me int, timeFields []string) ([]bool, error) {
 	later := files[me+1:]
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.deadGen == gen {
+		return g.dead, nil
+	}
 	if len(g.checked) > 0 {
 		cur := make(map[string]fileStamp, len(later))
 		for _, f := range later {
@@ -540,6 +552,7 @@ func (s *Store) deadFor(ix *index, g *segment, files []*fileMeta, me int, timeFi
 	if dead != nil {
 		g.dead = dead
 	}
+	g.deadGen = gen
 	return g.dead, nil
 }
 

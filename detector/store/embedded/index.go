@@ -48,6 +48,7 @@ type index struct {
 
 	// On disk.
 	files     []*fileMeta // by name; replaced, never modified
+	gen       int64       // counts changes of files (from 1)
 	known     []string    // value fields queries asked for
 	knownTime []string    // time fields queries asked for
 }

@@ -177,7 +177,7 @@ func queryMemory(ix *index, q store.Query, restrict map[string][]string, need []
 func (s *Store) queryDisk(ctx context.Context, ix *index, q store.Query, restrict map[string][]string, need []string, fn func(ix *index, sc *scan) error) error {
 	from, to := nanos(q.Window.From), nanos(q.Window.To)
 	tf := []string{q.TimeField}
-	files := ix.snapshotFiles()
+	files, gen := ix.filesAndGen()
 	for me, m := range files {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -192,7 +192,7 @@ func (s *Store) queryDisk(ctx context.Context, ix *index, q store.Query, restric
 		if r, _ := m.rangeOf(q.TimeField); !r.meets(from, to) {
 			continue
 		}
-		dead, err := s.deadFor(ix, g, files, me, tf)
+		dead, err := s.deadFor(ix, g, files, gen, me, tf)
 		if err != nil {
 			return err
 		}
