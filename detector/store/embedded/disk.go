@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"container/list"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // On disk, an index is read one data file (segment) at a time: only small
@@ -343,19 +345,50 @@ func (ix *index) refreshFiles(cache *segCache) error {
 	return nil
 }
 
+// fieldsFile keeps, in an index directory this package writes segments
+// to, the fields queries asked for, so that the next process reads every
+// column it will want in one pass over a file rather than one per field.
+const fieldsFile = ".fields.json"
+
+type knownFields struct {
+	Fields     []string `json:"fields"`
+	TimeFields []string `json:"time_fields"`
+}
+
+// loadKnownFields reads the index's fields file, if any.
+func (ix *index) loadKnownFields() {
+	b, err := os.ReadFile(filepath.Join(ix.dir, fieldsFile))
+	if err != nil {
+		return
+	}
+	var k knownFields
+	if json.Unmarshal(b, &k) == nil {
+		ix.known, ix.knownTime = k.Fields, k.TimeFields
+	}
+}
+
 // noteFields records fields queries asked for, so that a segment read for
 // one query builds the columns the next ones will want in the same pass.
 func (ix *index) noteFields(fields, timeFields []string) ([]string, []string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	grew := false
 	for _, f := range fields {
 		if !contains(ix.known, f) {
 			ix.known = append(ix.known, f)
+			grew = true
 		}
 	}
 	for _, f := range timeFields {
 		if !contains(ix.knownTime, f) {
 			ix.knownTime = append(ix.knownTime, f)
+			grew = true
+		}
+	}
+	if grew && slices.ContainsFunc(ix.files, func(m *fileMeta) bool { return strings.HasPrefix(m.name, "seg-") }) {
+		b, _ := json.Marshal(knownFields{Fields: ix.known, TimeFields: ix.knownTime})
+		if err := writeFileAtomic(filepath.Join(ix.dir, fieldsFile), b); err != nil {
+			ix.log.Debug().Str("index", ix.name).Err(err).Msg("keeping the queried fields")
 		}
 	}
 	return slices.Clone(ix.known), slices.Clone(ix.knownTime)
@@ -379,7 +412,10 @@ func (s *Store) segmentFor(ix *index, m *fileMeta, fields, timeFields []string) 
 	}
 	var err error
 	if !g.built || len(needF)+len(needT) > 0 {
+		start := time.Now()
 		err = s.buildLocked(ix, g, needF, needT)
+		s.log.Debug().Str("index", ix.name).Str("file", m.name).Strs("fields", needF).Strs("time_fields", needT).
+			Int("docs", g.n).Dur("took", time.Since(start)).Msg("read segment columns")
 	}
 	size := g.bytesLocked()
 	g.mu.Unlock()
@@ -635,7 +671,9 @@ func (s *Store) sources(g *segment, positions []int) ([][]byte, error) {
 	src.mu.Lock()
 	err := error(nil)
 	if !src.built {
+		start := time.Now()
 		err = src.readSourcesLocked(g)
+		s.log.Debug().Str("file", g.meta.name).Int("docs", g.n).Dur("took", time.Since(start)).Msg("read segment sources")
 	}
 	size := src.bytesLocked()
 	raw, off := src.raw, src.rawOff

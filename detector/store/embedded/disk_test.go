@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"io"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/offtrail/offtrail/detector/store"
 )

@@ -9,6 +9,7 @@
 //	<index>/signals.ndjson                  create-only writes (WriteSignals), plain text
 //	_state/<index>/<id>.json                {"seq_no":N,"primary_term":1,"doc":{..}}
 //	_templates/<name>.json                  templates, kept for reference only
+//	<index>/.fields.json                    fields queries read, to read them together
 //
 // Later files (by name) override earlier ones for the same id, so a segment
 // written after another replaces its documents as an engine's index would.
@@ -180,6 +181,7 @@ func (s *Store) indexFor(name string) *index {
 		ix = &index{name: name, log: s.log}
 		if s.dir != "" {
 			ix.dir = filepath.Join(s.dir, name)
+			ix.loadKnownFields()
 		} else {
 			ix.loaded = true
 			ix.byID = map[string]int32{}

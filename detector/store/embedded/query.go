@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"time"
@@ -173,23 +174,56 @@ func queryMemory(ix *index, q store.Query, restrict map[string][]string, need []
 
 // queryDisk calls fn for each file of an on-disk index whose time range
 // meets the window (files never read yet are read to learn it), in name
-// order, with the documents later files replace left out.
+// order, with the documents later files replace left out. Files are read
+// on every core, a few ahead of the scan: reading (gunzip and parse)
+// dominates, and at most that many read files wait outside the budget.
 func (s *Store) queryDisk(ctx context.Context, ix *index, q store.Query, restrict map[string][]string, need []string, fn func(ix *index, sc *scan) error) error {
 	from, to := nanos(q.Window.From), nanos(q.Window.To)
 	tf := []string{q.TimeField}
 	files, gen := ix.filesAndGen()
+	var cands []int
 	for me, m := range files {
-		if err := ctx.Err(); err != nil {
-			return err
+		if r, ok := m.rangeOf(q.TimeField); !ok || r.meets(from, to) {
+			cands = append(cands, me)
 		}
-		if r, ok := m.rangeOf(q.TimeField); ok && !r.meets(from, to) {
-			continue
+	}
+	type read struct {
+		g   *segment
+		err error
+	}
+	results := make([]chan read, len(cands))
+	for k := range results {
+		results[k] = make(chan read, 1)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ahead := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	go func() {
+		for k, me := range cands {
+			select {
+			case ahead <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				g, err := s.segmentFor(ix, files[me], need, tf)
+				results[k] <- read{g, err}
+			}()
 		}
-		g, err := s.segmentFor(ix, m, need, tf)
-		if err != nil {
-			return err
+	}()
+	for k, me := range cands {
+		var r read
+		select {
+		case r = <-results[k]:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if r, _ := m.rangeOf(q.TimeField); !r.meets(from, to) {
+		<-ahead
+		if r.err != nil {
+			return r.err
+		}
+		g, m := r.g, files[me]
+		if rg, _ := m.rangeOf(q.TimeField); !rg.meets(from, to) {
 			continue
 		}
 		dead, err := s.deadFor(ix, g, files, gen, me, tf)
