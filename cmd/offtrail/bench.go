@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,9 +46,13 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	dataDir := fs.String("data", "", "keep generated CloudTrail here and reuse it (default: a temporary directory)")
 	geoPath := fs.String("geoip", geoip.DefaultPath(), "city database (.mmdb) for source.geo")
 	keep := fs.Bool("keep-indices", false, "leave the bench indices in the clusters, named by history size, and time a complete one again instead of reloading it")
+	reusePartial := fs.Bool("reuse-partial", false, "with --keep-indices, time a kept index even if a load stopped by --load-within left it partial")
+	loadWithin := fs.Duration("load-within", 0, "stop loading after this long (0: load everything); files go newest first, so the index holds the newest history")
+	gzipRate := fs.Bool("gzip", true, "measure the plain gzip decompression rate of each dataset")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	hopts := historyOpts{keep: *keep, reusePartial: *reusePartial, gzip: *gzipRate, loadWithin: *loadWithin}
 	if *format != "table" && *format != "markdown" {
 		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table or markdown", *format)}
 	}
@@ -98,7 +103,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			if err := benchHistory(ctx, env, t, root, n, *identities, *windows, stores, geo, *keep); err != nil {
+			if err := benchHistory(ctx, env, t, root, n, *identities, *windows, stores, geo, hopts); err != nil {
 				return err
 			}
 		}
@@ -106,8 +111,14 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	return t.Write(env.stdout, *format)
 }
 
+// historyOpts are the flags of the history measurements.
+type historyOpts struct {
+	keep, reusePartial, gzip bool
+	loadWithin               time.Duration
+}
+
 func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string, n, identities, windows int,
-	stores []string, geo cloudtrail.Geo, keep bool) error {
+	stores []string, geo cloudtrail.Geo, o historyOpts) error {
 	fmt.Fprintf(env.stderr, "bench: generating about %s events (%d days)...\n", bench.HumanCount(n), bench.DaysFor(n, identities))
 	ds, err := bench.Generate(ctx, filepath.Join(root, "data-"+strings.ToLower(bench.HumanCount(n))), n, identities)
 	if err != nil {
@@ -116,98 +127,133 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 	events := ds.Labels.Events
 	hist := bench.HumanCount(events)
 	days := int(ds.Labels.End.Sub(ds.Labels.Start).Hours() / 24)
-	gz, raw, err := bench.Gunzip(ds)
-	if err != nil {
-		return err
+	var gz time.Duration
+	if o.gzip {
+		var raw int64
+		if gz, raw, err = bench.Gunzip(ds); err != nil {
+			return err
+		}
+		t.Add(bench.Row{Section: "scan", Metric: "gzip decompression (limit)", Backend: "-", History: hist,
+			Value: fmt.Sprintf("%.0f events/s", float64(events)/gz.Seconds()),
+			Note:  fmt.Sprintf("%d files, %.0f MiB gz → %.0f MiB, %.0f MiB/s out; %d identities, %d days", len(dsFiles(ds)), float64(ds.Bytes)/(1<<20), float64(raw)/(1<<20), float64(raw)/(1<<20)/gz.Seconds(), identities, days)})
 	}
-	t.Add(bench.Row{Section: "scan", Metric: "gzip decompression (limit)", Backend: "-", History: hist,
-		Value: fmt.Sprintf("%.0f events/s", float64(events)/gz.Seconds()),
-		Note:  fmt.Sprintf("%d files, %.0f MiB gz → %.0f MiB, %.0f MiB/s out; %d identities, %d days", len(dsFiles(ds)), float64(ds.Bytes)/(1<<20), float64(raw)/(1<<20), float64(raw)/(1<<20)/gz.Seconds(), identities, days)})
 
 	suffix := fmt.Sprintf("%s-%d", strings.ToLower(hist), time.Now().Unix()%100000)
+	type under struct {
+		spec, name, url, dir, index string
+		st                          store.Backend
+		reused                      bool
+		events                      int64 // in the index
+		hist                        string
+	}
+	var all []*under
+	cleanup := func(u *under) {
+		u.st.Close()
+		if u.dir != "" {
+			os.RemoveAll(u.dir)
+		}
+		if u.url != "" && !o.keep {
+			if err := bench.DeleteIndex(context.Background(), u.url, u.index); err != nil {
+				fmt.Fprintf(env.stderr, "bench: %v\n", err)
+			}
+		}
+	}
+	defer func() {
+		for _, u := range all {
+			if u.st != nil {
+				cleanup(u)
+			}
+		}
+	}()
+	var targets []bench.Target
+	var loading []*under
 	for _, spec := range stores {
-		var (
-			st    store.Backend
-			url   string
-			dir   string
-			index = "offtrail-bench-" + strings.ReplaceAll(suffix, ".", "")
-		)
+		u := &under{spec: spec, index: "offtrail-bench-" + strings.ReplaceAll(suffix, ".", ""), events: int64(events), hist: hist}
 		if spec == "embedded" {
-			dir = filepath.Join(root, "embedded-"+suffix)
-			if st, err = embedded.Open(dir, embedded.Options{Logger: env.log}); err != nil {
+			u.dir = filepath.Join(root, "embedded-"+suffix)
+			if u.st, err = embedded.Open(u.dir, embedded.Options{Logger: env.log}); err != nil {
 				return err
 			}
 		} else {
-			url = spec
-			if st, err = openStore(ctx, env, spec); err != nil {
+			u.url = spec
+			if u.st, err = openStore(ctx, env, spec); err != nil {
 				return err
 			}
 		}
-		name := st.Kind()
-		var (
-			loaded bench.Loaded
-			reused bool
-		)
-		if keep && url != "" {
-			// A kept index has a stable name; a complete one is timed again
-			// without loading (10M events take most of an hour to load here).
-			index = "offtrail-bench-" + strings.ReplaceAll(strings.ToLower(hist), ".", "")
-			if n, err := bench.IndexCount(ctx, url, index); err == nil && n == int64(events) {
-				reused = true
-				fmt.Fprintf(env.stderr, "bench: %s: reusing %s (%d events)\n", name, index, n)
-			} else if n > 0 {
-				if err := bench.DeleteIndex(ctx, url, index); err != nil {
+		all = append(all, u)
+		u.name = u.st.Kind()
+		if o.keep && u.url != "" {
+			// A kept index has a stable name; a complete one (or with
+			// --reuse-partial, any) is timed again without loading (10M
+			// events take hours to load on this machine).
+			u.index = "offtrail-bench-" + strings.ReplaceAll(strings.ToLower(hist), ".", "")
+			n, err := bench.IndexCount(ctx, u.url, u.index)
+			switch {
+			case err == nil && (n == int64(events) || o.reusePartial && n > 0):
+				u.reused, u.events = true, n
+				fmt.Fprintf(env.stderr, "bench: %s: reusing %s (%d events)\n", u.name, u.index, n)
+			case n > 0:
+				if err := bench.DeleteIndex(ctx, u.url, u.index); err != nil {
 					return err
 				}
 			}
 		}
-		if !reused {
-			fmt.Fprintf(env.stderr, "bench: %s: loading %s events into %s...\n", name, hist, index)
-			loaded, err = bench.Load(ctx, st, index, ds, geo)
+		if !u.reused {
+			targets = append(targets, bench.Target{Store: u.st, Index: u.index})
+			loading = append(loading, u)
 		}
-		cleanup := func() {
-			st.Close()
-			if dir != "" {
-				os.RemoveAll(dir)
-			}
-			if url != "" && !keep {
-				if err := bench.DeleteIndex(context.Background(), url, index); err != nil {
-					fmt.Fprintf(env.stderr, "bench: %v\n", err)
-				}
-			}
+	}
+	if len(targets) > 0 {
+		var names []string
+		for _, u := range loading {
+			names = append(names, u.name+" "+u.index)
 		}
+		fmt.Fprintf(env.stderr, "bench: loading %s events into %s at once...\n", hist, strings.Join(names, ", "))
+		loaded, err := bench.Load(ctx, targets, ds, geo, o.loadWithin)
 		if err != nil {
-			cleanup()
-			return fmt.Errorf("%s: %w", name, err)
+			return err
 		}
-		if !reused {
+		for i, u := range loading {
+			l := loaded[i]
 			metric := "load throughput (reader → ECS shaper → bulk)"
-			if loaded.Cached {
+			if l.Cached {
 				metric = "load throughput (shaped ECS cache → bulk)"
 			}
-			t.Add(bench.Row{Section: "load", Metric: metric, Backend: name, History: hist,
-				Value: fmt.Sprintf("%.0f events/s", float64(loaded.Events)/loaded.Took.Seconds()), Note: fmt.Sprintf("%d events in %.1f s on %d cores", loaded.Events, loaded.Took.Seconds(), runtime.GOMAXPROCS(0))})
+			note := fmt.Sprintf("%d events in %.1f s on %d cores", l.Events, l.Took.Seconds(), runtime.GOMAXPROCS(0))
+			if len(loading) > 1 {
+				note += "; loaded at once with " + strings.Join(slices.DeleteFunc(slices.Clone(names), func(s string) bool { return strings.HasPrefix(s, u.name+" ") }), ", ")
+			}
+			if l.Partial {
+				u.events, u.hist = l.Events, bench.HumanCount(int(l.Events))
+				note += fmt.Sprintf("; stopped at the %s limit: the newest %d of the dataset's %d events", o.loadWithin, l.Events, events)
+			}
+			t.Add(bench.Row{Section: "load", Metric: metric, Backend: u.name, History: u.hist,
+				Value: fmt.Sprintf("%.0f events/s", float64(l.Events)/l.Took.Seconds()), Note: note})
 		}
-		if spec == "embedded" {
+	}
+	for _, u := range all {
+		name, index, st, hist := u.name, u.index, u.st, u.hist
+		if u.spec == "embedded" {
 			st.Close() // drop caches: the scan below reads the segment files
 			took, counted, err := bench.ScanAll(ctx, st, index, ds)
 			if err != nil {
-				cleanup()
 				return fmt.Errorf("embedded scan: %w", err)
 			}
+			note := fmt.Sprintf("%d events in %.2f s", counted, took.Seconds())
+			if gz > 0 {
+				note += fmt.Sprintf(" = %.0f%% of the gzip rate; target ≥ 50%%", 100*gz.Seconds()/took.Seconds()*float64(counted)/float64(events))
+			}
 			t.Add(bench.Row{Section: "scan", Metric: "embedded cold scan (count by action, whole period)", Backend: name, History: hist,
-				Value: fmt.Sprintf("%.0f events/s", float64(counted)/took.Seconds()),
-				Note:  fmt.Sprintf("%d events in %.2f s = %.0f%% of the gzip rate; target ≥ 50%%", counted, took.Seconds(), 100*gz.Seconds()/took.Seconds()*float64(counted)/float64(events))})
+				Value: fmt.Sprintf("%.0f events/s", float64(counted)/took.Seconds()), Note: note})
 		}
-		fmt.Fprintf(env.stderr, "bench: %s: timing the pack over %d ticks...\n", name, windows)
+		fmt.Fprintf(env.stderr, "bench: %s: timing the pack over %d ticks on %s (%d events)...\n", name, windows, index, u.events)
 		lat, err := bench.PackLatency(ctx, st, index, ds.Labels.End, windows, env.log)
-		cleanup()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		t.Add(bench.Row{Section: "latency", Metric: "full pack per tick p50 / p95", Backend: name, History: hist,
 			Value: bench.Ms(lat.P50) + " / " + bench.Ms(lat.P95),
-			Note:  fmt.Sprintf("%d warm ticks of 15 min (%d rules each), max %s, first (cold) tick %s; target p95 ≤ 2 s at 10M", lat.Ticks, lat.Rules, bench.Ms(lat.Max), bench.Ms(lat.Cold))})
+			Note:  fmt.Sprintf("%d warm ticks of 15 min (%d rules each), max %s, first (cold) tick %s; load average %s; target p95 ≤ 2 s at 10M", lat.Ticks, lat.Rules, bench.Ms(lat.Max), bench.Ms(lat.Cold), bench.LoadAverage())})
 		for _, r := range lat.PerRule {
 			t.Add(bench.Row{Section: "latency", Metric: "rule " + r.Rule + " p50 / p95", Backend: name, History: hist,
 				Value: bench.Ms(r.P50) + " / " + bench.Ms(r.P95), Note: "max " + bench.Ms(r.Max)})

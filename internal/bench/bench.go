@@ -198,31 +198,56 @@ type Loaded struct {
 	// Cached: the documents came from the dataset's shaped cache, so Took
 	// is the bulk writer and the engine alone.
 	Cached bool
+	// Partial: loading stopped at the time limit; the files are fed newest
+	// first, so the index holds the most recent part of the history.
+	Partial bool
 }
+
+// Target is a store and the index to load into it.
+type Target struct {
+	Store store.Backend
+	Index string
+}
+
+// errTimeUp stops a load at its time limit.
+var errTimeUp = errors.New("load time limit reached")
 
 // Load indexes the dataset as `offtrail load` does: CloudTrail reader,
 // ECS shaper, bulk writer, with files decoded and shaped on every core and
-// one goroutine adding to the writer (the embedded writer is not safe for
-// concurrent use). The shaped documents are also written to a cache in the
-// dataset's directory, and a later Load of the same files sends the cache
+// one goroutine adding to the writers (the embedded writer is not safe for
+// concurrent use). Every target gets the same documents from one shaping
+// pass. The shaped documents are also written to a cache in the dataset's
+// directory, and a later complete Load of the same files sends the cache
 // instead: at 10M events shaping costs as much CPU as indexing, and this
-// machine has two cores. The index is created with refresh off and an
-// async translog: nothing searches it before the final refresh.
-func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo cloudtrail.Geo) (Loaded, error) {
-	if err := installTemplate(ctx, st, index); err != nil {
-		return Loaded{}, err
+// machine has two cores. Files are fed newest first, so a load stopped
+// after within (0: no limit) holds the most recent history. The indices
+// are created with refresh off and an async translog: nothing searches
+// them before the final refresh.
+func Load(ctx context.Context, targets []Target, d *Dataset, geo cloudtrail.Geo, within time.Duration) ([]Loaded, error) {
+	for _, tg := range targets {
+		if err := installTemplate(ctx, tg.Store, tg.Index); err != nil {
+			return nil, err
+		}
 	}
 	cache := filepath.Join(d.Dir, "ecs.ndjson.gz")
 	if geo == nil {
 		cache = filepath.Join(d.Dir, "ecs-nogeo.ndjson.gz")
 	}
 	start := time.Now()
-	bw, err := st.NewBulkWriter(ctx, index, nil)
-	if err != nil {
-		return Loaded{}, fmt.Errorf("bulk writer %s: %w", index, err)
+	var bws []store.BulkWriter
+	for _, tg := range targets {
+		bw, err := tg.Store.NewBulkWriter(ctx, tg.Index, nil)
+		if err != nil {
+			return nil, fmt.Errorf("bulk writer %s: %w", tg.Index, err)
+		}
+		bws = append(bws, bw)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
+	feedCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if within > 0 {
+		t := time.AfterFunc(within, func() { cancel(errTimeUp) })
+		defer t.Stop()
+	}
 	docs := make(chan store.Doc, 4096)
 	added := make(chan error, 1)
 	cached := false
@@ -230,19 +255,26 @@ func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo c
 		feedErr error
 		cw      *cacheWriter
 	)
-	if f, err := os.Open(cache); err == nil {
+	if f, err := os.Open(cache); err == nil && within == 0 {
 		cached = true
-		go func() { added <- addAll(ctx, cancel, bw, docs, nil) }()
-		feedErr = readCache(ctx, f, docs)
+		go func() { added <- addAll(ctx, cancel, bws, docs, nil) }()
+		feedErr = readCache(feedCtx, f, docs)
 		f.Close()
 	} else {
-		if cw, err = newCacheWriter(cache); err != nil {
-			return Loaded{}, err
+		if f != nil {
+			f.Close()
 		}
-		defer cw.abort()
-		go func() { added <- addAll(ctx, cancel, bw, docs, cw) }()
+		if within == 0 {
+			if cw, err = newCacheWriter(cache); err != nil {
+				return nil, err
+			}
+			defer cw.abort()
+		}
+		go func() { added <- addAll(ctx, cancel, bws, docs, cw) }()
+		files := d.files()
+		slices.Reverse(files)
 		var r cloudtrail.Reader
-		_, feedErr = r.ReadParallel(ctx, []string{filepath.Join(d.Dir, "AWSLogs")}, runtime.GOMAXPROCS(0), func(rec cloudtrail.Record) error {
+		_, feedErr = r.ReadParallel(feedCtx, files, runtime.GOMAXPROCS(0), func(rec cloudtrail.Record) error {
 			shaper := cloudtrail.Shaper{Geo: geo, Now: func() time.Time { return rec.Time.Add(5 * time.Minute) }}
 			src, err := json.Marshal(shaper.ECS(rec))
 			if err != nil {
@@ -251,35 +283,51 @@ func Load(ctx context.Context, st store.Backend, index string, d *Dataset, geo c
 			select {
 			case docs <- store.Doc{ID: rec.ID, Source: src}:
 				return nil
-			case <-ctx.Done():
-				return context.Cause(ctx)
+			case <-feedCtx.Done():
+				return context.Cause(feedCtx)
 			}
 		})
 	}
 	close(docs)
 	addErr := <-added
-	indexed, failed, err := bw.Close(ctx)
-	if err := errors.Join(feedErr, addErr); err != nil {
-		return Loaded{Events: indexed}, err
+	partial := errors.Is(feedErr, errTimeUp) || errors.Is(context.Cause(feedCtx), errTimeUp)
+	if partial {
+		feedErr = nil
 	}
-	if err != nil || failed > 0 {
-		return Loaded{Events: indexed}, fmt.Errorf("load %s: %d failed: %v", index, failed, err)
-	}
-	if err := st.Refresh(ctx, index); err != nil {
-		return Loaded{Events: indexed}, err
-	}
-	took := time.Since(start)
-	if cw != nil {
-		if err := cw.commit(); err != nil {
-			return Loaded{Events: indexed}, err
+	out := make([]Loaded, len(targets))
+	var errs []error
+	for i, bw := range bws {
+		indexed, failed, err := bw.Close(ctx)
+		out[i] = Loaded{Events: indexed, Cached: cached, Partial: partial}
+		if err != nil || failed > 0 {
+			errs = append(errs, fmt.Errorf("load %s: %d failed: %v", targets[i].Index, failed, err))
 		}
 	}
-	return Loaded{Events: indexed, Took: took, Cached: cached}, nil
+	if err := errors.Join(feedErr, addErr, errors.Join(errs...)); err != nil {
+		return out, err
+	}
+	for _, tg := range targets {
+		if err := tg.Store.Refresh(ctx, tg.Index); err != nil {
+			return out, err
+		}
+	}
+	took := time.Since(start)
+	for i := range out {
+		out[i].Took = took
+	}
+	if cw != nil && !partial {
+		if err := cw.commit(); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
-// addAll adds every document to w (and to the cache when cw is set); after
-// an error it cancels the producers and drains docs so none blocks.
-func addAll(ctx context.Context, cancel context.CancelCauseFunc, w store.BulkWriter, docs <-chan store.Doc, cw *cacheWriter) error {
+// addAll adds every document to every writer (and to the cache when cw is
+// set); after an error it cancels the producers and drains docs so none
+// blocks. The time limit's cancellation does not stop it: what was shaped
+// is still indexed.
+func addAll(ctx context.Context, cancel context.CancelCauseFunc, ws []store.BulkWriter, docs <-chan store.Doc, cw *cacheWriter) error {
 	var err error
 	for doc := range docs {
 		if err != nil {
@@ -288,8 +336,10 @@ func addAll(ctx context.Context, cancel context.CancelCauseFunc, w store.BulkWri
 		if cw != nil {
 			err = cw.add(doc)
 		}
-		if err == nil {
-			err = w.Add(ctx, doc)
+		for _, w := range ws {
+			if err == nil {
+				err = w.Add(ctx, doc)
+			}
 		}
 		if err != nil {
 			cancel(err)
@@ -530,6 +580,20 @@ func IndexCount(ctx context.Context, url, index string) (int64, error) {
 		return 0, fmt.Errorf("count %s: %w", index, err)
 	}
 	return body.Count, nil
+}
+
+// LoadAverage is the 1, 5 and 15-minute load averages ("" where unknown):
+// the machine is shared, and timings mean little without it.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // MiB formats bytes.
