@@ -271,8 +271,7 @@ func Load(ctx context.Context, targets []Target, d *Dataset, geo cloudtrail.Geo,
 			defer cw.abort()
 		}
 		go func() { added <- addAll(ctx, cancel, bws, docs, cw) }()
-		files := d.files()
-		slices.Reverse(files)
+		files := newestFirst(d.files())
 		var r cloudtrail.Reader
 		_, feedErr = r.ReadParallel(feedCtx, files, runtime.GOMAXPROCS(0), func(rec cloudtrail.Record) error {
 			shaper := cloudtrail.Shaper{Geo: geo, Now: func() time.Time { return rec.Time.Add(5 * time.Minute) }}
@@ -321,6 +320,25 @@ func Load(ctx context.Context, targets []Target, d *Dataset, geo cloudtrail.Geo,
 		}
 	}
 	return out, nil
+}
+
+// newestFirst orders CloudTrail files by the delivery time in their names
+// (Account_CloudTrail_Region_YYYYMMDDTHHmmZ_Unique.json.gz), latest first:
+// path order groups them by account and region instead.
+func newestFirst(files []string) []string {
+	stamp := func(p string) string {
+		if f := strings.Split(filepath.Base(p), "_"); len(f) >= 5 {
+			return f[3]
+		}
+		return ""
+	}
+	slices.SortStableFunc(files, func(a, b string) int {
+		if c := strings.Compare(stamp(b), stamp(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return files
 }
 
 // addAll adds every document to every writer (and to the cache when cw is

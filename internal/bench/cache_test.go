@@ -68,3 +68,21 @@ func TestShapedCacheRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+func TestNewestFirst(t *testing.T) {
+	got := newestFirst([]string{
+		"a/111_CloudTrail_eu-west-1_20240102T0000Z_x.json.gz",
+		"a/111_CloudTrail_us-east-1_20240101T0000Z_x.json.gz",
+		"a/222_CloudTrail_eu-west-1_20240103T0000Z_y.json.gz",
+		"a/222_CloudTrail_us-east-1_20240101T0005Z_y.json.gz",
+	})
+	want := []string{
+		"a/222_CloudTrail_eu-west-1_20240103T0000Z_y.json.gz",
+		"a/111_CloudTrail_eu-west-1_20240102T0000Z_x.json.gz",
+		"a/222_CloudTrail_us-east-1_20240101T0005Z_y.json.gz",
+		"a/111_CloudTrail_us-east-1_20240101T0000Z_x.json.gz",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+}
