@@ -110,6 +110,35 @@ func TestBudgetedDiskMatchesMemory(t *testing.T) {
 		t.Errorf("no evictions: the budget did not bind")
 	}
 
+	// Another store on the directory (the next process) reads the columns
+	// kept beside the segments, and a damaged column file is read again
+	// from its segment rather than trusted.
+	cols, _ := filepath.Glob(filepath.Join(dir, "logs-b", sidecarDir, "seg-*", "v.*"))
+	if len(cols) == 0 {
+		t.Fatal("no column files kept beside the segments")
+	}
+	b, err := os.ReadFile(cols[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(cols[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(dir, Options{CacheBytes: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for wi, w := range windows {
+		q := store.Query{Index: []string{"logs-*"}, TimeField: storetest.FieldTime, Window: w}
+		for _, by := range [][]string{{storetest.FieldAction}, {storetest.FieldARN, storetest.FieldRegion}} {
+			req := store.CountRequest{Query: q, GroupBy: by}
+			if got, want := counts(t, again, req), counts(t, mem, req); !reflect.DeepEqual(got, want) {
+				t.Errorf("reopened, window %d by %v: disk %v, memory %v", wi, by, got, want)
+			}
+		}
+	}
+
 	// Signals already present are not written again, across segments.
 	sig := []store.Doc{{ID: fx[0].ID, Source: json.RawMessage(`{"@timestamp":"2024-03-04T10:00:00Z"}`)},
 		{ID: "new", Source: json.RawMessage(`{"@timestamp":"2024-03-04T10:00:00Z"}`)}}

@@ -429,22 +429,48 @@ func (s *Store) segmentFor(ix *index, m *fileMeta, fields, timeFields []string) 
 
 var errChanged = errors.New("file changed while reading; retry")
 
-// buildLocked reads g's file and adds the missing columns; the first read
-// also takes the ids and fills the file's metadata.
+// buildLocked adds the missing columns to g. Columns of a segment this
+// package wrote (immutable, "seg-*") are kept beside it once built, so a
+// segment read again after eviction, or by the next process, loads them
+// instead of decompressing and parsing its documents; anything else is read
+// from the file, the first read also taking the ids and the file's
+// metadata.
 func (s *Store) buildLocked(ix *index, g *segment, needF, needT []string) error {
 	m := g.meta
+	side := sidecarFor(ix, m)
+	if !g.built && side != nil {
+		if ids, ok := side.readIDs(); ok {
+			g.initIDs(ids)
+		}
+	}
+	if g.built && side != nil {
+		var missF, missT []string
+		for _, f := range needF {
+			if c, ok := side.readValues(f, g.n); ok {
+				g.cols[f] = c
+			} else {
+				missF = append(missF, f)
+			}
+		}
+		for _, f := range needT {
+			if t, ok := side.readTimes(f, g.n); ok {
+				g.addTime(f, t)
+			} else {
+				missT = append(missT, f)
+			}
+		}
+		needF, needT = missF, missT
+		if len(needF)+len(needT) == 0 {
+			return nil
+		}
+	}
 	first := !g.built
 	ex := newExtractor(needF, needT, g.n)
 	var (
-		last     map[string]int32
-		hashes   []uint64
+		ids      []string
 		i        int
 		mismatch bool
 	)
-	if first {
-		last = map[string]int32{}
-		g.idOff = []uint32{0}
-	}
 	err := readDataFile(m.path, func(d rawDoc) {
 		if !first {
 			// Later reads see the same documents in the same order; lines
@@ -457,14 +483,7 @@ func (s *Store) buildLocked(ix *index, g *segment, needF, needT []string) error 
 				return
 			}
 		} else {
-			if p, ok := last[d.id]; ok {
-				g.inner[p] = true
-			}
-			last[d.id] = int32(i)
-			g.idBuf = append(g.idBuf, d.id...)
-			g.idOff = append(g.idOff, uint32(len(g.idBuf)))
-			g.inner = append(g.inner, false)
-			hashes = append(hashes, hashID(d.id))
+			ids = append(ids, d.id)
 		}
 		if err := ex.add(d.src); err != nil {
 			s.log.Warn().Str("index", ix.name).Str("id", d.id).Err(err).Msg("undecodable document")
@@ -482,51 +501,91 @@ func (s *Store) buildLocked(ix *index, g *segment, needF, needT []string) error 
 		// Keep what was read: a truncated foreign file should not hide
 		// the rest of the index.
 		s.log.Error().Str("index", ix.name).Str("file", m.name).Err(err).Msg("reading data file")
+		side = nil // and keep nothing of it
 	} else if err != nil {
 		return err
 	}
 	if !first && (mismatch || i != g.n) {
 		return errChanged
 	}
-	cols, times := ex.finish()
 	if first {
-		g.n = i
-		g.idBuf = slices.Clip(g.idBuf)
-		g.dead = g.inner
-		g.checked = map[string]fileStamp{}
-		g.cols = map[string]*column{}
-		g.times = map[string][]int64{}
-		g.order = map[string][]int32{}
-		g.built = true
-		slices.Sort(hashes)
-		m.mu.Lock()
-		m.scanned, m.docs, m.hashes = true, g.n, hashes
-		m.mu.Unlock()
+		g.initIDs(ids)
+		if side != nil {
+			side.writeIDs(ids)
+		}
 	}
+	cols, times := ex.finish()
 	for f, c := range cols {
 		g.cols[f] = c
+		if side != nil {
+			side.writeValues(f, c)
+		}
 	}
 	for f, t := range times {
-		g.times[f] = t
-		g.order[f] = timeOrder(t)
-		r := timeRange{min: noTime, max: noTime}
-		for _, v := range t {
-			if v == noTime {
-				continue
-			}
-			if !r.any || v < r.min {
-				r.min = v
-			}
-			if !r.any || v > r.max {
-				r.max = v
-			}
-			r.any = true
+		g.addTime(f, t)
+		if side != nil {
+			side.writeTimes(f, t)
 		}
-		m.mu.Lock()
-		m.ranges[f] = r
-		m.mu.Unlock()
 	}
 	return nil
+}
+
+// initIDs sets a segment's documents from their ids in file order, marks
+// those a later line of the file replaces and fills the file's metadata.
+func (g *segment) initIDs(ids []string) {
+	size := 0
+	for _, id := range ids {
+		size += len(id)
+	}
+	g.n = len(ids)
+	g.idBuf = make([]byte, 0, size)
+	g.idOff = make([]uint32, 1, len(ids)+1)
+	g.inner = make([]bool, len(ids))
+	hashes := make([]uint64, len(ids))
+	last := make(map[string]int32, len(ids))
+	for i, id := range ids {
+		if p, ok := last[id]; ok {
+			g.inner[p] = true
+		}
+		last[id] = int32(i)
+		g.idBuf = append(g.idBuf, id...)
+		g.idOff = append(g.idOff, uint32(len(g.idBuf)))
+		hashes[i] = hashID(id)
+	}
+	g.dead = g.inner
+	g.checked = map[string]fileStamp{}
+	g.cols = map[string]*column{}
+	g.times = map[string][]int64{}
+	g.order = map[string][]int32{}
+	g.built = true
+	slices.Sort(hashes)
+	m := g.meta
+	m.mu.Lock()
+	m.scanned, m.docs, m.hashes = true, g.n, hashes
+	m.mu.Unlock()
+}
+
+// addTime adds a time column, its order and the file's range on it.
+func (g *segment) addTime(f string, t []int64) {
+	g.times[f] = t
+	g.order[f] = timeOrder(t)
+	r := timeRange{min: noTime, max: noTime}
+	for _, v := range t {
+		if v == noTime {
+			continue
+		}
+		if !r.any || v < r.min {
+			r.min = v
+		}
+		if !r.any || v > r.max {
+			r.max = v
+		}
+		r.any = true
+	}
+	m := g.meta
+	m.mu.Lock()
+	m.ranges[f] = r
+	m.mu.Unlock()
 }
 
 // hashesOf returns a file's sorted id hashes, reading the file if needed.
