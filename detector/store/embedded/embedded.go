@@ -5,11 +5,12 @@
 // Layout under the store's directory:
 //
 //	<index>/*.ndjson, <index>/*.ndjson.gz   documents, one {"_id":..,"_source":{..}} a line
-//	<index>/seg-<ns>-<rand>.ndjson.gz       one segment per bulk writer
+//	<index>/seg-<ns>-<rand>.ndjson.gz       segments of a bulk writer, SegmentDocs documents at most
 //	<index>/signals.ndjson                  create-only writes (WriteSignals), plain text
 //	_state/<index>/<id>.json                {"seq_no":N,"primary_term":1,"doc":{..}}
 //	_templates/<name>.json                  templates, kept for reference only
 //	<index>/.fields.json                    fields queries read, to read them together
+//	<index>/.cols/<segment>/*               built columns of a segment (see sidecar.go)
 //
 // Later files (by name) override earlier ones for the same id, so a segment
 // written after another replaces its documents as an engine's index would.
@@ -17,7 +18,8 @@
 // Memory on disk is bounded whatever the history: a bulk writer starts a new
 // segment every Options.SegmentDocs documents; queries read only the files
 // whose time range meets their window and keep the columns they build in a
-// cache bounded by Options.CacheBytes (see disk.go). What stays resident
+// cache bounded by Options.CacheBytes (see disk.go), kept on disk beside the
+// segment too so that reading them again is cheap. What stays resident
 // besides is per file: its time ranges and 8 bytes of id hash a document,
 // which tell whether a later file replaces a document.
 package embedded
@@ -30,6 +32,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +62,11 @@ type Options struct {
 	// SegmentDocs is how many documents a bulk writer puts in one segment
 	// file; 0 means DefaultSegmentDocs.
 	SegmentDocs int
+	// Fields are value fields to read whenever a segment is first read,
+	// with those queries used before (kept in <index>/.fields.json): a
+	// field first asked for later costs a pass over the segments of its
+	// window. The rule pack's fields are a good choice.
+	Fields []string
 }
 
 // Store is a store.Backend on a directory, or in memory.
@@ -68,6 +76,7 @@ type Store struct {
 
 	cache   *segCache // on disk only
 	segDocs int
+	fields  []string
 
 	mu        sync.Mutex
 	indices   map[string]*index
@@ -97,7 +106,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if segDocs <= 0 {
 		segDocs = DefaultSegmentDocs
 	}
-	return &Store{dir: abs, log: opts.Logger, cache: newSegCache(budget), segDocs: segDocs, indices: map[string]*index{}}, nil
+	return &Store{dir: abs, log: opts.Logger, cache: newSegCache(budget), segDocs: segDocs, fields: slices.Clone(opts.Fields), indices: map[string]*index{}}, nil
 }
 
 // NewMemory returns a store that keeps everything in memory.
@@ -182,6 +191,11 @@ func (s *Store) indexFor(name string) *index {
 		if s.dir != "" {
 			ix.dir = filepath.Join(s.dir, name)
 			ix.loadKnownFields()
+			for _, f := range s.fields {
+				if !contains(ix.known, f) {
+					ix.known = append(ix.known, f)
+				}
+			}
 		} else {
 			ix.loaded = true
 			ix.byID = map[string]int32{}
