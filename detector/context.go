@@ -17,9 +17,6 @@ import (
 type ContextResult struct {
 	// Familiar: every judged field's values were familiar to the actor.
 	Familiar bool `json:"familiar"`
-	// Constant: the actor only ever used one value of each field, as a
-	// machine does; no discount applies.
-	Constant bool `json:"constant,omitempty"`
 	// Discount is the surprisal, in powers of ten, taken off the score.
 	Discount float64 `json:"discount"`
 	// ScoreBefore is the score before the discount.
@@ -38,8 +35,9 @@ func SurprisalFromScore(score float64) float64 {
 // applyContext looks up, in one grouped count per context field, which of
 // the signals' actors had used each context value before the settle
 // horizon, and lowers the score of signals whose every event is familiar.
-// Automation is exempt: its place and client are constant by construction,
-// so "familiar" says nothing about who holds its credentials.
+// Automation (a narrow routine, round-the-clock or scheduled activity) is
+// exempt: its place and client never change, so "familiar" says nothing
+// about who holds its credentials, and its departures weigh more, not less.
 func (ev *evaluation) applyContext(ctx context.Context, sigs []*Signal) error {
 	cx := ev.rule.Context
 	if cx == nil || len(sigs) == 0 {
@@ -101,9 +99,9 @@ func (ev *evaluation) applyContext(ctx context.Context, sigs []*Signal) error {
 // contexts. Each context field whose every value was familiar earns its
 // share of the discount, but only when the required fields (the place, by
 // default) are familiar: an intruder with a common client string from a
-// new country must not pass for the owner. An actor that only ever used one value of
-// every field behaves like a machine: for it, familiarity says nothing
-// about who holds its credentials, and nothing is discounted.
+// new country must not pass for the owner. An actor that used many values
+// of a required field (cloud CI runners, staff who travel) is not held to
+// it.
 func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string]int64, distinct []map[string]int) *ContextResult {
 	cx := ev.rule.Context
 	byF := ev.prof.Physical(cx.By)
@@ -114,7 +112,6 @@ func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string
 		familiar[i] = true
 	}
 	newVals := map[string]bool{}
-	constant := true
 	nomad := make([]bool, len(fields))
 	for _, e := range s.Events {
 		a := ev.physicalValue(e, byF)
@@ -124,9 +121,6 @@ func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string
 				continue // not recorded (no GeoIP, say): no evidence either way
 			}
 			judged[i] = true
-			if distinct[i][a] > 1 {
-				constant = false
-			}
 			if distinct[i][a] >= nomadValues {
 				nomad[i] = true
 			}
@@ -149,11 +143,7 @@ func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string
 			return res // a required field is new: no discount
 		}
 	}
-	switch {
-	case nJudged == 0:
-	case constant:
-		res.Constant = true
-	default:
+	if nJudged > 0 {
 		res.Familiar = nFamiliar == nJudged
 		res.Discount = round(cx.Discount*float64(nFamiliar)/float64(nJudged), 3)
 	}

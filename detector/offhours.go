@@ -73,6 +73,20 @@ func (p *hourProfile) activeSlots() int {
 	return n
 }
 
+// Hour-profile automation: round the clock (most slots), or a scheduled
+// job (a busy identity confined to a few hours of the week). People spread
+// over a working day's eight or more slots.
+const (
+	roundTheClockSlots = 40
+	scheduledMaxSlots  = 3
+	scheduledMinEvents = 200
+)
+
+func (p *hourProfile) automated() bool {
+	n := p.activeSlots()
+	return n >= roundTheClockSlots || (n > 0 && n <= scheduledMaxSlots && p.total >= scheduledMinEvents)
+}
+
 // offHoursLocation returns an entity's timezone: its own from the rule's
 // timezones mapping (keyed by any of the entity's values), else the rule's.
 func offHoursLocation(oh *rules.OffHours, entity []string) *time.Location {
@@ -255,7 +269,7 @@ func (ev *evaluation) offHours(ctx context.Context) ([]*candidate, error) {
 		for _, hc := range hours {
 			bySlot[slotOf(hc.hour.In(loc))] += hc.count
 		}
-		auto := p.activeSlots() >= 40
+		auto := p.automated()
 		for s, n := range bySlot {
 			prob := p.probability(s)
 			surprisal := Surprisal(prob)

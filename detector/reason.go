@@ -176,8 +176,11 @@ func learnedHoursReason(p *hourProfile, sl slot, loc *time.Location) func(*evalu
 			fmt.Fprintf(&sb, "; in the previous %s only %s of its %s events fell in that hour (%s); it is usually active %s",
 				s.Baseline.History, commas(p.counts[sl.index()]), commas(p.total), oneIn(c.est.Probability), usualHours(p))
 		}
-		if c.automation {
-			sb.WriteString("; it is active round the clock like automation")
+		switch {
+		case c.automation && p.activeSlots() >= roundTheClockSlots:
+			sb.WriteString("; it is active round the clock like automation, so a departure weighs more")
+		case c.automation:
+			sb.WriteString("; it runs on a schedule like automation, so a departure weighs more")
 		}
 		return sb.String() + "."
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/offtrail/offtrail/internal/demo"
+	"github.com/offtrail/offtrail/internal/geoip"
 	"github.com/offtrail/offtrail/internal/synth"
 )
 
@@ -14,7 +16,7 @@ func init() {
 }
 
 func runGenerate(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "generate", "--out DIR [--identities N] [--days D] [--seed S] [--end RFC3339] [--no-attacks]")
+	fs := newFlagSet(env, "generate", "--out DIR [--identities N] [--days D] [--seed S] [--end RFC3339] [--no-attacks] [--geoip FILE]")
 	out := fs.String("out", "", "output directory (S3 layout AWSLogs/… plus labels.json)")
 	ids := fs.Int("identities", 50, "people and automation identities (at least 24)")
 	days := fs.Int("days", 30, "days of activity")
@@ -22,6 +24,7 @@ func runGenerate(ctx context.Context, env *cliEnv, args []string) error {
 	end := fs.String("end", "", "end of the period, RFC 3339 (default: now, truncated to the hour)")
 	noAttacks := fs.Bool("no-attacks", false, "generate only benign activity")
 	workers := fs.Int("workers", 0, "parallel generators (default: GOMAXPROCS)")
+	geoPath := fs.String("geoip", geoip.DefaultPath(), "city database that keeps home addresses and CI runners in their country (empty: draw freely); the same as load's for identical data")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,6 +39,14 @@ func runGenerate(ctx context.Context, env *cliEnv, args []string) error {
 			return &exitError{code: 2, err: fmt.Errorf("--end: %w", err)}
 		}
 		cfg.End = t
+	}
+	if *geoPath != "" {
+		db, err := geoip.Open(*geoPath)
+		if err != nil {
+			return fmt.Errorf("--geoip: %w", err)
+		}
+		defer db.Close()
+		cfg.Locate = demo.Locator(db)
 	}
 	began := time.Now()
 	labels, err := synth.Generate(ctx, cfg)

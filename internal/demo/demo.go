@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"sort"
 	"sync"
@@ -84,10 +85,25 @@ func (r *Report) FalsePer100IdentityWeeks() float64 {
 	return float64(r.FalseAlerts) / r.IdentityWeeks * 100
 }
 
+// Locator turns a GeoIP database into synth.Config.Locate.
+func Locator(geo cloudtrail.Geo) func(string) string {
+	return func(ip string) string {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return ""
+		}
+		loc, _ := geo.Lookup(a)
+		return loc.CountryISOCode
+	}
+}
+
 // Run generates, loads, replays and scores.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Replay == 0 {
 		cfg.Replay = 72 * time.Hour
+	}
+	if cfg.Synth.Locate == nil && cfg.Geo != nil {
+		cfg.Synth.Locate = Locator(cfg.Geo)
 	}
 	if cfg.Rules == nil {
 		pack, diags := rules.Builtin()

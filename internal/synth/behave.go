@@ -367,8 +367,11 @@ func (g *gen) autoBurst(id *identity, t int64, r *rngT) burst {
 	case id.fixedIP != "":
 		b.ip = id.fixedIP
 	case a.kind == kindCI && a.role[:6] == "github":
-		p := azureRunnerPrefixes[r.IntN(len(azureRunnerPrefixes))]
-		b.ip = p + itoa(1+r.IntN(254)) + "." + itoa(1+r.IntN(254))
+		// GitHub-hosted runners run in Azure's US regions.
+		b.ip = g.placed("US", func() string {
+			p := azureRunnerPrefixes[r.IntN(len(azureRunnerPrefixes))]
+			return p + itoa(1+r.IntN(254)) + "." + itoa(1+r.IntN(254))
+		})
 	default:
 		pool := awsEgress[b.region]
 		if pool == nil {
@@ -378,6 +381,16 @@ func (g *gen) autoBurst(id *identity, t int64, r *rngT) burst {
 		b.ip = p + itoa(1+r.IntN(254)) + "." + itoa(1+r.IntN(254))
 	}
 	return b
+}
+
+// placed draws addresses until one geolocates to country (or Locate is
+// unset, or a few draws failed: the prefix is then simply wrong for it).
+func (g *gen) placed(country string, draw func() string) string {
+	ip := draw()
+	for try := 0; g.cfg.Locate != nil && try < 16 && g.cfg.Locate(ip) != country; try++ {
+		ip = draw()
+	}
+	return ip
 }
 
 func itoa(i int) string {

@@ -200,8 +200,10 @@ func (g *gen) buildOrg() error {
 		id.table = personalTable(r, parseWeights(role.actions), 0.6+0.35*r.Float64())
 		id.ips = []string{loc.office + fmt.Sprint(10+r.IntN(200))}
 		for h := 0; h < 1+r.IntN(2); h++ {
-			p := loc.home[r.IntN(len(loc.home))]
-			id.ips = append(id.ips, fmt.Sprintf("%s%d.%d", p, 1+r.IntN(254), 1+r.IntN(254)))
+			id.ips = append(id.ips, g.placed(loc.country, func() string {
+				p := loc.home[r.IntN(len(loc.home))]
+				return fmt.Sprintf("%s%d.%d", p, 1+r.IntN(254), 1+r.IntN(254))
+			}))
 		}
 		id.officeShare = 0.2 + 0.6*r.Float64()
 		id.consoleUA = browserUAs[r.IntN(len(browserUAs))]

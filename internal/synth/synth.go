@@ -35,6 +35,12 @@ type Config struct {
 	End        time.Time // end of the period; default now, truncated to the hour
 	NoAttacks  bool      // leave the planted attacks out
 	Workers    int       // parallel day generators; default GOMAXPROCS (at most 8)
+	// Locate, when set, places an address (ISO country code). People's
+	// office and home addresses, and hosted CI runners, are redrawn until
+	// they land where real ones would: a random address in an ISP's /16 can
+	// geolocate abroad, which would plant travel nobody made. Must be safe
+	// for concurrent use. Same seed and same database, same output.
+	Locate func(ip string) string
 }
 
 func (c Config) withDefaults() Config {
