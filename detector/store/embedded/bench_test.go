@@ -4,9 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/detector/store/storetest"
@@ -144,4 +148,56 @@ func BenchmarkScanSegment(b *testing.B) {
 		}
 		b.ReportMetric(float64(benchDocs)*float64(b.N)/b.Elapsed().Seconds(), "docs/s")
 	})
+}
+
+// BenchmarkBudgetedSlidingWindow slides a 2-hour count over 200k documents
+// in 20 segments on disk with a cache budget of a few segments, as ticks
+// over a long history do: it reports the cache's peak (never above the
+// budget) and how much the live heap grew over the run.
+func BenchmarkBudgetedSlidingWindow(b *testing.B) {
+	const budget = 8 << 20
+	fx := slices.Clone(benchFixture())
+	at := func(d store.Doc) time.Time {
+		ts, _ := store.ParseTime(fastjson.GetString(d.Source, "@timestamp"))
+		return ts
+	}
+	slices.SortStableFunc(fx, func(x, y store.Doc) int { return at(x).Compare(at(y)) })
+	s, err := Open(b.TempDir(), Options{CacheBytes: budget, SegmentDocs: benchDocs / 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	w, _ := s.NewBulkWriter(ctx, "logs-bench", nil)
+	for _, d := range fx {
+		w.Add(ctx, d)
+	}
+	if _, _, err := w.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	first, last := at(fx[0]), at(fx[len(fx)-1])
+	req := store.CountRequest{Query: store.Query{Index: []string{"logs-bench"}, TimeField: "@timestamp"},
+		GroupBy: []string{"aws.cloudtrail.user_identity.arn", "event.action"}}
+	noop := func(store.Group) error { return nil }
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse // the fixture and the store's metadata
+	tick := 0
+	for b.Loop() {
+		from := first.Add(time.Duration(tick%int(last.Sub(first)/(15*time.Minute))) * 15 * time.Minute)
+		req.Query.Window = store.Window{From: from, To: from.Add(2 * time.Hour)}
+		if err := s.CountGroups(ctx, req, noop); err != nil {
+			b.Fatal(err)
+		}
+		tick++
+	}
+	st := s.CacheStats()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(st.Peak)/(1<<20), "cache-peak-MiB")
+	b.ReportMetric(float64(st.Budget)/(1<<20), "budget-MiB")
+	b.ReportMetric((float64(ms.HeapInuse)-float64(base))/(1<<20), "heap-growth-MiB")
+	if st.Peak > budget {
+		b.Fatalf("cache peak %d over budget %d", st.Peak, budget)
+	}
 }
