@@ -133,10 +133,10 @@ type segment struct {
 	size    int64
 
 	// A sources segment (key suffix srcSuffix) holds, instead of columns,
-	// the file's document sources for Events, read on the first fetch:
-	// source i is raw[rawOff[i]:rawOff[i+1]].
-	raw    []byte
-	rawOff []uint32
+	// some of the file's document sources for Events: at[i] locates
+	// source i in raw. Both are replaced, never modified.
+	raw []byte
+	at  map[int32][2]uint32
 
 	elem *list.Element // guarded by the cache's mutex; nil once evicted
 }
@@ -146,7 +146,7 @@ func (g *segment) id(i int) string { return string(g.idBuf[g.idOff[i]:g.idOff[i+
 // bytesLocked is the segment's accounted size.
 func (g *segment) bytesLocked() int64 {
 	n := int64(cap(g.idBuf)) + int64(cap(g.idOff))*4 + int64(cap(g.inner)) + int64(cap(g.dead)) + 512 +
-		int64(cap(g.raw)) + int64(cap(g.rawOff))*4
+		int64(cap(g.raw)) + int64(len(g.at))*24
 	for _, c := range g.cols {
 		n += c.bytes() + 64
 	}
@@ -722,20 +722,32 @@ func (s *Store) hasIDDisk(ix *index, id string) (bool, error) {
 	return false, nil
 }
 
-// sources returns the sources of g's documents at positions. The file's
-// sources are read once into a cached sources segment: the detector fetches
-// a window's events once per candidate signal, from the same few files.
-func (s *Store) sources(g *segment, positions []int) ([][]byte, error) {
+// srcSlack is how far before a window Events keeps the sources of a file
+// it reads: the detector fetches a window's events once per candidate
+// signal, and windows move forward, so one read serves the ticks of the
+// next hours while holding a small part of the file.
+const srcSlack = int64(6 * time.Hour)
+
+// sources returns the sources of g's documents at positions, found by a
+// query on timeField whose window starts at from.
+func (s *Store) sources(g *segment, timeField string, from int64, positions []int) ([][]byte, error) {
 	src := s.cache.acquireKey(g.meta, g.key+srcSuffix)
 	src.mu.Lock()
-	err := error(nil)
-	if !src.built {
+	covered := src.at != nil
+	for _, p := range positions {
+		if !covered {
+			break
+		}
+		_, covered = src.at[int32(p)]
+	}
+	var err error
+	if !covered {
 		start := time.Now()
-		err = src.readSourcesLocked(g)
-		s.log.Debug().Str("file", g.meta.name).Int("docs", g.n).Dur("took", time.Since(start)).Msg("read segment sources")
+		err = src.readSourcesLocked(g, timeField, from-srcSlack, positions)
+		s.log.Debug().Str("file", g.meta.name).Int("kept", len(src.at)).Dur("took", time.Since(start)).Msg("read segment sources")
 	}
 	size := src.bytesLocked()
-	raw, off := src.raw, src.rawOff
+	raw, at := src.raw, src.at
 	src.mu.Unlock()
 	if err != nil {
 		s.cache.drop([]string{src.key})
@@ -744,17 +756,32 @@ func (s *Store) sources(g *segment, positions []int) ([][]byte, error) {
 	s.cache.resize(src, size)
 	out := make([][]byte, len(positions))
 	for k, p := range positions {
-		out[k] = raw[off[p]:off[p+1]:off[p+1]]
+		se := at[int32(p)]
+		out[k] = raw[se[0]:se[1]:se[1]]
 	}
 	return out, nil
 }
 
-// readSourcesLocked reads the sources of the documents of g (same file,
-// same order, ids checked).
-func (src *segment) readSourcesLocked(g *segment) error {
-	i := 0
-	mismatch, tooBig := false, false
-	src.rawOff = append(src.rawOff[:0], 0)
+// readSourcesLocked reads from g's file (same documents, ids checked) the
+// sources at positions and of every document at or after lo on timeField.
+func (src *segment) readSourcesLocked(g *segment, timeField string, lo int64, positions []int) error {
+	want := make([]bool, g.n)
+	for _, p := range positions {
+		want[p] = true
+	}
+	g.mu.Lock()
+	times, order := g.times[timeField], g.order[timeField]
+	g.mu.Unlock()
+	k := sort.Search(len(order), func(k int) bool { return times[order[k]] >= lo })
+	for _, p := range order[k:] {
+		want[p] = true
+	}
+	var (
+		raw              []byte
+		at               = map[int32][2]uint32{}
+		i                int
+		mismatch, tooBig bool
+	)
 	err := readDataFile(g.meta.path, func(d rawDoc) {
 		if mismatch || tooBig || i >= g.n {
 			return
@@ -763,27 +790,26 @@ func (src *segment) readSourcesLocked(g *segment) error {
 			mismatch = true
 			return
 		}
-		src.raw = append(src.raw, d.src...)
-		if len(src.raw) > math.MaxUint32 {
-			tooBig = true
-			return
+		if want[i] {
+			start := len(raw)
+			raw = append(raw, d.src...)
+			if len(raw) > math.MaxUint32 {
+				tooBig = true
+				return
+			}
+			at[int32(i)] = [2]uint32{uint32(start), uint32(len(raw))}
 		}
-		src.rawOff = append(src.rawOff, uint32(len(src.raw)))
 		i++
 	}, func(int, error) {})
 	switch {
 	case tooBig:
-		src.raw, src.rawOff = nil, nil
 		return errors.New("sources over 4 GiB: split the file")
 	case errors.Is(err, fs.ErrNotExist) || mismatch || i != g.n:
-		src.raw, src.rawOff = nil, nil
 		return errChanged
 	case err != nil:
-		src.raw, src.rawOff = nil, nil
 		return err
 	}
-	src.raw = slices.Clip(src.raw)
-	src.built = true
+	src.raw, src.at = slices.Clip(raw), at
 	return nil
 }
 

@@ -487,7 +487,7 @@ func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 	}
 	srcs := make(map[*segment]map[int][]byte, len(wanted))
 	for g, ps := range wanted {
-		got, err := s.sources(g, ps)
+		got, err := s.sources(g, q.TimeField, nanos(q.Window.From), ps)
 		if err != nil {
 			return nil, err
 		}
