@@ -45,8 +45,20 @@ const (
 // can behave like automation (an action or an account cannot).
 var identityFields = map[string]bool{"identity": true, "user": true, "user_id": true, "access_key": true}
 
-func looksAutomated(by []string, b *Baseline) bool {
+// behaviourFields are the judged fields whose narrowness says "script": a
+// person calls dozens of kinds of API, a CI role a handful. Narrowness of
+// places or error codes says nothing (everyone works from few countries).
+var behaviourFields = map[string]bool{"action": true, "service": true}
+
+func looksAutomated(field, by []string, b *Baseline) bool {
 	if b == nil || len(by) == 0 || !identityFields[by[len(by)-1]] {
+		return false
+	}
+	behaviour := false
+	for _, f := range field {
+		behaviour = behaviour || behaviourFields[f]
+	}
+	if !behaviour {
 		return false
 	}
 	return b.Total >= automationMinEvents && b.Distinct() <= automationMaxDistinct
@@ -161,7 +173,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 		}
 		ent := entityVals[ek]
 		pk := store.KeyString(ent[:nPart])
-		auto := looksAutomated(rr.By, b)
+		auto := looksAutomated(rr.Field, rr.By, b)
 		for vk, n := range vals {
 			peers := Peers{Total: peerTotals[pk], WithValue: valueUsers[pk+"\x1e"+vk]}
 			if b.Total > 0 && peers.Total > 0 {
