@@ -16,7 +16,7 @@ import (
 // openConfigured opens the store a run configuration names.
 func openConfigured(ctx context.Context, env *cliEnv, cfg *config.Config) (store.Backend, error) {
 	if cfg.EmbeddedDir != "" {
-		return embedded.Open(cfg.EmbeddedDir, embedded.Options{Logger: env.log})
+		return embedded.Open(cfg.EmbeddedDir, embeddedOptions(env))
 	}
 	s := cfg.Store
 	opts := backends.Options{
