@@ -190,7 +190,7 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 			n, err := bench.IndexCount(ctx, u.url, u.index)
 			switch {
 			case err == nil && (n == int64(events) || o.reusePartial && n > 0):
-				u.reused, u.events = true, n
+				u.reused, u.events, u.hist = true, n, bench.HumanCount(int(n))
 				fmt.Fprintf(env.stderr, "bench: %s: reusing %s (%d events)\n", u.name, u.index, n)
 			case n > 0:
 				if err := bench.DeleteIndex(ctx, u.url, u.index); err != nil {
