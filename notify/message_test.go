@@ -61,6 +61,7 @@ func TestSecret(t *testing.T) {
 	c := cfg{URL: "https://hooks.example/T/B/topsecret", H: map[string]Secret{"Authorization": "Bearer topsecret"}}
 	j, _ := json.Marshal(c)
 	y, _ := yaml.Marshal(c)
+	//lint:ignore S1025 the test is about what fmt prints for a secret
 	for _, out := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%s", c.URL), fmt.Sprintf("%q", c.URL), string(j), string(y)} {
 		if strings.Contains(out, "topsecret") {
 			t.Errorf("secret printed: %s", out)

@@ -215,7 +215,7 @@ func identify(status int, h http.Header, body []byte) (identity, error) {
 	case parsed && strings.HasPrefix(v.Number, "8."):
 		return identity{kind: elastic.Kind, version: v.Number}, nil
 	case parsed && root.Tagline == "You Know, for Search":
-		return identity{}, fmt.Errorf("Elasticsearch %s is not supported: offtrail needs Elasticsearch 8.x or OpenSearch", v.Number)
+		return identity{}, fmt.Errorf("unsupported Elasticsearch %s: offtrail needs Elasticsearch 8.x or OpenSearch", v.Number)
 	case h.Get("X-Elastic-Product") == "Elasticsearch":
 		// Every Elasticsearch 8 response carries this header, also when
 		// the root endpoint is not available to the user (or, in minimal

@@ -44,7 +44,7 @@ func TestIdentify(t *testing.T) {
 	}{
 		{"opensearch-2.json", 200, nil, "opensearch", ""},
 		{"elasticsearch-8.json", 200, nil, "elasticsearch", ""},
-		{"elasticsearch-7.json", 200, nil, "", "Elasticsearch 7.17.22 is not supported"},
+		{"elasticsearch-7.json", 200, nil, "", "unsupported Elasticsearch 7.17.22"},
 		{"elasticsearch-405.json", 405, http.Header{"X-Elastic-Product": {"Elasticsearch"}}, "elasticsearch", ""},
 		{"elasticsearch-405.json", 401, nil, "", "check the credentials"},
 		{"other.json", 200, nil, "", "not Elasticsearch 8 or OpenSearch"},

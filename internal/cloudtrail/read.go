@@ -393,7 +393,7 @@ func (p *parser) object(dec *json.Decoder) error {
 				continue
 			}
 			if t != nil {
-				return &fileError{p.n, fmt.Errorf("Records is %v, not an array", t)}
+				return &fileError{p.n, fmt.Errorf("the Records field is %v, not an array", t)}
 			}
 			hasRecords = true // "Records": null, a delivery of nothing
 			continue

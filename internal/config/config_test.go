@@ -105,6 +105,7 @@ func TestSecretsNeverShow(t *testing.T) {
 	y, _ := yaml.Marshal(c)
 	for name, out := range map[string]string{
 		"json": string(j), "yaml": string(y),
+		//lint:ignore S1025 the test is about what fmt prints for a secret
 		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c.Store), "%s": fmt.Sprintf("%s", c.Store.Password),
 	} {
 		if strings.Contains(out, "hunter2") || strings.Contains(out, "c2VjcmV0") {

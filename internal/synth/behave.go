@@ -291,7 +291,8 @@ func (g *gen) isHoliday(loc *location, y int, m time.Month, d int) bool {
 	dayIdx := int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Sub(g.start.Truncate(24*time.Hour)).Hours() / 24)
 	r := newRNG(g.cfg.Seed, 'H', hashStr(loc.country))
 	span := max(1, g.days-4)
-	return dayIdx == r.IntN(span) || dayIdx == r.IntN(span)
+	first, second := r.IntN(span), r.IntN(span) // two holidays a period
+	return dayIdx == first || dayIdx == second
 }
 
 // Planning automation, per UTC day. Each kind has its own rhythm.

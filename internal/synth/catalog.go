@@ -27,7 +27,6 @@ type action struct {
 	readOnly bool
 	data     bool   // a data event (S3 objects, DynamoDB items, Lambda Invoke)
 	params   []frag // requestParameters template, nil for null
-	resp     []frag // responseElements template, nil for null
 	cliName  string // the aws-cli command, e.g. ec2.describe-instances
 	console  bool   // ConsoleLogin (an AwsConsoleSignIn event)
 	key      string // svc:Name

@@ -75,9 +75,6 @@ func Parse(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// common are the keys every channel accepts besides its integration's.
-var common = []string{"type", "suppress_for", "min_severity"}
-
 // UnmarshalYAML reads the common keys, then decodes the rest strictly into
 // the type's settings. yaml.v3 does not pass KnownFields down to custom
 // unmarshalers, hence the explicit check.
