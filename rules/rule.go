@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -99,14 +100,7 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 			*dst, _ = rd.str(v, key)
 		}
 	}
-	if v, ok := m.get("version"); ok {
-		if i, ok := rd.intv(v, "version"); ok {
-			if i < 1 {
-				rd.errf(deref(v), "version", "must be at least 1, got %d", i)
-			}
-			r.Version = i
-		}
-	}
+	rd.intIn(m, "version", "version", 1, noMax, &r.Version)
 	typeNode, hasType := m.get("type")
 	if hasType {
 		if s, ok := rd.str(typeNode, "type"); ok {
@@ -164,30 +158,9 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 		}
 	}
 	r.RiskScore = SeverityScore(r.Severity)
-	if v, ok := m.get("risk_score"); ok {
-		if i, ok := rd.intv(v, "risk_score"); ok {
-			if i < 0 || i > 100 {
-				rd.errf(deref(v), "risk_score", "must be between 0 and 100, got %d", i)
-			}
-			r.RiskScore = i
-		}
-	}
-	if v, ok := m.get("anomaly_threshold"); ok {
-		if f, ok := rd.floatv(v, "anomaly_threshold"); ok {
-			if f < 0 || f > 100 {
-				rd.errf(deref(v), "anomaly_threshold", "must be between 0 and 100, got %v", f)
-			}
-			r.AnomalyThreshold = f
-		}
-	}
-	if v, ok := m.get("max_signals"); ok {
-		if i, ok := rd.intv(v, "max_signals"); ok {
-			if i < 1 || i > maxMaxSignals {
-				rd.errf(deref(v), "max_signals", "must be between 1 and %d, got %d", maxMaxSignals, i)
-			}
-			r.MaxSignals = i
-		}
-	}
+	rd.intIn(m, "risk_score", "risk_score", 0, 100, &r.RiskScore)
+	rd.floatIn(m, "anomaly_threshold", "anomaly_threshold", 0, 100, &r.AnomalyThreshold)
+	rd.intIn(m, "max_signals", "max_signals", 1, maxMaxSignals, &r.MaxSignals)
 	if v, ok := m.get("threat"); ok {
 		r.Threat = rd.threats(v)
 	}
@@ -204,6 +177,45 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 
 	rd.checkFields(r)
 	return r, idNode
+}
+
+// noMax is intIn's "no upper bound".
+const noMax = math.MaxInt
+
+// intIn decodes m's key into dst when present and reports a value outside
+// [lo, hi], naming the path.
+func (rd *ruleDecoder) intIn(m *mapping, key, path string, lo, hi int, dst *int) {
+	v, ok := m.get(key)
+	if !ok {
+		return
+	}
+	i, ok := rd.intv(v, path)
+	if !ok {
+		return
+	}
+	switch {
+	case hi == noMax && i < lo:
+		rd.errf(deref(v), path, "must be at least %d, got %d", lo, i)
+	case hi != noMax && (i < lo || i > hi):
+		rd.errf(deref(v), path, "must be between %d and %d, got %d", lo, hi, i)
+	}
+	*dst = i
+}
+
+// floatIn is intIn for numbers.
+func (rd *ruleDecoder) floatIn(m *mapping, key, path string, lo, hi float64, dst *float64) {
+	v, ok := m.get(key)
+	if !ok {
+		return
+	}
+	f, ok := rd.floatv(v, path)
+	if !ok {
+		return
+	}
+	if f < lo || f > hi {
+		rd.errf(deref(v), path, "must be between %v and %v, got %v", lo, hi, f)
+	}
+	*dst = f
 }
 
 func didYouMean(s string, candidates []string) string {
@@ -406,14 +418,7 @@ func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
 			r.Mode = s
 		}
 	}
-	if v, ok := m.get("min_history_events"); ok {
-		if i, ok := rd.intv(v, "rare.min_history_events"); ok {
-			if i < 0 {
-				rd.errf(deref(v), "rare.min_history_events", "must not be negative, got %d", i)
-			}
-			r.MinHistoryEvents = i
-		}
-	}
+	rd.intIn(m, "min_history_events", "rare.min_history_events", 0, noMax, &r.MinHistoryEvents)
 	return r
 }
 
@@ -468,22 +473,8 @@ func (rd *ruleDecoder) context(n *yaml.Node) *Context {
 	if c.Settle >= c.History {
 		rd.errf(m.node, "context", "settle (%s) must be shorter than history (%s)", c.Settle, c.History)
 	}
-	if v, ok := m.get("min_events"); ok {
-		if i, ok := rd.intv(v, "context.min_events"); ok {
-			if i < 1 {
-				rd.errf(deref(v), "context.min_events", "must be at least 1, got %d", i)
-			}
-			c.MinEvents = i
-		}
-	}
-	if v, ok := m.get("discount"); ok {
-		if f, ok := rd.floatv(v, "context.discount"); ok {
-			if f < 0 || f > 10 {
-				rd.errf(deref(v), "context.discount", "must be between 0 and 10 (powers of ten), got %v", f)
-			}
-			c.Discount = f
-		}
-	}
+	rd.intIn(m, "min_events", "context.min_events", 1, noMax, &c.MinEvents)
+	rd.floatIn(m, "discount", "context.discount", 0, 10, &c.Discount)
 	return c
 }
 

@@ -12,6 +12,9 @@ import (
 // interleaved: fn and OnSkip are called concurrently and must be safe for
 // that. The first error from fn or the context stops every worker.
 func (r *Reader) ReadParallel(ctx context.Context, paths []string, workers int, fn func(Record) error) (Stats, error) {
+	if workers <= 1 {
+		return r.Read(ctx, paths, fn)
+	}
 	var files []string
 	for _, p := range paths {
 		fs, err := listFiles(p)
@@ -19,18 +22,6 @@ func (r *Reader) ReadParallel(ctx context.Context, paths []string, workers int, 
 			return Stats{}, err
 		}
 		files = append(files, fs...)
-	}
-	if workers <= 1 {
-		var st Stats
-		for _, f := range files {
-			if err := ctx.Err(); err != nil {
-				return st, err
-			}
-			if err := r.readFile(ctx, f, fn, &st); err != nil {
-				return st, err
-			}
-		}
-		return st, nil
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
