@@ -98,6 +98,10 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 
 	// 2. The active entities' baselines.
 	hq := ev.historyQuery(time.Duration(rr.History))
+	if rr.Settle > 0 {
+		hq.Window.To = hq.Window.To.Add(-time.Duration(rr.Settle))
+		hq.Window.From = hq.Window.From.Add(-time.Duration(rr.Settle))
+	}
 	baselines := map[string]*Baseline{}
 	err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: groupBy, Restrict: map[string][]string{byF[0]: sortedKeys(restrict)}}, func(g store.Group) error {
 		ek := store.KeyString(g.Key[:nEnt])

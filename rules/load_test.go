@@ -103,7 +103,7 @@ func TestGood(t *testing.T) {
 			},
 		},
 		Rare: &Rare{Field: []string{"service", "region"}, By: []string{"identity"}, Partition: []string{"account"},
-			History: Duration(14 * 24 * time.Hour), Mode: ModeFirstSeen, MinHistoryEvents: 20},
+			History: Duration(14 * 24 * time.Hour), Mode: ModeFirstSeen, MinHistoryEvents: 20, Settle: Duration(6 * time.Hour)},
 		Context: &Context{Fields: []string{"source.country", "user_agent"}, Require: []string{"source.country"}, By: "identity",
 			History: Duration(14 * 24 * time.Hour), Settle: Duration(12 * time.Hour), MinEvents: 3, Discount: 1.5},
 		AnomalyThreshold: 60.5, RiskScore: 99, Severity: "critical", MaxSignals: 5,

@@ -21,7 +21,7 @@ var (
 	contextKeys  = []string{"fields", "require", "by", "history", "settle", "min_events", "discount"}
 	scheduleKeys = []string{"interval", "lookback", "query_delay", "window"}
 	sourceKeys   = []string{"index", "profile", "where"}
-	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events"}
+	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events", "settle"}
 	offHoursKeys = []string{"start", "end", "days", "timezone", "timezones", "learn", "by"}
 	threatKeys   = []string{"tactic", "technique", "subtechnique"}
 
@@ -419,6 +419,14 @@ func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
 		}
 	}
 	rd.intIn(m, "min_history_events", "rare.min_history_events", 0, noMax, &r.MinHistoryEvents)
+	if v, ok := m.get("settle"); ok {
+		if d, ok := rd.duration(v, "rare.settle"); ok {
+			if d < 0 {
+				rd.errf(deref(v), "rare.settle", "must not be negative, got %s", d)
+			}
+			r.Settle = d
+		}
+	}
 	return r
 }
 

@@ -214,6 +214,10 @@ type Rare struct {
 	Mode string `yaml:"mode" json:"mode"`
 	// MinHistoryEvents: entities with fewer baseline events are "new".
 	MinHistoryEvents int `yaml:"min_history_events,omitempty" json:"min_history_events,omitempty"`
+	// Settle ends the baseline this long before the window, so an intrusion
+	// that lasts hours keeps being judged against the time before it, not
+	// against its own first hour.
+	Settle Duration `yaml:"settle,omitempty" json:"settle,omitempty"`
 }
 
 // Context lowers the score of a signal whose every contributing event came
