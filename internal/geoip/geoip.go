@@ -177,33 +177,29 @@ func (n *localName) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor
 		*n = localName(s)
 		return next, nil
 	}
-	if kind != mmdbdata.KindMap {
-		return c.Skip()
-	}
-	m, err := c.Map()
-	if err != nil {
-		return mmdbdata.Cursor{}, err
-	}
-	var succ mmdbdata.Cursor
-	for {
-		key, val, ok := m.Next(succ)
-		if !ok {
-			break
+	return eachKey(c, func(key string, val mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+		if key == "names" {
+			return readEnglish(val, n)
 		}
-		if string(key) == "names" {
-			succ, err = readEnglish(val, n)
-		} else {
-			succ, err = val.Skip()
-		}
-		if err != nil {
-			return mmdbdata.Cursor{}, err
-		}
-	}
-	return m.End()
+		return val.Skip()
+	})
 }
 
 // readEnglish reads the "en" entry of a names map into n.
 func readEnglish(c mmdbdata.Cursor, n *localName) (mmdbdata.Cursor, error) {
+	return eachKey(c, func(key string, val mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+		if kind, _ := val.Kind(); key != "en" || kind != mmdbdata.KindString {
+			return val.Skip()
+		}
+		s, next, err := val.ReadString()
+		*n = localName(s)
+		return next, err
+	})
+}
+
+// eachKey calls fn for every entry of the map at c (skipping c when it is
+// not a map); fn returns the cursor after the value it consumed.
+func eachKey(c mmdbdata.Cursor, fn func(key string, val mmdbdata.Cursor) (mmdbdata.Cursor, error)) (mmdbdata.Cursor, error) {
 	if kind, err := c.Kind(); err != nil || kind != mmdbdata.KindMap {
 		if err != nil {
 			return mmdbdata.Cursor{}, err
@@ -220,18 +216,7 @@ func readEnglish(c mmdbdata.Cursor, n *localName) (mmdbdata.Cursor, error) {
 		if !ok {
 			break
 		}
-		if string(key) == "en" {
-			if kind, _ := val.Kind(); kind == mmdbdata.KindString {
-				var s string
-				s, succ, err = val.ReadString()
-				*n = localName(s)
-			} else {
-				succ, err = val.Skip()
-			}
-		} else {
-			succ, err = val.Skip()
-		}
-		if err != nil {
+		if succ, err = fn(string(key), val); err != nil {
 			return mmdbdata.Cursor{}, err
 		}
 	}
