@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -139,7 +140,7 @@ func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string
 		nJudged++
 		if familiar[i] {
 			nFamiliar++
-		} else if ev.required(cx.Fields[i]) && !nomad[i] {
+		} else if slices.Contains(cx.Require, cx.Fields[i]) && !nomad[i] {
 			return res // a required field is new: no discount
 		}
 	}
@@ -148,15 +149,6 @@ func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string
 		res.Discount = round(cx.Discount*float64(nFamiliar)/float64(nJudged), 3)
 	}
 	return res
-}
-
-func (ev *evaluation) required(field string) bool {
-	for _, f := range ev.rule.Context.Require {
-		if f == field {
-			return true
-		}
-	}
-	return false
 }
 
 // nomadValues: an actor that used this many values of a required field

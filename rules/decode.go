@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,7 +122,7 @@ func (d *dec) mapping(n *yaml.Node, path string, allowed []string) (*mapping, bo
 			d.errf(k, path, "duplicate key %q (first at line %d)", key, prev.Line)
 			continue
 		}
-		if allowed != nil && !contains(allowed, key) {
+		if allowed != nil && !slices.Contains(allowed, key) {
 			msg := fmt.Sprintf("unknown key %q", key)
 			if s := suggest(key, allowed); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
@@ -280,15 +281,6 @@ func (d *dec) duration(n *yaml.Node, path string) (Duration, bool) {
 		return 0, false
 	}
 	return v, true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // suggest returns the candidate closest to s when it is close enough to be

@@ -3,6 +3,7 @@ package rules
 import (
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -390,15 +391,15 @@ func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
 	// A field that is also the entity or partition is constant per model:
 	// nothing could ever be rare.
 	for _, f := range r.Field {
-		if contains(r.By, f) {
+		if slices.Contains(r.By, f) {
 			rd.errf(m.node, "rare", "field %q is also in by: it could never be rare for its own entity", f)
 		}
-		if contains(r.Partition, f) {
+		if slices.Contains(r.Partition, f) {
 			rd.errf(m.node, "rare", "field %q is also in partition: it could never be rare within its partition", f)
 		}
 	}
 	for _, f := range r.By {
-		if contains(r.Partition, f) {
+		if slices.Contains(r.Partition, f) {
 			rd.errf(m.node, "rare", "field %q is in both by and partition", f)
 		}
 	}
@@ -447,7 +448,7 @@ func (rd *ruleDecoder) context(n *yaml.Node) *Context {
 	if v, ok := m.get("require"); ok {
 		list, _ := rd.strList(v, "context.require")
 		for _, f := range list {
-			if !contains(c.Fields, f) {
+			if !slices.Contains(c.Fields, f) {
 				rd.errf(deref(v), "context.require", "%q is not one of context.fields %v", f, c.Fields)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -197,7 +198,7 @@ func score(rep *Report, replay time.Duration) {
 		for i := range hit {
 			r := &results[i]
 			r.Signals++
-			if !contains(r.Rules, s.RuleID) {
+			if !slices.Contains(r.Rules, s.RuleID) {
 				r.Rules = append(r.Rules, s.RuleID)
 			}
 			if r.Scenario.Kind == "attack" {
@@ -222,15 +223,6 @@ func score(rep *Report, replay time.Duration) {
 	}
 	rep.Scenarios = results
 	rep.IdentityWeeks = float64(len(rep.Labels.Identities)) * replay.Hours() / (24 * 7)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // timezones maps every ARN of every identity to its timezone.

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ func TestSmallDemoCatchesPlantedAttacks(t *testing.T) {
 			continue
 		}
 		delete(mustCatch, s.Scenario.ID)
-		if !contains(s.Rules, rule) {
+		if !slices.Contains(s.Rules, rule) {
 			t.Errorf("%s: caught by %v, want %s among them", s.Scenario.ID, s.Rules, rule)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -285,7 +286,7 @@ func (g *gen) replayTechnique(t *stratusTechnique, c *stratusCampaign, at int64,
 		raw := bytes.TrimRight(buf.Bytes(), "\n")
 		g.attacks = append(g.attacks, event{t: ts, acct: uint8(c.acct), region: uint8(region), id: id, raw: raw, tag: uint16(tag)})
 		s.EventIDs = append(s.EventIDs, id.String())
-		if arn := str(ui, "arn"); arn != "" && !contains(s.Identities, arn) {
+		if arn := str(ui, "arn"); arn != "" && !slices.Contains(s.Identities, arn) {
 			s.Identities = append(s.Identities, arn)
 		}
 		add, _ := rec["additionalEventData"].(map[string]any)

@@ -313,7 +313,7 @@ func (g *gen) collectLabels(c *chunkCtx) {
 		if len(s.EventIDs) < MaxLabelledEvents {
 			s.EventIDs = append(s.EventIDs, e.id.String())
 		}
-		if e.who != nil && !contains(s.Identities, e.who.arn) && e.who.arn != "" {
+		if e.who != nil && !slices.Contains(s.Identities, e.who.arn) && e.who.arn != "" {
 			s.Identities = append(s.Identities, e.who.arn)
 		}
 	}
@@ -333,15 +333,6 @@ func (g *gen) finishLabels(l *Labels) {
 		}
 		l.Scenarios = append(l.Scenarios, s.Scenario)
 	}
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Events generates the data without touching disk and calls fn with every

@@ -128,12 +128,12 @@ func (cc *colCache) ensure(ix *index, fields, timeFields []string) (map[string]*
 	defer cc.mu.Unlock()
 	var needF, needT []string
 	for _, f := range fields {
-		if _, ok := cc.cols[f]; !ok && !contains(needF, f) {
+		if _, ok := cc.cols[f]; !ok && !slices.Contains(needF, f) {
 			needF = append(needF, f)
 		}
 	}
 	for _, f := range timeFields {
-		if _, ok := cc.times[f]; !ok && !contains(needT, f) {
+		if _, ok := cc.times[f]; !ok && !slices.Contains(needT, f) {
 			needT = append(needT, f)
 		}
 	}
@@ -287,15 +287,6 @@ func parseTime(v *fastjson.Value) (int64, bool) {
 func containsBytes(s [][]byte, v []byte) bool {
 	for _, x := range s {
 		if bytes.Equal(x, v) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
 			return true
 		}
 	}

@@ -374,13 +374,13 @@ func (ix *index) noteFields(fields, timeFields []string) ([]string, []string) {
 	defer ix.mu.Unlock()
 	grew := false
 	for _, f := range fields {
-		if !contains(ix.known, f) {
+		if !slices.Contains(ix.known, f) {
 			ix.known = append(ix.known, f)
 			grew = true
 		}
 	}
 	for _, f := range timeFields {
-		if !contains(ix.knownTime, f) {
+		if !slices.Contains(ix.knownTime, f) {
 			ix.knownTime = append(ix.knownTime, f)
 			grew = true
 		}

@@ -192,7 +192,7 @@ func (s *Store) indexFor(name string) *index {
 			ix.dir = filepath.Join(s.dir, name)
 			ix.loadKnownFields()
 			for _, f := range s.fields {
-				if !contains(ix.known, f) {
+				if !slices.Contains(ix.known, f) {
 					ix.known = append(ix.known, f)
 				}
 			}
