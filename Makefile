@@ -4,7 +4,9 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 # Two packages at a time: the machine has two cores and the engines need some.
-TESTFLAGS ?= -p 2 -timeout 20m
+# -race: the bulk writers, readers and scheduler run goroutines that tests
+# share state with; a data race is a bug even when the test passes.
+TESTFLAGS ?= -race -p 2 -timeout 30m
 # `make test PKGS=./detector/...` narrows every go step to some packages.
 PKGS     ?= ./...
 ENGINES  := scripts/engines.sh
@@ -19,12 +21,12 @@ WITH_ENGINES := eval "$$($(ENGINES) env)" && eval "$$($(SECURE_OS) env)" &&
 GEOIP    := scripts/geoip.sh
 WITH_GEOIP := OFFTRAIL_GEOIP_DB="$${OFFTRAIL_GEOIP_DB:-$$($(GEOIP))}"
 
-.PHONY: geoip all test unit vet build demo bench engines-up engines-down engines-status clean
+.PHONY: geoip all test unit vet tidy build demo bench engines-up engines-down engines-status clean
 
 all: build
 
 ## test: start the real engines, vet, and run every test against them
-test: engines-up geoip vet
+test: tidy engines-up geoip vet
 	$(WITH_ENGINES) $(WITH_GEOIP) $(GO) test -count=1 $(TESTFLAGS) $(PKGS)
 
 geoip:
@@ -36,6 +38,10 @@ unit:
 
 vet:
 	$(GO) vet $(PKGS)
+
+## tidy: fail when go.mod/go.sum are not what `go mod tidy` would write
+tidy:
+	@diff=$$($(GO) mod tidy -diff) || { echo "$$diff"; echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 ## build: bin/offtrail with the version stamped in
 build:

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,8 +67,14 @@ func randomPrefix(t *testing.T) string {
 func Load(t testing.TB, b store.Backend, index string, docs []Doc) {
 	t.Helper()
 	ctx := t.Context()
-	var failures []string
+	// The writer reports failures from its own flush goroutines.
+	var (
+		mu       sync.Mutex
+		failures []string
+	)
 	w, err := b.NewBulkWriter(ctx, index, func(id string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
 		failures = append(failures, fmt.Sprintf("%s: %v", id, err))
 	})
 	if err != nil {
@@ -82,6 +89,8 @@ func Load(t testing.TB, b store.Backend, index string, docs []Doc) {
 	if err != nil {
 		t.Fatalf("bulk Close(%s): %v", index, err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if indexed != int64(len(docs)) || failed != 0 || len(failures) > 0 {
 		t.Fatalf("bulk into %s: indexed %d failed %d of %d: %v", index, indexed, failed, len(docs), failures)
 	}
