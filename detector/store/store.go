@@ -178,10 +178,16 @@ type Doc struct {
 	Source json.RawMessage
 }
 
-// WriteResult counts the outcome of a create-only write.
+// WriteResult is the outcome of a create-only write.
 type WriteResult struct {
 	Created int // newly written
 	Existed int // already present with that id: not an error
+	// CreatedIDs are the ids this write created, in the order of the docs.
+	// Exactly one writer of an id is told it created it, however many
+	// replicas, restarts or re-runs write it: notifications hang on this.
+	// After a failed write it still lists what was created before the
+	// failure.
+	CreatedIDs []string
 }
 
 // Version identifies one revision of a state document for optimistic
@@ -201,7 +207,8 @@ type Backend interface {
 	Stats(ctx context.Context, req StatsRequest, fn func(Stats) error) error
 	// Events returns up to limit events of q, oldest first (ties by id).
 	Events(ctx context.Context, q Query, limit int) ([]Event, error)
-	// WriteSignals creates docs in index; ids already present count as Existed.
+	// WriteSignals creates docs in index in one request; ids already present
+	// count as Existed, and the result names the ids it created.
 	WriteSignals(ctx context.Context, index string, docs []Doc) (WriteResult, error)
 	// GetState reads a state document.
 	GetState(ctx context.Context, index, id string) (json.RawMessage, Version, error)

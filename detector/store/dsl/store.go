@@ -438,6 +438,7 @@ func BulkCreateBody(index string, docs []store.Doc) ([]byte, error) {
 
 // WriteSignals creates docs in one _bulk request. An id that exists
 // already (409) counts as Existed: re-running a window is not an error.
+// Items answer in request order; 201 is the one that created its id.
 func (s *Store) WriteSignals(ctx context.Context, index string, docs []store.Doc) (store.WriteResult, error) {
 	var res store.WriteResult
 	if len(docs) == 0 {
@@ -470,6 +471,7 @@ func (s *Store) WriteSignals(ctx context.Context, index string, docs []store.Doc
 				res.Existed++
 			case it.Status >= 200 && it.Status <= 299:
 				res.Created++
+				res.CreatedIDs = append(res.CreatedIDs, it.ID)
 			default:
 				reason := ""
 				if it.Error != nil {

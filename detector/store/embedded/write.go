@@ -52,7 +52,7 @@ func appendLine(dst []byte, id string, src []byte) []byte {
 // place when full and on Close; documents overwrite earlier ones with the
 // same id.
 func (s *Store) NewBulkWriter(_ context.Context, indexName string, onError func(id string, err error)) (store.BulkWriter, error) {
-	if err := validName(indexName); err != nil {
+	if err := validIndexName(indexName); err != nil {
 		return nil, fmt.Errorf("index %q: %w", indexName, err)
 	}
 	if onError == nil {
@@ -250,7 +250,7 @@ func lockFile(name string) (*os.File, error) {
 // index's signals.ndjson unless their id is already in the index.
 func (s *Store) WriteSignals(_ context.Context, indexName string, docs []store.Doc) (store.WriteResult, error) {
 	var res store.WriteResult
-	if err := validName(indexName); err != nil {
+	if err := validIndexName(indexName); err != nil {
 		return res, fmt.Errorf("index %q: %w", indexName, err)
 	}
 	if len(docs) == 0 {
@@ -315,8 +315,7 @@ func (s *Store) WriteSignals(_ context.Context, indexName string, docs []store.D
 		if len(fresh) > 0 {
 			ix.cols = newColCache()
 		}
-		res.Created = len(fresh)
-		return res, nil
+		return created(res, fresh), nil
 	}
 	if err := pick(func(id string) (bool, error) { return s.hasIDDisk(ix, id) }); err != nil {
 		return res, err
@@ -331,8 +330,16 @@ func (s *Store) WriteSignals(_ context.Context, indexName string, docs []store.D
 	if err := appendFile(filepath.Join(ix.dir, signalsFile), out); err != nil {
 		return res, fmt.Errorf("index %s: %w", indexName, err)
 	}
+	return created(res, fresh), nil
+}
+
+// created completes res with the documents a write added.
+func created(res store.WriteResult, fresh []rawDoc) store.WriteResult {
 	res.Created = len(fresh)
-	return res, nil
+	for _, d := range fresh {
+		res.CreatedIDs = append(res.CreatedIDs, d.id)
+	}
+	return res
 }
 
 func appendFile(name string, data []byte) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -469,6 +470,11 @@ func signalDoc(id, rule, note string) store.Doc {
 	return store.Doc{ID: id, Source: src}
 }
 
+// sameWrite reports whether res has these counts and created ids (in order).
+func sameWrite(res store.WriteResult, created, existed int, ids ...string) bool {
+	return res.Created == created && res.Existed == existed && slices.Equal(res.CreatedIDs, ids)
+}
+
 func testWriteSignals(t *testing.T, b store.Backend, prefix string) {
 	ctx := t.Context()
 	if err := b.EnsureTemplate(ctx, TemplateName, json.RawMessage(Template)); err != nil {
@@ -480,7 +486,7 @@ func testWriteSignals(t *testing.T, b store.Backend, prefix string) {
 		first = append(first, signalDoc(fmt.Sprintf("sig-%d", i), "r1", "first"))
 	}
 	res, err := b.WriteSignals(ctx, idx, first)
-	if err != nil || res != (store.WriteResult{Created: 5}) {
+	if err != nil || !sameWrite(res, 5, 0, "sig-0", "sig-1", "sig-2", "sig-3", "sig-4") {
 		t.Fatalf("first WriteSignals: %+v, %v; want 5 created", res, err)
 	}
 	// Ids 3 and 4 exist; 5 and 6 are new; 6 appears twice in one call.
@@ -490,10 +496,10 @@ func testWriteSignals(t *testing.T, b store.Backend, prefix string) {
 	}
 	second = append(second, signalDoc("sig-6", "r2", "second again"))
 	res, err = b.WriteSignals(ctx, idx, second)
-	if err != nil || res != (store.WriteResult{Created: 2, Existed: 3}) {
-		t.Fatalf("second WriteSignals: %+v, %v; want 2 created, 3 existed", res, err)
+	if err != nil || !sameWrite(res, 2, 3, "sig-5", "sig-6") {
+		t.Fatalf("second WriteSignals: %+v, %v; want sig-5 and sig-6 created, 3 existed", res, err)
 	}
-	if res, err := b.WriteSignals(ctx, idx, nil); err != nil || res != (store.WriteResult{}) {
+	if res, err := b.WriteSignals(ctx, idx, nil); err != nil || !sameWrite(res, 0, 0) {
 		t.Fatalf("empty WriteSignals: %+v, %v", res, err)
 	}
 	if err := b.Refresh(ctx, idx); err != nil {
