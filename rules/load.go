@@ -83,7 +83,9 @@ func (l Loader) LoadFiles(paths ...string) (*Pack, Diagnostics) {
 			diags = append(diags, Diagnostic{File: p, Message: pathErr(err)})
 		}
 		if len(found) == 0 {
-			diags = append(diags, Diagnostic{File: p, Message: "no *.yml or *.yaml files", Warning: true})
+			// An error, not a warning: a service started on an empty
+			// directory would run no rules and look healthy.
+			diags = append(diags, Diagnostic{File: p, Message: "no *.yml or *.yaml files"})
 		}
 		sort.Strings(found)
 		for _, f := range found {
@@ -340,7 +342,7 @@ func (l Loader) decodeBytes(ctx *loadCtx, res *fileResult, data []byte) {
 			}
 		case root.Kind == yaml.MappingNode && hasKey(root, "high_risk_actions"):
 			data0 = true
-			decodeHighRisk(d, root)
+			decodeHighImpact(d, root, decodeHighRisk(d, root))
 		case root.Kind == yaml.MappingNode && hasKey(root, "timezones") && !hasKey(root, "id"):
 			data0 = true
 			decodeTimezonesYAML(d, root)

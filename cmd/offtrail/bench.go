@@ -176,7 +176,7 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 			}
 		} else {
 			u.url = spec
-			if u.st, err = openStore(ctx, env, spec); err != nil {
+			if u.st, err = openStore(ctx, env, spec, forWriting); err != nil {
 				return err
 			}
 		}

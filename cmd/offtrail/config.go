@@ -5,35 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/offtrail/offtrail/detector/backends"
 	"github.com/offtrail/offtrail/detector/store"
-	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/internal/config"
 	"github.com/offtrail/offtrail/mappings"
 	"github.com/offtrail/offtrail/rules"
 )
 
-// openConfigured opens the store a run configuration names.
+// openConfigured opens the store a run configuration names. run writes
+// signals and state, but its CloudTrail must already be there: an embedded
+// directory that does not exist is a mistake in the configuration.
 func openConfigured(ctx context.Context, env *cliEnv, cfg *config.Config) (store.Backend, error) {
-	if cfg.EmbeddedDir != "" {
-		return embedded.Open(cfg.EmbeddedDir, embeddedOptions(env))
-	}
-	s := cfg.Store
-	opts := backends.Options{
-		URLs:               s.AllURLs(),
-		Username:           s.Username,
-		Password:           s.Password.Reveal(),
-		APIKey:             s.APIKey.Reveal(),
-		CACertFile:         s.CACert,
-		InsecureSkipVerify: s.InsecureSkipVerify,
-	}
-	if s.AWSSigV4 != nil {
-		opts.AWS = &backends.AWSOptions{Region: s.AWSSigV4.Region, Service: s.AWSSigV4.Service}
-	}
-	if s.InsecureSkipVerify {
-		env.log.Warn().Msg("TLS certificate verification is disabled (store.insecure_skip_verify)")
-	}
-	return backends.Open(ctx, opts, env.log)
+	return openConnection(ctx, env, cfg.Conn, forReading)
 }
 
 // templateFor returns the embedded template name ("signals", "state")

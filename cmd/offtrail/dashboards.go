@@ -14,10 +14,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/offtrail/offtrail/internal/config"
 	"github.com/offtrail/offtrail/mappings/dashboards"
 	"github.com/offtrail/offtrail/mappings/kibana"
 )
@@ -244,39 +244,30 @@ func uiSnippet(b []byte) string {
 // environment openStore reads, so one set of variables serves the cluster
 // and its UI.
 func uiClient(env *cliEnv) (*http.Client, func(*http.Request), error) {
+	// The same credentials and TLS settings as the store's, built the same way.
+	conn, err := config.Connect(config.Sources{NoStore: true, Getenv: os.Getenv})
+	if err != nil {
+		return nil, nil, err
+	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca := os.Getenv("OFFTRAIL_CA_CERT"); ca != "" {
-		pem, err := os.ReadFile(ca)
+	if conn.CACert != "" {
+		pem, err := os.ReadFile(conn.CACert)
 		if err != nil {
-			return nil, nil, fmt.Errorf("OFFTRAIL_CA_CERT: %w", err)
+			return nil, nil, fmt.Errorf("%s: %w", config.EnvCACert, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("OFFTRAIL_CA_CERT %s: no PEM certificate found", ca)
+			return nil, nil, fmt.Errorf("%s %s: no PEM certificate found", config.EnvCACert, conn.CACert)
 		}
 		tlsCfg.RootCAs = pool
 	}
-	if v := os.Getenv("OFFTRAIL_TLS_INSECURE"); v != "" {
-		insecure, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("OFFTRAIL_TLS_INSECURE: %w", err)
-		}
-		if insecure {
-			env.log.Warn().Msg("TLS certificate verification is disabled (OFFTRAIL_TLS_INSECURE)")
-			tlsCfg.InsecureSkipVerify = true //nolint:gosec // only when asked
-		}
+	if conn.InsecureSkipVerify {
+		env.log.Warn().Str("set_by", conn.InsecureFrom).Msg("TLS certificate verification is disabled")
+		tlsCfg.InsecureSkipVerify = true //nolint:gosec // only when asked
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
-	user := os.Getenv("OFFTRAIL_USERNAME")
-	password, err := secret("OFFTRAIL_PASSWORD")
-	if err != nil {
-		return nil, nil, err
-	}
-	apiKey, err := secret("OFFTRAIL_API_KEY")
-	if err != nil {
-		return nil, nil, err
-	}
+	user, password, apiKey := conn.Username, conn.Password.Reveal(), conn.APIKey.Reveal()
 	auth := func(req *http.Request) {
 		switch {
 		case apiKey != "":

@@ -46,7 +46,7 @@ func (f *evalFlags) open(ctx context.Context, env *cliEnv) ([]*rules.Rule, store
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openStore(ctx, env, f.store)
+	st, err := openStore(ctx, env, f.store, forReading)
 	if err != nil {
 		return nil, nil, err
 	}

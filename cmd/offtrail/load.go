@@ -72,7 +72,7 @@ func runLoad(ctx context.Context, env *cliEnv, args []string) error {
 		shape = shaper.Raw
 	}
 
-	st, err := openStore(ctx, env, *storeSpec)
+	st, err := openStore(ctx, env, *storeSpec, forWriting)
 	if err != nil {
 		return err
 	}

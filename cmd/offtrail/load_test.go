@@ -80,7 +80,7 @@ func TestLoadEmbedded(t *testing.T) {
 				}
 			}
 
-			st, err := openStore(context.Background(), &cliEnv{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}, "file:"+storeDir)
+			st, err := openStore(context.Background(), &cliEnv{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}, "file:"+storeDir, forReading)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestLoadEngines(t *testing.T) {
 			t.Run(name+"/"+profile, func(t *testing.T) {
 				index := fmt.Sprintf("offtrail-loadtest-%s-%d", profile, time.Now().UnixNano())
 				env := &cliEnv{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: zerolog.Nop()}
-				st, err := openStore(context.Background(), env, url)
+				st, err := openStore(context.Background(), env, url, forWriting)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -81,6 +81,9 @@ type Config struct {
 
 	// File is where the configuration was read from.
 	File string `yaml:"-"`
+	// Conn is the connection built from the store section, embedded_dir
+	// and the environment (see Connect).
+	Conn Connection `yaml:"-"`
 }
 
 // Store says how to reach Elasticsearch or OpenSearch.
@@ -112,7 +115,7 @@ func (s Store) AllURLs() []string {
 	return append(out, s.URLs...)
 }
 
-// Environment overrides, applied after the file.
+// Environment overrides, applied after the file (see also Connect's).
 const (
 	EnvStoreURL     = "OFFTRAIL_STORE_URL"
 	EnvUsername     = "OFFTRAIL_USERNAME"
@@ -157,18 +160,6 @@ func (c *Config) finish(getenv func(string) string) error {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if v := getenv(EnvStoreURL); v != "" {
-		c.Store.URL, c.Store.URLs = v, nil
-	}
-	if v := getenv(EnvUsername); v != "" {
-		c.Store.Username = v
-	}
-	if v := getenv(EnvPassword); v != "" {
-		c.Store.Password = Secret(v)
-	}
-	if v := getenv(EnvAPIKey); v != "" {
-		c.Store.APIKey = Secret(v)
-	}
 	if v := getenv(EnvSignalsIndex); v != "" {
 		c.SignalsIndex = v
 	}
@@ -197,19 +188,11 @@ func (c *Config) finish(getenv func(string) string) error {
 	for i, p := range c.Rules {
 		c.Rules[i] = resolve(base, p)
 	}
-	if c.EmbeddedDir != "" {
-		c.EmbeddedDir = resolve(base, c.EmbeddedDir)
-	}
-	var err error
-	if c.Store.Password, err = fromFile(c.Store.Password, c.Store.PasswordFile, base, "store.password"); err != nil {
+	conn, err := Connect(Sources{File: &c.Store, EmbeddedDir: c.EmbeddedDir, Base: base, Getenv: getenv})
+	if err != nil {
 		return err
 	}
-	if c.Store.APIKey, err = fromFile(c.Store.APIKey, c.Store.APIKeyFile, base, "store.api_key"); err != nil {
-		return err
-	}
-	if c.Store.CACert != "" {
-		c.Store.CACert = resolve(base, c.Store.CACert)
-	}
+	c.Conn = conn
 	c.resolveChannelFiles(base)
 	return c.validate()
 }
@@ -256,26 +239,6 @@ func fromFile(v Secret, file, base, key string) (Secret, error) {
 }
 
 func (c *Config) validate() error {
-	urls := c.Store.AllURLs()
-	switch {
-	case len(urls) == 0 && c.EmbeddedDir == "":
-		return fmt.Errorf("no store: set store.url (or %s) or embedded_dir", EnvStoreURL)
-	case len(urls) > 0 && c.EmbeddedDir != "":
-		return errors.New("store.url and embedded_dir are both set")
-	}
-	for _, u := range urls {
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return fmt.Errorf("store url %q: want http:// or https://", u)
-		}
-	}
-	if c.Store.Password != "" && c.Store.Username == "" {
-		return errors.New("store.password is set without store.username")
-	}
-	if c.Store.AWSSigV4 != nil {
-		if s := c.Store.AWSSigV4.Service; s != "" && s != "es" && s != "aoss" {
-			return fmt.Errorf("store.aws_sigv4.service %q: want es or aoss", s)
-		}
-	}
 	if c.Timezone != "" {
 		if _, err := time.LoadLocation(c.Timezone); err != nil {
 			return fmt.Errorf("timezone: %w", err)

@@ -18,14 +18,14 @@ func TestLoadFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Store.AllURLs(); len(got) != 2 || got[1] != "https://es-2.example:9200" {
+	if got := c.Conn.URLs; len(got) != 2 || got[1] != "https://es-2.example:9200" {
 		t.Errorf("urls = %v", got)
 	}
-	if c.Store.Password.Reveal() != "s3cr3t-from-file" {
-		t.Errorf("password from file = %q", c.Store.Password.Reveal())
+	if c.Conn.Password.Reveal() != "s3cr3t-from-file" {
+		t.Errorf("password from file = %q", c.Conn.Password.Reveal())
 	}
-	if c.Store.CACert != filepath.Join("testdata", "ca.pem") || c.Rules[0] != filepath.Join("testdata", "rules") {
-		t.Errorf("paths not relative to the config: %q %v", c.Store.CACert, c.Rules)
+	if c.Conn.CACert != filepath.Join("testdata", "ca.pem") || c.Rules[0] != filepath.Join("testdata", "rules") {
+		t.Errorf("paths not relative to the config: %q %v", c.Conn.CACert, c.Rules)
 	}
 	if c.MaxGap.Std() != 72*time.Hour || c.LeaseDuration.Std() != 30*time.Second || c.MaxCatchup != 12 || !c.SkipInvalidRules {
 		t.Errorf("config = %+v", c)
@@ -49,9 +49,9 @@ func TestDefaultsAndEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Store.URL != "http://127.0.0.1:19200" || c.Store.Username != "u" || c.Store.Password.Reveal() != "p" ||
-		c.Store.APIKey.Reveal() != "k" || c.SignalsIndex != "sig" {
-		t.Errorf("env overrides: %+v", c.Store)
+	if c.Conn.URLs[0] != "http://127.0.0.1:19200" || c.Conn.Username != "u" || c.Conn.Password.Reveal() != "p" ||
+		c.Conn.APIKey.Reveal() != "k" || c.SignalsIndex != "sig" {
+		t.Errorf("env overrides: %+v", c.Conn)
 	}
 	if c.StateIndex != "offtrail-state" || c.Listen != DefaultListen || c.MaxCatchup != 96 || c.MaxGap.Std() != 7*24*time.Hour ||
 		c.LeaseDuration.Std() != time.Minute {
@@ -62,7 +62,7 @@ func TestDefaultsAndEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Store.AllURLs(); len(got) != 1 || got[0] != "http://other:9200" {
+	if got := c.Conn.URLs; len(got) != 1 || got[0] != "http://other:9200" {
 		t.Errorf("url after override = %v", got)
 	}
 }
@@ -98,7 +98,7 @@ func TestSecretsNeverShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Store.Password.Reveal() != "hunter2" {
+	if c.Conn.Password.Reveal() != "hunter2" {
 		t.Fatal("password not read")
 	}
 	j, _ := json.Marshal(c)

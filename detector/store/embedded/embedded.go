@@ -67,6 +67,10 @@ type Options struct {
 	// field first asked for later costs a pass over the segments of its
 	// window. The rule pack's fields are a good choice.
 	Fields []string
+	// MustExist makes Open fail on a missing directory instead of creating
+	// it: commands that only read must not leave an empty store behind
+	// (and report zero findings on it) after a typo.
+	MustExist bool
 }
 
 // Store is a store.Backend on a directory, or in memory.
@@ -91,7 +95,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("embedded: empty directory")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if opts.MustExist {
+		if err := mustBeDir(dir); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded store %s: %w", dir, err)
 	}
 	abs, err := filepath.Abs(dir)
@@ -107,6 +115,20 @@ func Open(dir string, opts Options) (*Store, error) {
 		segDocs = DefaultSegmentDocs
 	}
 	return &Store{dir: abs, log: opts.Logger, cache: newSegCache(budget), segDocs: segDocs, fields: slices.Clone(opts.Fields), indices: map[string]*index{}}, nil
+}
+
+// mustBeDir reports a store directory that is missing or not a directory.
+func mustBeDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("embedded store %s does not exist (offtrail load --store file:%s creates it)", dir, dir)
+	case err != nil:
+		return fmt.Errorf("embedded store %s: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("embedded store %s is not a directory", dir)
+	}
+	return nil
 }
 
 // NewMemory returns a store that keeps everything in memory.
@@ -177,6 +199,31 @@ func validName(name string) error {
 		return errors.New("name contains a path separator, wildcard or comma")
 	case name[0] == '_' || name[0] == '.':
 		return errors.New("name starts with an underscore or a dot")
+	}
+	return nil
+}
+
+// maxIndexBytes is the engines' limit on an index name.
+const maxIndexBytes = 255
+
+// validIndexName rejects the index names Elasticsearch and OpenSearch
+// reject, so that what works on the embedded store works on a cluster
+// (and the other way round), plus the names the store keeps for itself
+// (leading "_" or "."). Colons are refused too: the engines reject them
+// since 7.0.
+func validIndexName(name string) error {
+	if err := validName(name); err != nil {
+		return err
+	}
+	switch {
+	case len(name) > maxIndexBytes:
+		return fmt.Errorf("name is %d bytes long, more than %d", len(name), maxIndexBytes)
+	case strings.ToLower(name) != name:
+		return errors.New("name must be lower case")
+	case strings.ContainsAny(name, `"<>| #:`):
+		return errors.New(`name contains one of \ / * ? " < > | space , # :`)
+	case strings.ContainsAny(name[:1], "-+"):
+		return errors.New("name starts with - or +")
 	}
 	return nil
 }

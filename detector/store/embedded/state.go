@@ -61,7 +61,7 @@ func readState(name string) (*stateEntry, error) {
 
 // GetState implements store.Backend.
 func (s *Store) GetState(_ context.Context, index, id string) (json.RawMessage, store.Version, error) {
-	if err := validName(index); err != nil {
+	if err := validIndexName(index); err != nil {
 		return nil, store.Version{}, fmt.Errorf("state index %q: %w", index, err)
 	}
 	var e *stateEntry
@@ -88,7 +88,7 @@ func (s *Store) GetState(_ context.Context, index, id string) (json.RawMessage, 
 // change runs fn on the current entry of a state document (nil when it
 // never existed) under the index's lock, and stores what fn returns.
 func (s *Store) change(index, id string, fn func(cur *stateEntry) (*stateEntry, error)) (*stateEntry, error) {
-	if err := validName(index); err != nil {
+	if err := validIndexName(index); err != nil {
 		return nil, fmt.Errorf("state index %q: %w", index, err)
 	}
 	if s.dir == "" {
