@@ -21,18 +21,31 @@ import (
 
 	"github.com/offtrail/offtrail/notify"
 	"github.com/offtrail/offtrail/notify/email"
+	"github.com/offtrail/offtrail/notify/opsgenie"
 	"github.com/offtrail/offtrail/notify/pagerduty"
+	"github.com/offtrail/offtrail/notify/servicenow"
 	"github.com/offtrail/offtrail/notify/slack"
+	"github.com/offtrail/offtrail/notify/sns"
+	"github.com/offtrail/offtrail/notify/teams"
 	"github.com/offtrail/offtrail/notify/webhook"
+	"github.com/offtrail/offtrail/notify/zendesk"
 )
 
 // Channel types.
 const (
-	TypeSlack     = "slack"
-	TypePagerDuty = "pagerduty"
-	TypeWebhook   = "webhook"
-	TypeEmail     = "email"
+	TypeSlack      = "slack"
+	TypePagerDuty  = "pagerduty"
+	TypeWebhook    = "webhook"
+	TypeEmail      = "email"
+	TypeServiceNow = "servicenow"
+	TypeZendesk    = "zendesk"
+	TypeSNS        = "sns"
+	TypeTeams      = "teams"
+	TypeOpsgenie   = "opsgenie"
 )
+
+// typeList is the channel types for errors, in the order people meet them.
+const typeList = "slack, pagerduty, webhook, email, servicenow, zendesk, sns, teams or opsgenie"
 
 // Config is the notifications section of offtrail's configuration.
 type Config struct {
@@ -57,10 +70,15 @@ type ChannelConfig struct {
 	// MinSeverity drops signals below it (low, medium, high, critical).
 	MinSeverity string
 
-	Slack     *slack.Config
-	PagerDuty *pagerduty.Config
-	Webhook   *webhook.Config
-	Email     *email.Config
+	Slack      *slack.Config
+	PagerDuty  *pagerduty.Config
+	Webhook    *webhook.Config
+	Email      *email.Config
+	ServiceNow *servicenow.Config
+	Zendesk    *zendesk.Config
+	SNS        *sns.Config
+	Teams      *teams.Config
+	Opsgenie   *opsgenie.Config
 }
 
 // Parse reads a notifications configuration strictly: unknown keys, at any
@@ -105,29 +123,51 @@ func (c *ChannelConfig) UnmarshalYAML(node *yaml.Node) error {
 			return fmt.Errorf("%s: %w", k.Value, err)
 		}
 	}
-	var target any
-	switch c.Type {
-	case TypeSlack:
-		c.Slack = &slack.Config{}
-		target = c.Slack
-	case TypePagerDuty:
-		c.PagerDuty = &pagerduty.Config{}
-		target = c.PagerDuty
-	case TypeWebhook:
-		c.Webhook = &webhook.Config{}
-		target = c.Webhook
-	case TypeEmail:
-		c.Email = &email.Config{}
-		target = c.Email
-	case "":
-		return fmt.Errorf("line %d, column %d: channel has no type (slack, pagerduty, webhook or email)", node.Line, node.Column)
-	default:
-		return fmt.Errorf("line %d, column %d: unknown channel type %q (want slack, pagerduty, webhook or email)", node.Line, node.Column, c.Type)
+	target, err := c.newSettings(node)
+	if err != nil {
+		return err
 	}
 	if err := knownFields(rest, reflect.TypeOf(target), c.Type+" channel"); err != nil {
 		return err
 	}
 	return rest.Decode(target)
+}
+
+// newSettings allocates the settings of c.Type and returns them, for
+// decoding into.
+func (c *ChannelConfig) newSettings(node *yaml.Node) (any, error) {
+	switch c.Type {
+	case TypeSlack:
+		c.Slack = &slack.Config{}
+		return c.Slack, nil
+	case TypePagerDuty:
+		c.PagerDuty = &pagerduty.Config{}
+		return c.PagerDuty, nil
+	case TypeWebhook:
+		c.Webhook = &webhook.Config{}
+		return c.Webhook, nil
+	case TypeEmail:
+		c.Email = &email.Config{}
+		return c.Email, nil
+	case TypeServiceNow:
+		c.ServiceNow = &servicenow.Config{}
+		return c.ServiceNow, nil
+	case TypeZendesk:
+		c.Zendesk = &zendesk.Config{}
+		return c.Zendesk, nil
+	case TypeSNS:
+		c.SNS = &sns.Config{}
+		return c.SNS, nil
+	case TypeTeams:
+		c.Teams = &teams.Config{}
+		return c.Teams, nil
+	case TypeOpsgenie:
+		c.Opsgenie = &opsgenie.Config{}
+		return c.Opsgenie, nil
+	case "":
+		return nil, fmt.Errorf("line %d, column %d: channel has no type (%s)", node.Line, node.Column, typeList)
+	}
+	return nil, fmt.Errorf("line %d, column %d: unknown channel type %q (want %s)", node.Line, node.Column, c.Type, typeList)
 }
 
 // knownFields reports the first key of node that t (a struct, or a pointer,
@@ -186,6 +226,43 @@ func (c ChannelConfig) settings() any {
 		return c.Webhook
 	case c.Email != nil:
 		return c.Email
+	case c.ServiceNow != nil:
+		return c.ServiceNow
+	case c.Zendesk != nil:
+		return c.Zendesk
+	case c.SNS != nil:
+		return c.SNS
+	case c.Teams != nil:
+		return c.Teams
+	case c.Opsgenie != nil:
+		return c.Opsgenie
+	}
+	return nil
+}
+
+// Files returns the channel's *_file settings (secrets, a CA), as pointers
+// so that a caller can make them relative to the configuration file; empty
+// ones are included.
+func (c ChannelConfig) Files() []*string {
+	switch {
+	case c.Slack != nil:
+		return []*string{&c.Slack.WebhookURLFile}
+	case c.PagerDuty != nil:
+		return []*string{&c.PagerDuty.RoutingKeyFile}
+	case c.Webhook != nil:
+		return []*string{&c.Webhook.URLFile, &c.Webhook.SecretFile}
+	case c.Email != nil:
+		return []*string{&c.Email.PasswordFile, &c.Email.TLS.CAFile}
+	case c.ServiceNow != nil:
+		return []*string{&c.ServiceNow.PasswordFile, &c.ServiceNow.TokenFile}
+	case c.Zendesk != nil:
+		return []*string{&c.Zendesk.APITokenFile}
+	case c.SNS != nil:
+		return []*string{&c.SNS.SecretAccessKeyFile}
+	case c.Teams != nil:
+		return []*string{&c.Teams.WebhookURLFile}
+	case c.Opsgenie != nil:
+		return []*string{&c.Opsgenie.APIKeyFile}
 	}
 	return nil
 }
@@ -306,6 +383,16 @@ func newNotifier(c ChannelConfig, log zerolog.Logger) (notify.Notifier, error) {
 		return webhook.New(*c.Webhook, log)
 	case c.Email != nil:
 		return email.New(*c.Email, log)
+	case c.ServiceNow != nil:
+		return servicenow.New(*c.ServiceNow, log)
+	case c.Zendesk != nil:
+		return zendesk.New(*c.Zendesk, log)
+	case c.SNS != nil:
+		return sns.New(*c.SNS, log)
+	case c.Teams != nil:
+		return teams.New(*c.Teams, log)
+	case c.Opsgenie != nil:
+		return opsgenie.New(*c.Opsgenie, log)
 	}
 	return nil, fmt.Errorf("no settings for type %q", c.Type)
 }
