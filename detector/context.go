@@ -157,8 +157,13 @@ func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string
 const nomadValues = 4
 
 // discount lowers a signal's score by d powers of ten of surprisal.
+// A high-impact floor is never discounted: a familiar place or client
+// cannot make a first StopLogging routine.
 func (s *Signal) discount(d float64) {
 	sur := math.Max(0, SurprisalFromScore(s.Score)-d)
+	if s.Floor != "" {
+		sur = math.Max(sur, SurprisalFromScore(FloorScore))
+	}
 	s.Surprisal = round(sur, 3)
 	s.Probability = math.Pow(10, -sur)
 	s.Score = round(ScoreFromSurprisal(sur), 2)

@@ -30,6 +30,7 @@ type Detector struct {
 	store           Store
 	log             zerolog.Logger
 	highRisk        map[string]string
+	highImpact      map[string]string // action -> severity of its floor
 	eventsPerSignal int
 	now             func() time.Time
 }
@@ -38,8 +39,14 @@ type Detector struct {
 type Option func(*Detector)
 
 // WithHighRiskActions sets the actions (name -> category) whose signals get
-// their severity and risk score raised.
+// their severity and risk score raised (default: the shipped list).
 func WithHighRiskActions(m map[string]string) Option { return func(d *Detector) { d.highRisk = m } }
+
+// WithHighImpactActions sets the actions (name -> severity) that alert
+// whatever the history (default: the shipped list): see FloorScore.
+func WithHighImpactActions(m map[string]string) Option {
+	return func(d *Detector) { d.highImpact = m }
+}
 
 // WithEventsPerSignal sets how many contributing events a signal carries.
 func WithEventsPerSignal(n int) Option { return func(d *Detector) { d.eventsPerSignal = n } }
@@ -49,7 +56,8 @@ func WithClock(now func() time.Time) Option { return func(d *Detector) { d.now =
 
 // New returns a detector over s.
 func New(s Store, log zerolog.Logger, opts ...Option) *Detector {
-	d := &Detector{store: s, log: log, eventsPerSignal: 10, now: time.Now}
+	d := &Detector{store: s, log: log, eventsPerSignal: 10, now: time.Now,
+		highRisk: rules.HighRiskActions(), highImpact: rules.HighImpactActions()}
 	for _, o := range opts {
 		o(d)
 	}

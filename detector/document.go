@@ -51,6 +51,9 @@ func (ev *evaluation) document(s *Signal) map[string]any {
 		"message":    s.Reason,
 	}
 	setPath(doc, "event.kind", "alert")
+	// A rule's signal is a building block of incidents: Kibana's alert
+	// views hide building blocks by default, so people see incidents.
+	setPath(doc, "kibana.alert.building_block_type", "default")
 	setPath(doc, "event.module", "offtrail")
 	setPath(doc, "event.dataset", "offtrail.alerts")
 	setPath(doc, "event.severity", severityNumbers[s.Severity])
@@ -135,6 +138,12 @@ func (ev *evaluation) document(s *Signal) map[string]any {
 		"event_ids":    ids,
 		"events":       events,
 		"automation":   s.Automation,
+		"kind":         "signal",
+		"actor":        s.Actor,
+		"no_baseline":  s.NoBaseline(),
+	}
+	if s.Floor != "" {
+		off["floor"] = s.Floor
 	}
 	if s.HighRisk != "" {
 		off["high_risk"] = s.HighRisk

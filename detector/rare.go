@@ -20,6 +20,7 @@ type candidate struct {
 	peers      Peers
 	est        Estimate
 	automation bool
+	floor      string // severity of the high-impact floor applied, if any
 	// eventFilter narrows the window query to this pair's events; keep, when
 	// set, drops fetched events that do not belong (off-hours precision).
 	eventFilter store.Filter
@@ -192,6 +193,10 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 				}
 			}
 			est := EstimateValue(b, vk, peers, auto)
+			floor := ev.floorFor(rr.Field, store.SplitKey(vk), est)
+			if floor != "" {
+				est.Score = max(est.Score, FloorScore)
+			}
 			if rr.Mode == "first_seen" && !est.Novel {
 				continue
 			}
@@ -209,7 +214,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			}
 			out = append(out, &candidate{
 				job: job, entity: ent, value: value, entityKey: ek, valueKey: vk,
-				count: n, baseline: b, peers: peers, est: est, automation: auto,
+				count: n, baseline: b, peers: peers, est: est, automation: auto, floor: floor,
 				eventFilter: f, reason: rareReason,
 			})
 		}
@@ -224,4 +229,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// FloorScore is the least score of a high-impact action that is new to
+// its actor, or made by an actor with no baseline at all: above the
+// default incident threshold, so it alerts whatever the history says.
+const FloorScore = 80
+
+// floorFor returns the floor severity when the judged value is a
+// high-impact action the entity never made in its history (or the entity
+// has no history), "" otherwise. A high-impact action the entity makes
+// routinely is judged by its rarity like any other.
+func (ev *evaluation) floorFor(fields, value []string, est Estimate) string {
+	if !est.Novel {
+		return ""
+	}
+	for i, f := range fields {
+		if f == "action" && i < len(value) {
+			return ev.d.highImpact[value[i]]
+		}
+	}
+	return ""
 }

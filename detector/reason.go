@@ -111,7 +111,7 @@ func rareReason(ev *evaluation, s *Signal, c *candidate) string {
 	what := describeValue(s.Value)
 	if c.est.Novel {
 		if b.Events == 0 {
-			fmt.Fprintf(&sb, "%s %s (%s in this window) and has no history in the previous %s", s.Label, what, times(c.count), b.History)
+			fmt.Fprintf(&sb, "%s %s (%s in this window); no baseline: %s", s.Label, what, times(c.count), noBaselineText(s))
 		} else {
 			fmt.Fprintf(&sb, "%s %s for the first time (%s in this window); the previous %s had %s",
 				s.Label, what, times(c.count), b.History, habitPhrase(s.Value, b.Events, b.Distinct))
@@ -127,7 +127,31 @@ func rareReason(ev *evaluation, s *Signal, c *candidate) string {
 	if s.HighRisk != "" {
 		fmt.Fprintf(&sb, "; high-risk action (%s)", s.HighRisk)
 	}
+	if s.Floor != "" {
+		fmt.Fprintf(&sb, "; a first %s alerts whatever the history (%s)", valueString(s.Value), s.Floor)
+	}
 	return sb.String() + "."
+}
+
+// noBaselineText says what an entity without history is judged on: the
+// span searched, and how long ago it was first seen (its first event in
+// the window), rather than quoting a past it does not have.
+func noBaselineText(s *Signal) string {
+	ago := s.Window.To.Sub(s.Events[0].Time).Round(time.Minute)
+	return fmt.Sprintf("no events in the %s before this window, first seen %s before its end", s.Baseline.History, shortDuration(ago))
+}
+
+// shortDuration writes 40m, 3h10m, 2d.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1f hours", d.Hours())
+	}
+	return fmt.Sprintf("%.0f days", d.Hours()/24)
 }
 
 func dayNames(days []time.Weekday) string {
@@ -158,7 +182,7 @@ func fixedHoursReason(oh *rules.OffHours, loc *time.Location, off, total int64) 
 			sb.WriteString(" without MFA")
 		}
 		if total == 0 {
-			sb.WriteString("; it has no history in the previous 30d")
+			sb.WriteString("; no baseline: " + noBaselineText(s))
 		} else {
 			fmt.Fprintf(&sb, "; %s of its %s events in the previous 30d were outside those hours", commas(off), commas(total))
 		}
@@ -171,7 +195,7 @@ func learnedHoursReason(p *hourProfile, sl slot, loc *time.Location) func(*evalu
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "%s was active at %s (%s), %s in this window", s.Label, sl, loc, times(c.count))
 		if p.total == 0 {
-			fmt.Fprintf(&sb, "; it has no history in the previous %s", s.Baseline.History)
+			sb.WriteString("; no baseline: " + noBaselineText(s))
 		} else {
 			fmt.Fprintf(&sb, "; in the previous %s only %s of its %s events fell in that hour (%s); it is usually active %s",
 				s.Baseline.History, commas(p.counts[sl.index()]), commas(p.total), oneIn(c.est.Probability), usualHours(p))

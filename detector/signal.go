@@ -33,15 +33,35 @@ type Signal struct {
 	Severity    string
 	RiskScore   int
 	HighRisk    string // category when the action is high-risk
-	Automation  bool
-	Reason      string
-	Baseline    BaselineSummary
-	Events      []store.Event // contributing events, oldest first
-	Extra       map[string]any
-	Context     *ContextResult // set when the rule has a context check
+	// Floor is the severity of the high-impact floor when it applied.
+	Floor string
+	// Actor is who acted: the identity and account of the first event.
+	Actor      Actor
+	Automation bool
+	Reason     string
+	Baseline   BaselineSummary
+	Events     []store.Event // contributing events, oldest first
+	Timeline   []TimelineEvent
+	Extra      map[string]any
+	Context    *ContextResult // set when the rule has a context check
 
 	doc map[string]any
 }
+
+// Actor is the identity behind a signal, within its account: what
+// incidents group by.
+type Actor struct {
+	Identity string `json:"id"`
+	Account  string `json:"account,omitempty"`
+	Label    string `json:"label,omitempty"`
+}
+
+// Key identifies the actor in maps and document ids.
+func (a Actor) Key() string { return a.Account + "\x1f" + a.Identity }
+
+// NoBaseline reports whether the signal's entity had no history at all:
+// its score is then a floor or a guess, never a comparison with a past.
+func (s *Signal) NoBaseline() bool { return s.Baseline.Events == 0 }
 
 // Field is one named value.
 type Field struct {
@@ -80,6 +100,14 @@ func raiseSeverity(s string) string {
 		return "high"
 	}
 	return s
+}
+
+// maxSeverity returns the higher of two severities.
+func maxSeverity(a, b string) string {
+	if severityNumbers[b] > severityNumbers[a] {
+		return b
+	}
+	return a
 }
 
 // SignalID is deterministic: the rule, the entity, the value and the first
@@ -154,12 +182,21 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 	s.Confidence = ConfidenceFor(c.est.Score, c.baseline.Total)
 	s.Entity, s.Value = ev.fields(c)
 	s.Label = entityLabel(ev.prof, s.Entity, events[0])
+	s.Actor = Actor{Identity: ev.eventField(events[0], "identity"), Account: ev.eventField(events[0], "account")}
+	s.Actor.Label = ShortIdentity(s.Actor.Identity)
+	if s.Actor.Identity == "" {
+		s.Actor.Identity, s.Actor.Label = s.Label, s.Label
+	}
 	if cat := ev.highRiskCategory(s.Value); cat != "" {
 		s.HighRisk = cat
 		s.Severity = raiseSeverity(s.Severity)
-		if n := severityNumbers[s.Severity]; n > s.RiskScore {
-			s.RiskScore = n
-		}
+	}
+	if c.floor != "" {
+		s.Floor = c.floor
+		s.Severity = maxSeverity(s.Severity, c.floor)
+	}
+	if n := severityNumbers[s.Severity]; n > s.RiskScore {
+		s.RiskScore = n
 	}
 	s.Baseline = BaselineSummary{
 		History:        historyText(ev),
@@ -176,6 +213,7 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 
 // finish writes the reason and the document once the score is final.
 func (ev *evaluation) finish(s *Signal, c *candidate) {
+	s.Timeline = ev.timelineOf(s)
 	s.Reason = c.reason(ev, s, c)
 	if ev.rule.Context != nil {
 		s.Reason += contextReason(s, ev.rule.Context)

@@ -36,7 +36,7 @@ var (
 // An action belongs to one category.
 func decodeHighRisk(d *dec, root *yaml.Node) map[string]string {
 	out := map[string]string{}
-	m, ok := d.mapping(root, "", []string{"high_risk_actions"})
+	m, ok := d.mapping(root, "", []string{"high_risk_actions", "high_impact"})
 	if !ok {
 		return out
 	}
@@ -74,7 +74,65 @@ func decodeHighRisk(d *dec, root *yaml.Node) map[string]string {
 	return out
 }
 
-var highRisk = sync.OnceValue(func() map[string]string {
+// decodeHighImpact reads {high_impact: {severity: [Action or category, ...]}}
+// against the high-risk categories, into action -> severity.
+func decodeHighImpact(d *dec, root *yaml.Node, highRisk map[string]string) map[string]string {
+	out := map[string]string{}
+	var node *yaml.Node // decodeHighRisk already reported the root's faults
+	for i := 0; root.Kind == yaml.MappingNode && i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "high_impact" {
+			node = root.Content[i+1]
+		}
+	}
+	if node == nil {
+		return out
+	}
+	sevs, ok := d.mapping(node, "high_impact", []string{"critical", "high", "medium"})
+	if !ok {
+		return out
+	}
+	byCategory := map[string][]string{}
+	for a, c := range highRisk {
+		byCategory[c] = append(byCategory[c], a)
+	}
+	// Critical first: an action named under critical stays critical even
+	// when its category is listed under high.
+	for _, sev := range []string{"critical", "high", "medium"} {
+		list := deref(sevs.vals[sev])
+		if list == nil {
+			continue
+		}
+		path := "high_impact." + sev
+		if list.Kind != yaml.SequenceNode {
+			d.errf(list, path, "expected a list of actions or categories, got %s", describe(list))
+			continue
+		}
+		for _, c := range list.Content {
+			name, ok := d.nonEmpty(c, path)
+			if !ok {
+				continue
+			}
+			actions, isCat := byCategory[name]
+			if !isCat {
+				if _, known := highRisk[name]; !known {
+					d.errf(deref(c), path, "%q is neither a high_risk_actions category nor one of its actions", name)
+					continue
+				}
+				actions = []string{name}
+			}
+			for _, a := range actions {
+				if _, set := out[a]; !set {
+					out[a] = sev
+				}
+			}
+		}
+	}
+	return out
+}
+
+type highRiskData struct{ risk, impact map[string]string }
+
+var highRiskFile = sync.OnceValue(func() highRiskData {
 	const name = "aws/high_risk_actions.yml"
 	data, err := awsFS.ReadFile(name)
 	if err != nil {
@@ -85,12 +143,21 @@ var highRisk = sync.OnceValue(func() map[string]string {
 		panic(fmt.Sprintf("rules/%s: %v", name, err))
 	}
 	d := &dec{file: "rules/" + name}
-	out := decodeHighRisk(d, doc.Content[0])
+	risk := decodeHighRisk(d, doc.Content[0])
+	impact := decodeHighImpact(d, doc.Content[0], risk)
 	if d.diags.HasErrors() {
 		panic(d.diags.Error())
 	}
-	return out
+	return highRiskData{risk, impact}
 })
+
+func highRisk() map[string]string { return highRiskFile().risk }
+
+// HighImpactActions returns the actions that alert whatever the history
+// (logging stopped, detectors deleted, the organisation left, credentials
+// created, privileges escalated, data shared out), each with the severity
+// its alert gets.
+func HighImpactActions() map[string]string { return maps.Clone(highRiskFile().impact) }
 
 // HighRiskActions returns the CloudTrail event names offtrail treats as
 // high risk (defence evasion, IAM persistence, privilege escalation,

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/internal/demo"
 	"github.com/offtrail/offtrail/internal/geoip"
 	"github.com/offtrail/offtrail/internal/synth"
@@ -35,15 +36,17 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	replay := fs.Duration("replay", 72*time.Hour, "span before the end replayed by the scheduler")
 	keep := fs.String("keep", "", "also write the CloudTrail files (S3 layout) and labels.json here, to load into a cluster")
 	geoPath := fs.String("geoip", geoip.DefaultPath(), "city database (.mmdb) for source.geo; the city/country rules need it")
-	top := fs.Int("top", 20, "alerts to print")
+	top := fs.Int("top", 20, "incidents to print")
+	threshold := addIncidentThreshold(fs)
 	endFlag := fs.String("end", "", "end of the generated period, RFC 3339 (default: now, to the hour)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := demo.Config{
-		Synth:  synth.Config{Identities: *identities, Days: *days, Seed: *seed},
-		Replay: *replay,
-		Log:    env.log,
+		Synth:     synth.Config{Identities: *identities, Days: *days, Seed: *seed},
+		Replay:    *replay,
+		Log:       env.log,
+		Incidents: detector.IncidentOptions{Threshold: *threshold},
 	}
 	if *endFlag != "" {
 		t, err := time.Parse(time.RFC3339, *endFlag)
@@ -84,7 +87,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	if tty {
 		fmt.Fprintln(env.stderr)
 	}
-	printDemo(env.stdout, rep, *top)
+	printDemo(env.stdout, rep, *top, *threshold)
 	return nil
 }
 
@@ -93,17 +96,23 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func printDemo(w io.Writer, rep *demo.Report, top int) {
-	sigs := rep.Signals
-	if len(sigs) > top {
-		sigs = sigs[:top]
+func printDemo(w io.Writer, rep *demo.Report, top int, threshold float64) {
+	var alerts []*detector.Incident
+	for _, inc := range rep.Incidents {
+		if inc.Alert {
+			alerts = append(alerts, inc)
+		}
 	}
-	fmt.Fprintf(w, "Top %d of %d alerts:\n\n", len(sigs), len(rep.Signals))
-	writeSignalsTable(w, sigs)
+	shown := rep.Incidents
+	if len(shown) > top {
+		shown = shown[:top]
+	}
+	fmt.Fprintf(w, "Top %d incidents (%d alerting, from %d rule signals):\n\n", min(top, len(alerts)), len(alerts), len(rep.Signals))
+	writeIncidentsTable(w, shown, threshold)
 
 	fmt.Fprintln(w, "\nPlanted attacks:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tCAUGHT\tBY")
+	fmt.Fprintln(tw, "SCENARIO\tCAUGHT\tSCORE\tRULES")
 	for _, s := range rep.Scenarios {
 		if s.Scenario.Kind != "attack" {
 			continue
@@ -112,27 +121,21 @@ func printDemo(w io.Writer, rep *demo.Report, top int) {
 		if s.Caught {
 			caught = "caught"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", truncate(s.Scenario.ID, 60), caught, strings.Join(s.Rules, ", "))
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\n", truncate(s.Scenario.ID, 60), caught, s.Score, strings.Join(s.Rules, ", "))
 	}
 	tw.Flush()
 	if os.Getenv("OFFTRAIL_DEMO_FALSE") != "" {
-		fmt.Fprintln(w, "\nAlerts that touch no planted attack:")
-		writeSignalsTable(w, rep.FalseSignals)
+		fmt.Fprintln(w, "\nIncidents that touch no planted attack:")
+		writeIncidentsTable(w, rep.FalseIncidents, threshold)
 	}
-	var byRule []string
-	for _, r := range slices.Sorted(maps.Keys(rep.FalseByRule)) {
-		byRule = append(byRule, fmt.Sprintf("%s %d", r, rep.FalseByRule[r]))
+	var byKind []string
+	for _, k := range slices.Sorted(maps.Keys(rep.FalseByKind)) {
+		byKind = append(byKind, fmt.Sprintf("%s %d", k, rep.FalseByKind[k]))
 	}
-	if len(byRule) > 0 {
-		fmt.Fprintf(w, "\nAlerts that touch no planted attack, by rule: %s.\n", strings.Join(byRule, ", "))
+	if len(byKind) > 0 {
+		fmt.Fprintf(w, "\nIncidents that touch no planted attack, by what they touch: %s.\n", strings.Join(byKind, ", "))
 	}
-	benign := 0
-	for _, s := range rep.Scenarios {
-		if s.Scenario.Kind == "benign" && s.Signals > 0 {
-			benign++
-		}
-	}
-	fmt.Fprintf(w, "\n%d events, %d identities. Caught %d of %d planted attacks (recall %.2f). %d alerts touch no attack: %.1f false alerts per 100 identity-weeks (%d benign-novelty scenarios flagged). Load %.1fs, replay %.1fs.\n",
-		rep.Events, len(rep.Labels.Identities), rep.Caught, rep.Attacks, rep.Recall(), rep.FalseAlerts, rep.FalsePer100IdentityWeeks(), benign,
-		rep.LoadTime.Seconds(), rep.ReplayTime.Seconds())
+	fmt.Fprintf(w, "\n%d events, %d identities. Caught %d of %d planted attacks in an incident (recall %.2f). %d of %d incidents touch no attack: %.1f false incidents per 100 identity-weeks. %d actor(s) alerted with no baseline. Load %.1fs, replay %.1fs.\n",
+		rep.Events, len(rep.Labels.Identities), rep.Caught, rep.Attacks, rep.Recall(), rep.FalseAlerts, rep.Alerts, rep.FalsePer100IdentityWeeks(),
+		rep.NoBaseline, rep.LoadTime.Seconds(), rep.ReplayTime.Seconds())
 }

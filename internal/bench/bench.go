@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -66,54 +66,71 @@ func addQuality(t *Table, seed uint64, rep *demo.Report) {
 	q := func(metric, value, note string) {
 		t.Add(Row{Section: "quality", Metric: metric, Backend: "embedded", History: hist, Value: value, Note: fmt.Sprintf("seed %d; %s", seed, note)})
 	}
-	q("recall, all planted attacks", fmt.Sprintf("%.2f", rep.Recall()), fmt.Sprintf("%d of %d caught; target ≥ 0.95", rep.Caught, rep.Attacks))
-	q("false alerts per 100 identity-weeks", fmt.Sprintf("%.1f", rep.FalsePer100IdentityWeeks()),
-		fmt.Sprintf("%d alerts touch no attack over %.1f identity-weeks; target ≤ 5", rep.FalseAlerts, rep.IdentityWeeks))
-	// Per kind: Stratus techniques by tactic, hand-written attacks one by one.
-	type agg struct {
-		caught, all int
-		missed      []string
+	q("recall, all planted attacks (incidents)", fmt.Sprintf("%.2f", rep.Recall()), fmt.Sprintf("%d of %d in an alerting incident; target ≥ 0.95", rep.Caught, rep.Attacks))
+	q("false incidents per 100 identity-weeks", fmt.Sprintf("%.1f", rep.FalsePer100IdentityWeeks()),
+		fmt.Sprintf("%d of %d alerting incidents touch no attack over %.1f identity-weeks; target ≤ 5", rep.FalseAlerts, rep.Alerts, rep.IdentityWeeks))
+	for _, g := range Recall(rep, ScenarioGroup) {
+		note := fmt.Sprintf("%d of %d", g.Caught, g.All)
+		if len(g.Missed) > 0 {
+			note += "; missed " + strings.Join(g.Missed, ", ")
+		}
+		q("recall: "+g.Name, fmt.Sprintf("%.2f", g.Recall()), note)
 	}
-	kinds := map[string]*agg{}
+	for _, k := range slices.Sorted(maps.Keys(rep.FalseByKind)) {
+		q("false incidents: "+k, fmt.Sprint(rep.FalseByKind[k]), "alerting incidents touching it and no attack")
+	}
+	for _, r := range rep.PerRule {
+		q("building blocks: "+r.Rule, fmt.Sprint(r.Signals), fmt.Sprintf("signals in %d windows; in %d false incidents", r.Windows, rep.FalseByRule[r.Rule]))
+	}
+}
+
+// RecallGroup is the recall of one group of planted attacks.
+type RecallGroup struct {
+	Name        string
+	Caught, All int
+	Missed      []string
+}
+
+// Recall is Caught / All.
+func (g RecallGroup) Recall() float64 { return float64(g.Caught) / float64(max(1, g.All)) }
+
+// ScenarioGroup names an attack's group: Stratus techniques by tactic,
+// hand-written attacks one by one.
+func ScenarioGroup(sc synth.Scenario) string {
+	k := sc.ID
+	if strings.HasPrefix(k, "stratus:") {
+		if parts := strings.SplitN(strings.TrimPrefix(k, "stratus:"), ".", 3); len(parts) >= 2 {
+			k = "stratus " + parts[1]
+		}
+	}
+	return k
+}
+
+// Recall groups the report's attacks by key and counts the caught ones.
+func Recall(rep *demo.Report, key func(synth.Scenario) string) []RecallGroup {
+	groups := map[string]*RecallGroup{}
 	for _, s := range rep.Scenarios {
 		if s.Scenario.Kind != "attack" {
 			continue
 		}
-		k := s.Scenario.ID
-		if strings.HasPrefix(k, "stratus:") {
-			parts := strings.SplitN(strings.TrimPrefix(k, "stratus:"), ".", 3)
-			if len(parts) >= 2 {
-				k = "stratus " + parts[1]
-			}
+		k := key(s.Scenario)
+		g := groups[k]
+		if g == nil {
+			g = &RecallGroup{Name: k}
+			groups[k] = g
 		}
-		a := kinds[k]
-		if a == nil {
-			a = &agg{}
-			kinds[k] = a
-		}
-		a.all++
+		g.All++
 		if s.Caught {
-			a.caught++
+			g.Caught++
 		} else {
-			a.missed = append(a.missed, strings.TrimPrefix(s.Scenario.ID, "stratus:"))
+			g.Missed = append(g.Missed, strings.TrimPrefix(s.Scenario.ID, "stratus:"))
 		}
 	}
-	names := make([]string, 0, len(kinds))
-	for k := range kinds {
-		names = append(names, k)
+	out := make([]RecallGroup, 0, len(groups))
+	for _, k := range slices.Sorted(maps.Keys(groups)) {
+		out = append(out, *groups[k])
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		a := kinds[k]
-		note := fmt.Sprintf("%d of %d", a.caught, a.all)
-		if len(a.missed) > 0 {
-			note += "; missed " + strings.Join(a.missed, ", ")
-		}
-		q("recall: "+k, fmt.Sprintf("%.2f", float64(a.caught)/float64(a.all)), note)
-	}
-	for _, r := range rep.PerRule {
-		q("false alerts: "+r.Rule, fmt.Sprint(rep.FalseByRule[r.Rule]), fmt.Sprintf("%d signals in %d windows", r.Signals, r.Windows))
-	}
+	return out
 }
 
 // Backend is a store under test.

@@ -34,10 +34,13 @@ const Index = "logs-aws.cloudtrail-demo"
 
 // Config says what to generate and replay.
 type Config struct {
-	Synth      synth.Config
-	Replay     time.Duration  // the span before the end replayed by the scheduler; default 3 days
-	Geo        cloudtrail.Geo // optional GeoIP database for source.geo
-	Rules      []*rules.Rule  // default: the built-in pack
+	Synth  synth.Config
+	Replay time.Duration  // the span before the end replayed by the scheduler; default 3 days
+	Geo    cloudtrail.Geo // optional GeoIP database for source.geo
+	Rules  []*rules.Rule  // default: the built-in pack
+	// Incidents sets the incident threshold and sessions (defaults: see
+	// detector.IncidentOptions).
+	Incidents  detector.IncidentOptions
 	Log        zerolog.Logger // progress and debug
 	OnProgress func(schedule.Progress)
 	// Store, when set, receives the documents instead of a new in-memory
@@ -47,16 +50,23 @@ type Config struct {
 
 // Report is what the demo found and how good that was.
 type Report struct {
-	Labels        *synth.Labels
-	Events        int
-	Signals       []*detector.Signal // highest score first
-	PerRule       []schedule.BacktestStats
-	Scenarios     []ScenarioResult
-	Caught        int // attack scenarios caught
-	Attacks       int
-	FalseAlerts   int // signals that touch no planted attack
-	FalseByRule   map[string]int
-	FalseSignals  []*detector.Signal
+	Labels      *synth.Labels
+	Events      int
+	Signals     []*detector.Signal // the building blocks, highest score first
+	Incidents   []*detector.Incident
+	PerRule     []schedule.BacktestStats
+	Scenarios   []ScenarioResult
+	Caught      int // attack scenarios in an alerting incident
+	Attacks     int
+	Alerts      int // alerting incidents
+	FalseAlerts int // alerting incidents that touch no planted attack
+	FalseByRule map[string]int
+	// FalseByKind counts false incidents by the benign scenario they touch
+	// ("background" when none).
+	FalseByKind    map[string]int
+	FalseIncidents []*detector.Incident
+	// NoBaseline counts actors whose incidents had no history at all.
+	NoBaseline    int
 	IdentityWeeks float64 // identities × replayed weeks
 	LoadTime      time.Duration
 	ReplayTime    time.Duration
@@ -65,7 +75,8 @@ type Report struct {
 // ScenarioResult says whether a labelled scenario was caught, and by what.
 type ScenarioResult struct {
 	Scenario synth.Scenario
-	Caught   bool
+	Caught   bool     // in an alerting incident
+	Score    float64  // the best incident score touching it
 	Rules    []string // rules whose signals contain its events
 	Signals  int
 }
@@ -165,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.ReplayTime = time.Since(start)
 	sort.SliceStable(rep.Signals, func(i, j int) bool { return rep.Signals[i].Score > rep.Signals[j].Score })
+	rep.Incidents = detector.IncidentsOf(rep.Signals, cfg.Incidents)
 
 	// 3. Score against the labels.
 	score(rep, cfg.Replay)
@@ -182,36 +194,60 @@ func score(rep *Report, replay time.Duration) {
 			owner[id] = i
 		}
 	}
-	rep.FalseByRule = map[string]int{}
 	results := make([]ScenarioResult, len(rep.Labels.Scenarios))
 	for i, sc := range rep.Labels.Scenarios {
 		results[i].Scenario = sc
 	}
+	// Building blocks: which rules saw each scenario.
 	for _, s := range rep.Signals {
-		hit := map[int]bool{}
-		for _, e := range s.Events {
-			if i, ok := owner[e.ID]; ok {
-				hit[i] = true
-			}
-		}
-		attack := false
-		for i := range hit {
+		for i := range touched(owner, signalEventIDs(s)) {
 			r := &results[i]
 			r.Signals++
 			if !slices.Contains(r.Rules, s.RuleID) {
 				r.Rules = append(r.Rules, s.RuleID)
 			}
-			if r.Scenario.Kind == "attack" {
-				r.Caught = true
-				attack = true
-			}
-		}
-		if !attack {
-			rep.FalseAlerts++
-			rep.FalseByRule[s.RuleID]++
-			rep.FalseSignals = append(rep.FalseSignals, s)
 		}
 	}
+	// Alerts are incidents.
+	rep.FalseByRule, rep.FalseByKind = map[string]int{}, map[string]int{}
+	noBaseline := map[detector.Actor]bool{}
+	for _, inc := range rep.Incidents {
+		hit := touched(owner, inc.EventIDs())
+		for i := range hit {
+			results[i].Score = max(results[i].Score, inc.Score)
+		}
+		if !inc.Alert {
+			continue
+		}
+		rep.Alerts++
+		if inc.NoBaseline {
+			noBaseline[inc.Actor] = true
+		}
+		attack := false
+		var kinds []string
+		for i := range hit {
+			if results[i].Scenario.Kind == "attack" {
+				results[i].Caught, attack = true, true
+			} else {
+				kinds = append(kinds, results[i].Scenario.ID)
+			}
+		}
+		if attack {
+			continue
+		}
+		rep.FalseAlerts++
+		rep.FalseIncidents = append(rep.FalseIncidents, inc)
+		for _, r := range inc.Rules {
+			rep.FalseByRule[r]++
+		}
+		if len(kinds) == 0 {
+			kinds = []string{"background"}
+		}
+		for _, k := range slices.Compact(slices.Sorted(slices.Values(kinds))) {
+			rep.FalseByKind[k]++
+		}
+	}
+	rep.NoBaseline = len(noBaseline)
 	for i := range results {
 		sort.Strings(results[i].Rules)
 		if results[i].Scenario.Kind == "attack" {
@@ -225,7 +261,25 @@ func score(rep *Report, replay time.Duration) {
 	rep.IdentityWeeks = float64(len(rep.Labels.Identities)) * replay.Hours() / (24 * 7)
 }
 
-// timezones maps every ARN of every identity to its timezone.
+// touched returns the scenarios owning any of the event ids.
+func touched(owner map[string]int, ids []string) map[int]bool {
+	hit := map[int]bool{}
+	for _, id := range ids {
+		if i, ok := owner[id]; ok {
+			hit[i] = true
+		}
+	}
+	return hit
+}
+
+func signalEventIDs(s *detector.Signal) []string {
+	ids := make([]string, len(s.Events))
+	for i, e := range s.Events {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
 func timezones(l *synth.Labels) map[string]string {
 	out := map[string]string{}
 	for _, id := range l.Identities {

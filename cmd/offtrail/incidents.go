@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/offtrail/offtrail/detector"
+)
+
+// writeIncidentsTable prints the alerting incidents for a person, then
+// how many sessions stayed below the threshold and how many actors had no
+// baseline, so an empty table says why it is empty.
+func writeIncidentsTable(w io.Writer, incs []*detector.Incident, threshold float64) {
+	var alerts []*detector.Incident
+	below, noBase := 0, map[detector.Actor]bool{}
+	for _, inc := range incs {
+		if inc.NoBaseline {
+			noBase[inc.Actor] = true
+		}
+		if inc.Alert {
+			alerts = append(alerts, inc)
+		} else {
+			below++
+		}
+	}
+	if len(alerts) == 0 {
+		fmt.Fprintf(w, "no incidents at or above %.0f", threshold)
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "INCIDENT\tACTOR\tSTART\tSCORE\tSEVERITY\tCONF\tANOMALIES\tSUMMARY")
+		for _, inc := range alerts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%d\t%s\n", inc.ID[:12], truncate(inc.Actor.Label, 40),
+				inc.Start.UTC().Format("2006-01-02 15:04"), inc.Score, inc.Severity, inc.Confidence, len(inc.Anomalies), inc.Summary)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "%d incident(s) at or above %.0f", len(alerts), threshold)
+	}
+	fmt.Fprintf(w, "; %d session(s) of building blocks below it; %d actor(s) with no baseline.\n", below, len(noBase))
+}
+
+// writeIncidentsJSON prints incidents as the signals index stores them,
+// one a line, in the embedded store's signals.ndjson format.
+func writeIncidentsJSON(w io.Writer, incs []*detector.Incident) error {
+	enc := json.NewEncoder(w)
+	for _, inc := range incs {
+		if err := enc.Encode(map[string]any{"_id": inc.ID, "_source": inc.Document()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addIncidentThreshold adds --incident-threshold: the one setting that
+// decides what a person is alerted to (README, "Incidents").
+func addIncidentThreshold(fs *flag.FlagSet) *float64 {
+	return fs.Float64("incident-threshold", detector.DefaultIncidentThreshold,
+		"incident score (0-100) at which a session of anomalies alerts; 75 is \"1 in 32,000\"")
+}
