@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/internal/config"
-	"github.com/offtrail/offtrail/mappings"
+	"github.com/offtrail/offtrail/internal/ingest"
 	"github.com/offtrail/offtrail/rules"
 )
 
@@ -18,32 +17,9 @@ func openConfigured(ctx context.Context, env *cliEnv, cfg *config.Config) (store
 	return openConnection(ctx, env, cfg.Conn, forReading)
 }
 
-// templateFor returns the embedded template name ("signals", "state")
-// for index: as shipped when index matches its patterns, otherwise
-// narrowed to exactly that index so a custom name still gets the mapping.
-func templateFor(name, index string) (string, json.RawMessage, error) {
-	patterns, err := mappings.TemplatePatterns(name)
-	if err != nil {
-		return "", nil, err
-	}
-	if mappings.MatchesPattern(index, patterns) {
-		b, err := mappings.Template(name)
-		return "offtrail-" + name, b, err
-	}
-	b, err := mappings.TemplateWith(name, mappings.TemplateOptions{IndexPatterns: []string{index}})
-	return "offtrail-" + name + "-" + index, b, err
-}
-
-// ensureTemplate installs the template for index.
+// ensureTemplate installs the template ("signals", "state") for index.
 func ensureTemplate(ctx context.Context, st store.Backend, name, index string) error {
-	tname, body, err := templateFor(name, index)
-	if err != nil {
-		return err
-	}
-	if err := st.EnsureTemplate(ctx, tname, body); err != nil {
-		return fmt.Errorf("install template %s: %w", tname, err)
-	}
-	return nil
+	return ingest.EnsureTemplate(ctx, st, name, index, nil)
 }
 
 // loadRunRules loads the configured rules (or the built-in pack). Invalid

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/internal/config"
 	"github.com/offtrail/offtrail/rules"
 )
 
@@ -25,10 +27,19 @@ func addEvalFlags(fs *flag.FlagSet, verb, formatHelp string) *evalFlags {
 	return f
 }
 
-// check reports a missing --store or an unknown --format as a usage error.
+// needStore reports a usage error when neither --store nor
+// $OFFTRAIL_STORE_URL names a store.
+func needStore(flag string) error {
+	if flag == "" && os.Getenv(config.EnvStoreURL) == "" {
+		return &exitError{code: 2, err: fmt.Errorf("--store is required (or %s): %s", config.EnvStoreURL, config.StoreForms)}
+	}
+	return nil
+}
+
+// check reports a missing store or an unknown --format as a usage error.
 func (f *evalFlags) check() error {
-	if f.store == "" {
-		return &exitError{code: 2, err: fmt.Errorf("--store is required")}
+	if err := needStore(f.store); err != nil {
+		return err
 	}
 	if f.format != "table" && f.format != "json" {
 		return &exitError{code: 2, err: fmt.Errorf("--format must be table or json")}

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/internal/cloudtrail"
-	"github.com/offtrail/offtrail/internal/geoip"
+	"github.com/offtrail/offtrail/internal/ingest"
 	"github.com/offtrail/offtrail/mappings"
 )
 
@@ -28,103 +29,139 @@ func init() {
 // maxReported bounds the per-record lines on stderr; the counts are exact.
 const maxReported = 50
 
-func runLoad(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "load", "--store URL|file:DIR [--profile ecs|cloudtrail] [--index NAME] [--geoip FILE] PATH...")
-	storeSpec := fs.String("store", "", "Elasticsearch/OpenSearch URL, or file:DIR for the embedded store")
-	profile := fs.String("profile", "ecs", "document shape: ecs (Elastic AWS integration) or cloudtrail (raw)")
-	index := fs.String("index", "", "target index (default logs-aws.cloudtrail-default for ecs, cloudtrail-default for cloudtrail)")
-	geoPath := fs.String("geoip", os.Getenv("OFFTRAIL_GEOIP_DB"), "city database (.mmdb file, or a directory of them) to add source.geo; default $OFFTRAIL_GEOIP_DB")
-	noTemplate := fs.Bool("no-template", false, "do not install the index template")
-	every := fs.Duration("progress", 5*time.Second, "interval of progress lines on stderr (0 turns them off)")
+// loadFlags are load's options.
+type loadFlags struct {
+	store, profile, index, geoip string
+	noTemplate, keepGoing        bool
+	every                        time.Duration
+	paths                        []string
+}
+
+func parseLoadFlags(env *cliEnv, args []string) (*loadFlags, error) {
+	fs := newFlagSet(env, "load", "--store URL|file:DIR [--profile ecs|cloudtrail] [--index NAME] [--geoip FILE] [--keep-going] PATH...")
+	f := &loadFlags{}
+	fs.StringVar(&f.store, "store", "", "Elasticsearch/OpenSearch URL, or file:DIR for the embedded store (default $OFFTRAIL_STORE_URL)")
+	fs.StringVar(&f.profile, "profile", "ecs", "document shape: ecs (Elastic AWS integration) or cloudtrail (raw)")
+	fs.StringVar(&f.index, "index", "", "target index (default logs-aws.cloudtrail-default for ecs, cloudtrail-default for cloudtrail)")
+	geoFlag(fs, &f.geoip, "to add source.geo (the country and city rules need it)")
+	fs.BoolVar(&f.noTemplate, "no-template", false, "do not install the index template")
+	fs.BoolVar(&f.keepGoing, "keep-going", false, "exit 0 even when files could not be read to the end (they are still counted and reported)")
+	fs.DurationVar(&f.every, "progress", 5*time.Second, "interval of progress lines on stderr (0 turns them off)")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	f.paths = fs.Args()
+	if len(f.paths) == 0 {
+		fs.Usage()
+		return nil, &exitError{code: 2, err: errors.New("at least one PATH is required")}
+	}
+	if err := needStore(f.store); err != nil {
+		return nil, err
+	}
+	for _, p := range f.paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+	}
+	return f, nil
+}
+
+func runLoad(ctx context.Context, env *cliEnv, args []string) error {
+	f, err := parseLoadFlags(env, args)
+	if err != nil {
 		return err
 	}
-	paths := fs.Args()
-	if *storeSpec == "" || len(paths) == 0 {
-		fs.Usage()
-		return &exitError{code: 2, err: errors.New("--store and at least one PATH are required")}
-	}
-	ct, ok := mappings.CloudTrailIndexFor(*profile)
+	ct, ok := mappings.CloudTrailIndexFor(f.profile)
 	if !ok {
-		return &exitError{code: 2, err: fmt.Errorf("--profile %q: want ecs or cloudtrail", *profile)}
+		return &exitError{code: 2, err: fmt.Errorf("--profile %q: want ecs or cloudtrail", f.profile)}
 	}
-	if *index == "" {
-		*index = ct.DefaultIndex
+	if f.index == "" {
+		f.index = ct.DefaultIndex
 	}
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
-			return &exitError{code: 2, err: err}
-		}
+	geo, closeGeo, err := openGeo(env, f.geoip, "load")
+	if err != nil {
+		return err
 	}
-
-	shaper := &cloudtrail.Shaper{}
-	if *geoPath != "" {
-		db, err := geoip.Open(*geoPath)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		env.log.Info().Str("path", *geoPath).Str("database", db.Description()).Msg("geoip database open")
-		shaper.Geo = db
-	}
-	shape := shaper.ECS
-	if *profile == "cloudtrail" {
-		shape = shaper.Raw
-	}
-
-	st, err := openStore(ctx, env, *storeSpec, forWriting)
+	defer closeGeo()
+	st, err := openStore(ctx, env, f.store, forWriting)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	if !*noTemplate {
-		if err := installCloudTrailTemplate(ctx, st, ct, *index); err != nil {
+	if !f.noTemplate {
+		if err := ingest.EnsureTemplate(ctx, st, ct.Template, f.index, nil); err != nil {
 			return err
 		}
 	}
-
-	start := time.Now()
-	var (
-		mu       sync.Mutex // guards reported: the writer may call back from its own goroutines
-		reported int
-	)
-	report := func(format string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		reported++
-		switch {
-		case reported <= maxReported:
-			fmt.Fprintf(env.stderr, format+"\n", a...)
-		case reported == maxReported+1:
-			fmt.Fprintf(env.stderr, "offtrail load: more problems; only counting from here\n")
-		}
+	res, err := loadFiles(ctx, env, st, f, ingest.Shape{Profile: f.profile, Geo: geo})
+	fmt.Fprintln(env.stdout, res.summary(f.keepGoing))
+	if err != nil {
+		return err
 	}
+	return res.verdict(st.Kind(), f)
+}
+
+// loadResult is what a load did, for the summary line and the exit status.
+type loadResult struct {
+	ingest.Counts
+	indexed, failed int64
+	elapsed         time.Duration
+}
+
+// summary accounts for every record that can be known: loaded, skipped
+// (invalid records, or rejected by the store) and unreadable (in files
+// that broke part-way), then how many got a location.
+func (r loadResult) summary(keepGoing bool) string {
+	secs := r.elapsed.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(r.indexed) / secs
+	}
+	line := fmt.Sprintf("loaded %d, skipped %d, unreadable %d", r.indexed, int64(r.Skipped)+r.failed, r.Unreadable)
+	if r.BadFiles > 0 {
+		line += fmt.Sprintf(" (%d of %d files broken", r.BadFiles, r.Files)
+		if keepGoing {
+			line += "; --keep-going: not an error"
+		}
+		line += ")"
+	}
+	return line + fmt.Sprintf("; %d with a location; in %.1f seconds, %.0f events/s", r.Located, secs, rate)
+}
+
+// verdict is the exit status: anything not loaded that should have been
+// is an error.
+func (r loadResult) verdict(kind string, f *loadFlags) error {
+	switch {
+	case r.failed > 0:
+		return &exitError{code: 1, err: fmt.Errorf("%s rejected %d documents", kind, r.failed)}
+	case r.BadFiles > 0 && !f.keepGoing:
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d files could not be read to the end (%d records unreadable); --keep-going accepts that", r.BadFiles, r.Files, r.Unreadable)}
+	case r.Records == 0:
+		// Nothing to load is almost always a wrong path, never success.
+		return &exitError{code: 1, err: fmt.Errorf("no CloudTrail records found in %s", strings.Join(f.paths, " "))}
+	}
+	return nil
+}
+
+// loadFiles feeds the files through the ingest pipeline into the index,
+// reporting each problem (bounded) on stderr.
+func loadFiles(ctx context.Context, env *cliEnv, st store.Backend, f *loadFlags, shape ingest.Shape) (loadResult, error) {
+	start := time.Now()
+	rep := &problemReporter{w: env.stderr}
 	var rejected atomic.Int64
-	bw, err := st.NewBulkWriter(ctx, *index, func(id string, err error) {
+	bw, err := st.NewBulkWriter(ctx, f.index, func(id string, err error) {
 		rejected.Add(1)
-		report("%s: rejected by %s: %v", id, st.Kind(), err)
+		rep.report("%s: rejected by %s: %v", id, st.Kind(), err)
 	})
 	if err != nil {
-		return fmt.Errorf("bulk writer for %s: %w", *index, err)
+		return loadResult{}, fmt.Errorf("bulk writer for %s: %w", f.index, err)
 	}
-
 	var read atomic.Int64
-	stopProgress := progress(env, *every, start, &read)
-	reader := cloudtrail.Reader{OnSkip: func(file string, n int, err error) {
-		if n > 0 {
-			report("%s:%d: %v", file, n, err)
-		} else {
-			report("%s: %v", file, err)
-		}
-	}}
-	stats, readErr := reader.Read(ctx, paths, func(rec cloudtrail.Record) error {
-		src, err := json.Marshal(shape(rec))
-		if err != nil {
-			return fmt.Errorf("%s:%d: encode: %w", rec.File, rec.N, err)
-		}
-		if err := bw.Add(ctx, store.Doc{ID: rec.ID, Source: src}); err != nil {
-			return fmt.Errorf("index %s: %w", *index, err)
+	stopProgress := progress(env, f.every, start, &read)
+	reader := cloudtrail.Reader{OnSkip: func(pos cloudtrail.Pos, err error) { rep.report("%s: %v", pos, err) }}
+	counts, readErr := ingest.Feed(ctx, &reader, f.paths, runtime.GOMAXPROCS(0), shape, func(doc store.Doc) error {
+		if err := bw.Add(ctx, doc); err != nil {
+			return fmt.Errorf("index %s: %w", f.index, err)
 		}
 		read.Add(1)
 		return nil
@@ -132,57 +169,30 @@ func runLoad(ctx context.Context, env *cliEnv, args []string) error {
 	stopProgress()
 	indexed, failed, closeErr := bw.Close(ctx)
 	if closeErr == nil && readErr == nil {
-		closeErr = st.Refresh(ctx, *index)
+		closeErr = st.Refresh(ctx, f.index)
 	}
-	elapsed := time.Since(start).Seconds()
-	if failed < rejected.Load() {
-		failed = rejected.Load()
-	}
-	skipped := int64(stats.Skipped) + failed
-	rate := 0.0
-	if elapsed > 0 {
-		rate = float64(indexed) / elapsed
-	}
-	if stats.BadFiles > 0 {
-		fmt.Fprintf(env.stderr, "offtrail load: %d of %d files could not be read to the end\n", stats.BadFiles, stats.Files)
-	}
-	fmt.Fprintf(env.stdout, "loaded %d, skipped %d, in %.1f seconds, %.0f events/s\n", indexed, skipped, elapsed, rate)
-
-	if err := errors.Join(readErr, closeErr); err != nil {
-		return err
-	}
-	if failed > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%s rejected %d documents", st.Kind(), failed)}
-	}
-	if stats.Records == 0 {
-		// Nothing to load is almost always a wrong path, never success.
-		return &exitError{code: 1, err: fmt.Errorf("no CloudTrail records found in %s", strings.Join(paths, " "))}
-	}
-	return nil
+	res := loadResult{Counts: counts, indexed: indexed, failed: max(failed, rejected.Load()), elapsed: time.Since(start)}
+	return res, errors.Join(readErr, closeErr)
 }
 
-// installCloudTrailTemplate installs the profile's template. An index
-// outside the template's patterns gets a template of its own, so a custom
-// --index is mapped the same way.
-func installCloudTrailTemplate(ctx context.Context, st store.Backend, ct mappings.CloudTrailIndex, index string) error {
-	patterns, err := mappings.TemplatePatterns(ct.Template)
-	if err != nil {
-		return err
+// problemReporter prints problems on stderr, at most maxReported lines;
+// the counts stay exact. The reader and the writer call it concurrently.
+type problemReporter struct {
+	w        io.Writer
+	mu       sync.Mutex
+	reported int
+}
+
+func (p *problemReporter) report(format string, a ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reported++
+	switch {
+	case p.reported <= maxReported:
+		fmt.Fprintf(p.w, format+"\n", a...)
+	case p.reported == maxReported+1:
+		fmt.Fprintf(p.w, "offtrail load: more problems; only counting from here\n")
 	}
-	name := "offtrail-" + ct.Template
-	var opt mappings.TemplateOptions
-	if !mappings.MatchesPattern(index, patterns) {
-		name += "-" + index
-		opt.IndexPatterns = []string{index}
-	}
-	body, err := mappings.TemplateWith(ct.Template, opt)
-	if err != nil {
-		return err
-	}
-	if err := st.EnsureTemplate(ctx, name, body); err != nil {
-		return fmt.Errorf("index template %s: %w", name, err)
-	}
-	return nil
 }
 
 // progress prints the running count every interval until stopped.

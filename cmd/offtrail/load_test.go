@@ -46,7 +46,7 @@ func writeLoadInput(t *testing.T) string {
 	return root
 }
 
-var summaryLine = regexp.MustCompile(`^loaded (\d+), skipped (\d+), in \d+\.\d seconds, \d+ events/s\n$`)
+var summaryLine = regexp.MustCompile(`^loaded (\d+), skipped (\d+), unreadable 0; \d+ with a location; in \d+\.\d seconds, \d+ events/s\n$`)
 
 func TestLoadEmbedded(t *testing.T) {
 	input := writeLoadInput(t)
@@ -73,7 +73,7 @@ func TestLoadEmbedded(t *testing.T) {
 				if m == nil || m[1] != "3" || m[2] != "2" {
 					t.Errorf("summary %q", stdout.String())
 				}
-				for _, want := range []string{"events.jsonl:3: invalid JSON", "events.jsonl:4: no eventTime"} {
+				for _, want := range []string{"events.jsonl:3 (record 3): invalid JSON", "events.jsonl:4 (record 4): no eventTime"} {
 					if !strings.Contains(stderr.String(), want) {
 						t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 					}

@@ -38,10 +38,7 @@ func (r *Reader) ReadParallel(ctx context.Context, paths []string, workers int, 
 			var st Stats
 			defer func() {
 				mu.Lock()
-				total.Files += st.Files
-				total.BadFiles += st.BadFiles
-				total.Records += st.Records
-				total.Skipped += st.Skipped
+				total.Add(st)
 				mu.Unlock()
 			}()
 			for f := range next {

@@ -37,6 +37,29 @@ type Record struct {
 	// File and N locate the event: N counts records from 1 within a file.
 	File string
 	N    int
+	// Line is the event's line for line-per-event input (NDJSON); 0 for
+	// documents read as a stream ({"Records":[…]}, arrays).
+	Line int
+}
+
+// Pos locates a problem: a file, and within it a record and, for NDJSON,
+// a line (records and lines differ: blank lines, several records a line).
+type Pos struct {
+	File   string
+	Record int // from 1; 0 for the file as a whole
+	Line   int // from 1; 0 when not read by line
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.Line > 0 && p.Record > 0:
+		return fmt.Sprintf("%s:%d (record %d)", p.File, p.Line, p.Record)
+	case p.Line > 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	case p.Record > 0:
+		return fmt.Sprintf("%s: record %d", p.File, p.Record)
+	}
+	return p.File
 }
 
 // Stats counts what a Read saw.
@@ -45,14 +68,27 @@ type Stats struct {
 	BadFiles int // files that could not be read or parsed to the end
 	Records  int // records passed to the callback
 	Skipped  int // records skipped as invalid
+	// Unreadable counts records known to exist that could not be decoded:
+	// the one where a file broke, and those found after it. Records past
+	// the end of a truncated file cannot be known and are not counted.
+	Unreadable int
+}
+
+// Add sums two counts.
+func (s *Stats) Add(o Stats) {
+	s.Files += o.Files
+	s.BadFiles += o.BadFiles
+	s.Records += o.Records
+	s.Skipped += o.Skipped
+	s.Unreadable += o.Unreadable
 }
 
 // Reader reads CloudTrail files. The zero value is ready to use.
 type Reader struct {
-	// OnSkip, if set, is told about every skipped record (n ≥ 1) and every
-	// file that could not be read to the end (n is the record number where
-	// reading stopped, 0 for a file that could not be opened).
-	OnSkip func(file string, n int, err error)
+	// OnSkip, if set, is told about every skipped record and every file
+	// that could not be read to the end (pos is where reading stopped;
+	// Record is 0 for a file that could not be opened).
+	OnSkip func(pos Pos, err error)
 }
 
 // Read reads paths (files or directory trees) with a zero Reader.
@@ -149,8 +185,10 @@ func isEventFile(name string) bool {
 // fileError is returned inside readStream for problems that end a file
 // but not the whole read.
 type fileError struct {
-	n   int
-	err error
+	n          int // the record where the file broke
+	line       int // its line, when read by line
+	unreadable int // records known but not decoded
+	err        error
 }
 
 func (e *fileError) Error() string { return e.err.Error() }
@@ -160,7 +198,7 @@ func (r *Reader) readFile(ctx context.Context, path string, fn func(Record) erro
 	f, err := os.Open(path)
 	if err != nil {
 		st.BadFiles++
-		r.skip(path, 0, err)
+		r.skip(Pos{File: path}, err)
 		return nil
 	}
 	defer f.Close()
@@ -173,15 +211,16 @@ func (r *Reader) readStream(ctx context.Context, name string, in io.Reader, fn f
 	var fe *fileError
 	if errors.As(err, &fe) {
 		st.BadFiles++
-		r.skip(name, fe.n, fe.err)
+		st.Unreadable += fe.unreadable
+		r.skip(Pos{File: name, Record: fe.n, Line: fe.line}, fe.err)
 		return nil
 	}
 	return err
 }
 
-func (r *Reader) skip(file string, n int, err error) {
+func (r *Reader) skip(pos Pos, err error) {
 	if r.OnSkip != nil {
-		r.OnSkip(file, n, err)
+		r.OnSkip(pos, err)
 	}
 }
 
@@ -192,6 +231,7 @@ type parser struct {
 	fn   func(Record) error
 	st   *Stats
 	n    int // records seen in this file
+	line int // lines read, for line-per-event input
 }
 
 const gzipMagic = "\x1f\x8b"
@@ -202,7 +242,7 @@ func (p *parser) parse(in io.Reader) error {
 	if magic, _ := br.Peek(2); string(magic) == gzipMagic {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return &fileError{0, fmt.Errorf("gzip: %w", err)}
+			return &fileError{err: fmt.Errorf("gzip: %w", err)}
 		}
 		defer zr.Close()
 		br = bufio.NewReaderSize(zr, 64<<10)
@@ -212,7 +252,7 @@ func (p *parser) parse(in io.Reader) error {
 		return nil // empty file: nothing to do, nothing wrong
 	}
 	if err != nil {
-		return &fileError{0, err}
+		return &fileError{err: err}
 	}
 	switch first {
 	case '[':
@@ -223,7 +263,7 @@ func (p *parser) parse(in io.Reader) error {
 		}
 		return p.lines(br)
 	default:
-		return &fileError{0, fmt.Errorf("not JSON: starts with %q", first)}
+		return &fileError{err: fmt.Errorf("not JSON: starts with %q", first)}
 	}
 }
 
@@ -264,8 +304,21 @@ func (p *parser) lines(br *bufio.Reader) error {
 	firstLine := true
 	for {
 		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
+		blank := len(bytes.TrimSpace(line)) == 0
+		if err != nil && err != io.EOF {
+			// The file breaks here (a truncated gzip): a partial line is a
+			// record that cannot be read; what follows cannot be known.
+			fe := &fileError{n: p.n, line: p.line, err: err}
+			if !blank {
+				p.line++
+				fe.n, fe.line, fe.unreadable = p.n+1, p.line, 1
+			}
+			return fe
+		}
+		p.line++
+		if !blank {
 			if firstLine && !json.Valid(line) {
+				p.line = 0 // a pretty-printed document is streamed, not read by line
 				return p.stream(io.MultiReader(bytes.NewReader(line), br))
 			}
 			firstLine = false
@@ -282,9 +335,6 @@ func (p *parser) lines(br *bufio.Reader) error {
 		}
 		if err == io.EOF {
 			return nil
-		}
-		if err != nil {
-			return &fileError{p.n, err}
 		}
 	}
 }
@@ -331,25 +381,26 @@ func (p *parser) stream(in io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			return &fileError{p.n, fmt.Errorf("invalid JSON after record %d: %w", p.n, err)}
+			return &fileError{n: p.n, err: fmt.Errorf("invalid JSON after record %d: %w", p.n, err)}
 		}
 		switch tok {
 		case json.Delim('['):
-			if err := p.array(dec); err != nil {
+			if err := p.array(dec, in); err != nil {
 				return err
 			}
 		case json.Delim('{'):
-			if err := p.object(dec); err != nil {
+			if err := p.object(dec, in); err != nil {
 				return err
 			}
 		default:
-			return &fileError{p.n, fmt.Errorf("unexpected %v at top level", tok)}
+			return &fileError{n: p.n, err: fmt.Errorf("unexpected %v at top level", tok)}
 		}
 	}
 }
 
-// array decodes the elements of an array whose '[' has been read.
-func (p *parser) array(dec *json.Decoder) error {
+// array decodes the elements of an array whose '[' has been read; in is
+// what dec reads, to count the records after a broken one.
+func (p *parser) array(dec *json.Decoder, in io.Reader) error {
 	for dec.More() {
 		if err := p.ctx.Err(); err != nil {
 			return err
@@ -357,57 +408,59 @@ func (p *parser) array(dec *json.Decoder) error {
 		p.n++
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return &fileError{p.n, fmt.Errorf("invalid JSON in record %d: %w", p.n, err)}
+			// A decoder that failed keeps the broken value buffered.
+			left := recordsFrom(io.MultiReader(dec.Buffered(), in))
+			return &fileError{n: p.n, unreadable: max(left, 1), err: fmt.Errorf("invalid JSON in record %d (byte %d): %w", p.n, dec.InputOffset(), err)}
 		}
 		if err := p.record(v); err != nil {
 			return err
 		}
 	}
 	if _, err := dec.Token(); err != nil { // ']'
-		return &fileError{p.n, fmt.Errorf("invalid JSON after record %d: %w", p.n, err)}
+		return &fileError{n: p.n, err: fmt.Errorf("invalid JSON after record %d: %w", p.n, err)}
 	}
 	return nil
 }
 
 // object reads an object whose '{' has been read. A Records array is
 // streamed; an object without one is itself a record.
-func (p *parser) object(dec *json.Decoder) error {
+func (p *parser) object(dec *json.Decoder, in io.Reader) error {
 	obj := map[string]any{}
 	hasRecords := false
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return &fileError{p.n, fmt.Errorf("invalid JSON: %w", err)}
+			return &fileError{n: p.n, err: fmt.Errorf("invalid JSON: %w", err)}
 		}
 		key, _ := tok.(string)
 		if key == "Records" && !hasRecords {
 			t, err := dec.Token()
 			if err != nil {
-				return &fileError{p.n, fmt.Errorf("invalid JSON: %w", err)}
+				return &fileError{n: p.n, err: fmt.Errorf("invalid JSON: %w", err)}
 			}
 			if t == json.Delim('[') {
 				hasRecords = true
-				if err := p.array(dec); err != nil {
+				if err := p.array(dec, in); err != nil {
 					return err
 				}
 				continue
 			}
 			if t != nil {
-				return &fileError{p.n, fmt.Errorf("the Records field is %v, not an array", t)}
+				return &fileError{n: p.n, err: fmt.Errorf("the Records field is %v, not an array", t)}
 			}
 			hasRecords = true // "Records": null, a delivery of nothing
 			continue
 		}
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return &fileError{p.n, fmt.Errorf("invalid JSON: %w", err)}
+			return &fileError{n: p.n, err: fmt.Errorf("invalid JSON: %w", err)}
 		}
 		if !hasRecords {
 			obj[key] = v
 		}
 	}
 	if _, err := dec.Token(); err != nil { // '}'
-		return &fileError{p.n, fmt.Errorf("invalid JSON: %w", err)}
+		return &fileError{n: p.n, err: fmt.Errorf("invalid JSON: %w", err)}
 	}
 	if hasRecords {
 		return nil
@@ -428,14 +481,52 @@ func (p *parser) record(v any) error {
 		p.bad(err)
 		return nil
 	}
-	rec.File, rec.N = p.name, p.n
+	rec.File, rec.N, rec.Line = p.name, p.n, p.line
 	p.st.Records++
 	return p.fn(rec)
 }
 
 func (p *parser) bad(err error) {
 	p.st.Skipped++
-	p.r.skip(p.name, p.n, err)
+	p.r.skip(Pos{File: p.name, Record: p.n, Line: p.line}, err)
+}
+
+// recordsFrom counts the objects of an array from a broken one on: braces
+// outside strings, from the broken record's start to the array's end (or
+// the end of what can be read). The records are known to exist though
+// they are not decoded, so they are counted, not lost.
+func recordsFrom(r io.Reader) int {
+	br := bufio.NewReader(r)
+	depth, n := 0, 0
+	inString, escaped := false, false
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return n
+		}
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			if depth == 0 && b == '{' {
+				n++
+			}
+			depth++
+		case b == '}' || b == ']':
+			if depth--; depth < 0 {
+				return n
+			}
+		}
+	}
 }
 
 // NewRecord checks that raw is a usable CloudTrail event (it has a time

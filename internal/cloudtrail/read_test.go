@@ -105,11 +105,11 @@ func TestReadFormats(t *testing.T) {
 			var ids []string
 			var skips []skip
 			var errs []string
-			r := Reader{OnSkip: func(file string, n int, err error) {
-				if file != path {
-					t.Errorf("skip reported for %q", file)
+			r := Reader{OnSkip: func(pos Pos, err error) {
+				if pos.File != path {
+					t.Errorf("skip reported for %q", pos.File)
 				}
-				skips = append(skips, skip{n: n})
+				skips = append(skips, skip{n: pos.Record})
 				errs = append(errs, err.Error())
 			}}
 			st, err := r.Read(context.Background(), []string{path}, func(rec Record) error {
@@ -224,7 +224,7 @@ func TestSharedData(t *testing.T) {
 		{"stratus_detonation_logs.jsonl", 310},
 		{"otrf_ec2_proxy_s3_exfiltration.jsonl", 103},
 	} {
-		st, err := (&Reader{OnSkip: func(f string, n int, err error) { t.Errorf("%s:%d: %v", f, n, err) }}).
+		st, err := (&Reader{OnSkip: func(pos Pos, err error) { t.Errorf("%s: %v", pos, err) }}).
 			Read(context.Background(), []string{sharedFile(t, tt.file)}, func(rec Record) error {
 				if rec.Time.IsZero() || rec.ID == "" {
 					t.Errorf("%s:%d: no time or id", rec.File, rec.N)
@@ -257,8 +257,8 @@ func TestSharedData(t *testing.T) {
 		total++
 	}
 	reasons := map[string]int{}
-	st, err := (&Reader{OnSkip: func(f string, n int, err error) {
-		if n < 1 {
+	st, err := (&Reader{OnSkip: func(pos Pos, err error) {
+		if pos.Record < 1 {
 			t.Errorf("file-level error: %v", err)
 		}
 		reason := err.Error()
@@ -306,5 +306,58 @@ func TestReadSymlinkedDirectory(t *testing.T) {
 	}
 	if n != 1 || st.Records != 1 {
 		t.Fatalf("read %d records (stats %+v) through the symlink, want 1", n, st)
+	}
+}
+
+// A file that breaks part-way counts what it cannot read: loaded +
+// skipped + unreadable covers every record that can be known, and the
+// problem is placed by line for NDJSON, by record otherwise.
+func TestReadBrokenFiles(t *testing.T) {
+	for _, tc := range []struct {
+		file                         string
+		records, skipped, unreadable int
+		badFiles                     int
+		wantPos                      []string
+	}{
+		// Record 11 of 21 lacks a comma: 10 read, 11 known but unreadable.
+		{"bad-record-11-of-21.json", 10, 0, 11, 1, []string{"bad-record-11-of-21.json: record 11"}},
+		// Gzip cut inside record 10 of 20: the rest cannot be known.
+		{"truncated-records-20.json.gz", 9, 0, 1, 1, []string{"truncated-records-20.json.gz: record 10"}},
+		{"truncated-lines-20.ndjson.gz", 9, 0, 1, 1, []string{"truncated-lines-20.ndjson.gz:10 (record 10)"}},
+		// Blank lines: the bad record is the 4th, on line 7.
+		{"bad-line-7.ndjson", 4, 1, 0, 0, []string{"bad-line-7.ndjson:7 (record 4)"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "broken", tc.file)
+			var pos []string
+			r := Reader{OnSkip: func(p Pos, err error) {
+				pos = append(pos, strings.TrimPrefix(p.String(), filepath.Join("testdata", "broken")+string(filepath.Separator)))
+			}}
+			st, err := r.Read(context.Background(), []string{path}, func(Record) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Records != tc.records || st.Skipped != tc.skipped || st.Unreadable != tc.unreadable || st.BadFiles != tc.badFiles {
+				t.Errorf("stats %+v, want records %d skipped %d unreadable %d bad files %d", st, tc.records, tc.skipped, tc.unreadable, tc.badFiles)
+			}
+			if fmt.Sprint(pos) != fmt.Sprint(tc.wantPos) {
+				t.Errorf("positions %q, want %q", pos, tc.wantPos)
+			}
+		})
+	}
+}
+
+// Records of NDJSON carry their line.
+func TestRecordLines(t *testing.T) {
+	var lines []int
+	_, err := Read(context.Background(), []string{"testdata/broken/bad-line-7.ndjson"}, func(rec Record) error {
+		lines = append(lines, rec.Line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(lines) != "[1 3 6 8]" {
+		t.Errorf("lines %v, want [1 3 6 8]", lines)
 	}
 }

@@ -46,7 +46,7 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
 		t.Run(name, func(t *testing.T) {
 			var recs []Record
-			r := Reader{OnSkip: func(f string, n int, err error) { t.Errorf("%s:%d: %v", f, n, err) }}
+			r := Reader{OnSkip: func(pos Pos, err error) { t.Errorf("%s: %v", pos, err) }}
 			if _, err := r.Read(context.Background(), []string{file}, func(rec Record) error {
 				recs = append(recs, rec)
 				return nil
