@@ -17,7 +17,7 @@ type attacker struct {
 	tag    int
 	r      *rngT
 	t      float64
-	known  bool // from an address the victim normally uses
+	geo    geoNovelty
 	calls  []call
 	events []event
 }
@@ -63,7 +63,7 @@ func (a *attacker) call(key string, region int, gap float64, opts ...callOpt) {
 	if e.err != nil {
 		code = e.err.code
 	}
-	a.calls = append(a.calls, call{t: e.t, name: act.name, svc: act.svc.source, region: regions[region], errCode: code, console: act.console, noMFA: e.flags&flagMFA == 0, fromVictim: true, knownOrigin: a.known})
+	a.calls = append(a.calls, call{t: e.t, name: act.name, svc: act.svc.source, region: regions[region], errCode: code, console: act.console, noMFA: e.flags&flagMFA == 0, fromVictim: true, geo: a.geo})
 }
 
 // finish labels the scenario and queues its records.
@@ -80,6 +80,61 @@ func (a *attacker) finish() {
 	s.End = time.Unix(a.events[len(a.events)-1].t, 0).UTC()
 	s.ExpectedRules = a.g.expectRules(a.victim, a.calls)
 	a.g.attacks = append(a.g.attacks, a.events...)
+}
+
+// handWrittenSpan bounds how long a hand-written attack on a person
+// lasts (each call comes at most 1.5 gaps after the previous one).
+const handWrittenSpan = 20 * time.Minute
+
+// humanAttack decides the origin and start of the k-th attack on a
+// person; the caller has drawn the external attacker's address and hours
+// from the attack stream already, whatever the profile, so that stream is
+// the same under every profile.
+func (g *gen) humanAttack(k int, vic *identity, ip, country, toolUA string, attackerAt time.Time) (origin, time.Time) {
+	o := g.humanOrigin(k, vic, ip, country, toolUA)
+	return o, g.attackStart(o, k, vic, attackerAt, handWrittenSpan)
+}
+
+// plantQuietRole: the low-volume reporting role, which makes a handful of
+// calls at the same time each night, acts mid-afternoon from an AWS
+// address it never uses, with its own user agent, and enumerates IAM and
+// reads secrets. Its own stream, so the Stratus campaigns planted after
+// it draw what they drew before it existed.
+func (g *gen) plantQuietRole(v *victims) {
+	vic := v.pick(func(id *identity) bool { return id.auto != nil && id.auto.role == quietRole })
+	if vic == nil {
+		return
+	}
+	r := newRNG(g.cfg.Seed, 'A', 'q')
+	at := g.localAt(time.UTC, 0, 15, r.IntN(40))
+	ip := newEgressIP(vic, r)
+	tag := g.addScenario(Scenario{ID: "attack-quiet-role-abuse", Kind: "attack", Campaign: "automation-abuse", Profile: ProfileAutomation,
+		Description: fmt.Sprintf("the %s role, which makes a handful of calls at %02d:00 UTC each night, acts at %s UTC from an AWS address it never uses, with its own user agent, enumerating IAM and reading Secrets Manager and SSM", vic.name, int(vic.auto.at), at.Format("15:04"))})
+	a := g.newAttacker(vic, vic.homeAcct, "", false, at, ip, vic.auto.ua, tag)
+	a.geo = geoFamiliar // AWS's us-east-1 egress, where the role always runs
+	a.call("sts:GetCallerIdentity", rUSEast1, 0)
+	for _, k := range []string{"iam:ListRoles", "iam:ListUsers", "iam:ListAttachedRolePolicies", "iam:GetRole"} {
+		a.call(k, rUSEast1, 2)
+	}
+	a.call("secretsmanager:ListSecrets", rUSEast1, 3)
+	for k := 0; k < 3; k++ {
+		a.call("secretsmanager:GetSecretValue", rUSEast1, 2, withParams(fmt.Sprintf(`{"secretId":"%s"}`, g.res[vic.homeAcct].secrets[k])))
+	}
+	a.call("ssm:GetParametersByPath", rUSEast1, 3)
+	a.finish()
+}
+
+// newEgressIP is an AWS us-east-1 egress address outside the /16 the
+// role always uses: its credentials used from someone else's instance or
+// function in the same region.
+func newEgressIP(id *identity, r *rngT) string {
+	var pool []string
+	for _, p := range awsEgress[rUSEast1] {
+		if p != slash16(id.fixedIP) {
+			pool = append(pool, p)
+		}
+	}
+	return fmt.Sprintf("%s%d.%d", pool[r.IntN(len(pool))], 1+r.IntN(254), 1+r.IntN(254))
 }
 
 func attackerIP(r *rngT, k int) (string, string) {
@@ -139,10 +194,12 @@ func (g *gen) plantAttacks() error {
 
 	// 2. Console sign-in at 03:00 local, no MFA, from a new country.
 	if vic := v.pick(isIAM("admin")); vic != nil {
-		tag := g.addScenario(Scenario{ID: "attack-console-login-no-mfa", Kind: "attack", Campaign: "console-takeover",
-			Description: fmt.Sprintf("%s's password is used to sign in to the console at 03:00 their time, without MFA, from a country nobody works from; the session then looks around IAM, S3 and EC2", vic.name)})
-		ip, _ := attackerIP(r, 0)
-		a := g.newAttacker(vic, vic.homeAcct, "", false, g.localAt(vic.tz, 1, 3, r.IntN(10)), ip, linuxFF, tag)
+		ip, country := attackerIP(r, 0)
+		o, at := g.humanAttack(0, vic, ip, country, linuxFF, g.localAt(vic.tz, 1, 3, r.IntN(10)))
+		tag := g.addScenario(Scenario{ID: "attack-console-login-no-mfa", Kind: "attack", Campaign: "console-takeover", Profile: o.profile,
+			Description: fmt.Sprintf("%s's password is used to sign in to the console without MFA %s; the session then looks around IAM, S3 and EC2", vic.name, o.phrase(vic, at))})
+		a := g.newAttacker(vic, vic.homeAcct, "", false, at, o.ip, o.ua, tag)
+		a.geo = o.geo
 		a.call("signin:ConsoleLogin", rUSEast1, 0)
 		for _, k := range []string{"iam:GetAccountSummary", "iam:ListUsers", "iam:ListRoles", "iam:ListAccessKeys", "s3:ListBuckets", "s3:GetBucketPolicy", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "organizations:DescribeOrganization", "cloudtrail:DescribeTrails", "iam:ListUsers", "s3:ListBuckets"} {
 			a.call(k, rUSEast1, 40)
@@ -153,10 +210,12 @@ func (g *gen) plantAttacks() error {
 	// 3. A stolen access key used from a new IP and region to enumerate,
 	// then to create a key for another user.
 	if vic := v.pick(isIAM("dataeng")); vic != nil {
-		tag := g.addScenario(Scenario{ID: "attack-stolen-key-enumeration", Kind: "attack", Campaign: "stolen-key",
-			Description: fmt.Sprintf("%s's long-term access key is used from a new country and from %s to enumerate IAM, S3 and EC2, then to create an access key for another IAM user", vic.name, regions[regionStolenKey])})
-		ip, _ := attackerIP(r, 1)
-		a := g.newAttacker(vic, vic.homeAcct, vic.akia, false, g.localAt(vic.tz, 2, 2, 10+r.IntN(30)), ip, kaliCLI, tag)
+		ip, country := attackerIP(r, 1)
+		o, at := g.humanAttack(1, vic, ip, country, kaliCLI, g.localAt(vic.tz, 2, 2, 10+r.IntN(30)))
+		tag := g.addScenario(Scenario{ID: "attack-stolen-key-enumeration", Kind: "attack", Campaign: "stolen-key", Profile: o.profile,
+			Description: fmt.Sprintf("%s's long-term access key is used %s, in %s, to enumerate IAM, S3 and EC2, then to create an access key for another IAM user", vic.name, o.phrase(vic, at), regions[regionStolenKey])})
+		a := g.newAttacker(vic, vic.homeAcct, vic.akia, false, at, o.ip, o.ua, tag)
+		a.geo = o.geo
 		a.call("sts:GetCallerIdentity", regionStolenKey, 0)
 		a.call("iam:ListUsers", regionStolenKey, 3)
 		a.call("iam:ListRoles", regionStolenKey, 3)
@@ -178,10 +237,12 @@ func (g *gen) plantAttacks() error {
 
 	// 4. Crypto-mining in a region nobody uses.
 	if vic := v.pick(isSSO("developer")); vic != nil {
-		tag := g.addScenario(Scenario{ID: "attack-cryptomining-new-region", Kind: "attack", Campaign: "cryptomining",
-			Description: fmt.Sprintf("a stolen session of %s probes regions and GPU instance offerings, then launches p3/g4dn instances in %s, a region nobody uses", vic.name, regions[regionMining])})
-		ip, _ := attackerIP(r, 2)
-		a := g.newAttacker(vic, vic.homeAcct, "", false, g.localAt(vic.tz, 0, 0, 40+r.IntN(15)), ip, goMiner, tag)
+		ip, country := attackerIP(r, 2)
+		o, at := g.humanAttack(2, vic, ip, country, goMiner, g.localAt(vic.tz, 0, 0, 40+r.IntN(15)))
+		tag := g.addScenario(Scenario{ID: "attack-cryptomining-new-region", Kind: "attack", Campaign: "cryptomining", Profile: o.profile,
+			Description: fmt.Sprintf("%s's session, used %s, probes regions and GPU instance offerings, then launches p3/g4dn instances in %s, a region nobody uses", vic.name, o.phrase(vic, at), regions[regionMining])})
+		a := g.newAttacker(vic, vic.homeAcct, "", false, at, o.ip, o.ua, tag)
+		a.geo = o.geo
 		a.call("sts:GetCallerIdentity", rUSEast1, 0)
 		a.call("ec2:DescribeRegions", rUSEast1, 2)
 		for k, reg := range []int{rUSEast1, rUSWest2, rEUWest1, regionMining, regionStolenKey, rAPSoutheast1, regionMining, rEUCentral1} {
@@ -204,10 +265,12 @@ func (g *gen) plantAttacks() error {
 
 	// 5. CloudTrail stopped, then S3 exfiltration.
 	if vic := v.pick(isSSO("admin", "oncall")); vic != nil {
-		tag := g.addScenario(Scenario{ID: "attack-cloudtrail-stop-s3-exfil", Kind: "attack", Campaign: "exfiltration",
-			Description: fmt.Sprintf("a stolen session of %s stops the organisation trail and deletes a regional one, then lists and downloads a backup bucket and opens it with a bucket policy and ACL", vic.name)})
-		ip, _ := attackerIP(r, 3)
-		a := g.newAttacker(vic, acctProd, "", false, g.localAt(vic.tz, 0, 4, r.IntN(30)), ip, exfilCurl, tag)
+		ip, country := attackerIP(r, 3)
+		o, at := g.humanAttack(3, vic, ip, country, exfilCurl, g.localAt(vic.tz, 0, 4, r.IntN(30)))
+		tag := g.addScenario(Scenario{ID: "attack-cloudtrail-stop-s3-exfil", Kind: "attack", Campaign: "exfiltration", Profile: o.profile,
+			Description: fmt.Sprintf("%s's session, used %s, stops the organisation trail and deletes a regional one, then lists and downloads a backup bucket and opens it with a bucket policy and ACL", vic.name, o.phrase(vic, at))})
+		a := g.newAttacker(vic, acctProd, "", false, at, o.ip, o.ua, tag)
+		a.geo = o.geo
 		a.call("cloudtrail:DescribeTrails", rUSEast1, 0)
 		a.call("cloudtrail:GetTrailStatus", rUSEast1, 3)
 		a.call("cloudtrail:StopLogging", rUSEast1, 5)
@@ -226,10 +289,10 @@ func (g *gen) plantAttacks() error {
 
 	// 6. The nightly job's role, at 14:00, reading IAM and secrets.
 	if vic := v.pick(func(id *identity) bool { return id.auto != nil && id.auto.role == "nightly-backup" }); vic != nil {
-		tag := g.addScenario(Scenario{ID: "attack-automation-off-schedule", Kind: "attack", Campaign: "automation-abuse",
-			Description: fmt.Sprintf("the %s role, which runs nightly at 02:00 UTC, acts at 14:00 UTC and reads IAM and Secrets Manager", vic.name)})
+		tag := g.addScenario(Scenario{ID: "attack-automation-off-schedule", Kind: "attack", Campaign: "automation-abuse", Profile: ProfileAutomation,
+			Description: fmt.Sprintf("the %s role, which runs nightly at 02:00 UTC, acts at 14:00 UTC from its usual address with its own user agent and reads IAM and Secrets Manager", vic.name)})
 		a := g.newAttacker(vic, acctProd, "", false, g.localAt(time.UTC, 1, 14, r.IntN(20)), vic.fixedIP, vic.auto.ua, tag)
-		a.known = true
+		a.geo = geoFamiliar
 		a.call("sts:GetCallerIdentity", rUSEast1, 0)
 		for _, k := range []string{"iam:ListUsers", "iam:ListRoles", "iam:GetUser", "iam:ListAccessKeys", "iam:ListAttachedRolePolicies"} {
 			a.call(k, rUSEast1, 2)
@@ -241,6 +304,9 @@ func (g *gen) plantAttacks() error {
 		a.call("secretsmanager:GetSecretValue", rUSEast1, 2, withParams(`{"secretId":"prod/admin/break-glass"}`), withErr("AccessDeniedException", "User: $arn is not authorized to perform: secretsmanager:GetSecretValue on resource: prod/admin/break-glass"))
 		a.finish()
 	}
+
+	// 7. The quiet reporting role, mid-afternoon, from a new AWS address.
+	g.plantQuietRole(v)
 
 	// 1. Every Stratus Red Team technique, in three campaigns.
 	if err := g.plantStratus(r, v, isIAM(""), isSSO("admin", "oncall")); err != nil {

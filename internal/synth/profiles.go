@@ -191,6 +191,12 @@ var autoTemplates = []autoTemplate{
 	{kind: kindScheduled, role: "daily-cost-report", session: "cost-report", accounts: []float64{0, 0, 1}, regions: []float64{rUSEast1: 1}, at: 6.25,
 		ua:   "Boto3/1.34.100 md/Botocore#1.34.100 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#legacy Botocore/1.34.100",
 		size: [2]int{15, 40}, gap: 3, actions: `ce:GetCostAndUsage 6 ce:GetCostForecast 2 athena:StartQueryExecution 4 athena:GetQueryExecution 10 athena:GetQueryResults 5 glue:GetTable 2 s3:PutObject 2 organizations:ListAccounts 1`},
+	// A reporting job that makes a handful of calls a night: too few
+	// events for most baselines to say much, which is what makes its
+	// stolen credentials hard to spot.
+	{kind: kindScheduled, role: quietRole, session: "budget-check", accounts: []float64{1, 0, 0}, regions: []float64{rUSEast1: 1}, at: 6,
+		ua:   "Boto3/1.34.84 md/Botocore#1.34.84 ua/2.0 os/linux#5.10.216-225.855.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.3 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.34.84",
+		size: [2]int{3, 6}, gap: 1.5, actions: `ce:GetCostAndUsage 4 ce:GetCostForecast 2 s3:PutObject 2 sns:Publish 1`},
 	{kind: kindLinked, role: "AWSServiceRoleForAutoScaling", session: "AutoScaling", invoked: "autoscaling.amazonaws.com", accounts: []float64{4, 1, 0}, regions: []float64{rUSEast1: 3, rEUWest1: 1},
 		perHour: 3, size: [2]int{2, 8}, gap: 1, actions: `ec2:RunInstances 3 ec2:TerminateInstances 2 ec2:CreateTags 3 ec2:DescribeInstances 4 ec2:DescribeInstanceStatus 2 elasticloadbalancing:DescribeTargetHealth 1`},
 	{kind: kindScanner, role: "security-inventory", session: "inventory", accounts: []float64{1, 1, 1}, regions: []float64{rUSEast1: 4, rEUWest1: 3, rUSWest2: 1, rAPSouth1: 1},
@@ -209,6 +215,9 @@ var autoTemplates = []autoTemplate{
 		ua:   "Boto3/1.34.100 md/Botocore#1.34.100 ua/2.0 os/linux#5.10.219-208.866.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#legacy Botocore/1.34.100",
 		size: [2]int{40, 90}, gap: 5, actions: `glue:StartJobRun 2 glue:GetJobRun 10 glue:StartCrawler 1 glue:GetCrawler 4 athena:StartQueryExecution 3 athena:GetQueryExecution 8 s3:ListObjects 4 s3:GetObject 2 s3:PutObject 2`},
 }
+
+// quietRole is the low-volume scheduled role (attack-quiet-role-abuse).
+const quietRole = "budget-notifier"
 
 // Extra functions for Lambda templates when more identities are asked for.
 var extraLambdaNames = []string{"payments-webhook", "notifications", "search-indexer", "invoice-renderer", "auth-callback", "inventory-sync", "email-bounce", "pdf-export", "geo-lookup", "fraud-score"}

@@ -15,6 +15,7 @@ const (
 	ruleLearnedHours      = "aws-activity-outside-learned-hours"
 	ruleNewServiceRegion  = "aws-new-service-in-region"
 	ruleFirstHighRisk     = "aws-first-high-risk-action"
+	ruleNewCountry        = "aws-new-country-for-identity"
 )
 
 // special is a burst planned by a scenario rather than by habit.
@@ -180,7 +181,7 @@ type call struct {
 	errCode           string
 	console, noMFA    bool
 	fromVictim        bool
-	knownOrigin       bool // from the victim's usual address
+	geo               geoNovelty
 }
 
 // expectRules says which rules of the pack should catch a planted attack,
@@ -206,16 +207,21 @@ func (g *gen) expectRules(victim *identity, calls []call) []string {
 		if c.errCode != "" {
 			set[ruleRareError] = true
 		} else {
-			// Planted attacks come from countries the organisation does
-			// not work from, unless said otherwise.
-			if !c.knownOrigin {
-				if !c.knownOrigin {
-					set[ruleRareMethodCountry], set[ruleRareMethodCity] = true, true
-				}
+			// A foreign address is a new country and city for the
+			// command; a new network in a familiar country most likely a
+			// new city only; the victim's own addresses neither.
+			switch c.geo {
+			case geoForeign:
+				set[ruleRareMethodCountry], set[ruleRareMethodCity] = true, true
+			case geoNewCity:
+				set[ruleRareMethodCity] = true
 			}
 			if !c.fromVictim || !victim.table.has(c.name) {
 				set[ruleRareMethodUser] = true
 			}
+		}
+		if c.fromVictim && c.geo == geoForeign {
+			set[ruleNewCountry] = true
 		}
 		if !c.fromVictim || !usual[c.svc+"|"+c.region] {
 			set[ruleNewServiceRegion] = true
@@ -231,7 +237,7 @@ func (g *gen) expectRules(victim *identity, calls []call) []string {
 		}
 	}
 	var out []string
-	for _, id := range []string{ruleRareMethodUser, ruleRareMethodCity, ruleRareMethodCountry, ruleRareError, ruleConsoleOffHours, ruleLearnedHours, ruleNewServiceRegion, ruleFirstHighRisk} {
+	for _, id := range []string{ruleRareMethodUser, ruleRareMethodCity, ruleRareMethodCountry, ruleRareError, ruleConsoleOffHours, ruleLearnedHours, ruleNewServiceRegion, ruleFirstHighRisk, ruleNewCountry} {
 		if set[id] {
 			out = append(out, id)
 		}

@@ -100,6 +100,19 @@ type stratusCampaign struct {
 	region     int
 	start      time.Time
 	ip, ua     string
+	consoleUA  string // for ConsoleLogin records when the victim's browser is used
+	origin     origin
+}
+
+// stratusHuman makes a campaign against a person, k-th among attacks on
+// people; toolUA, ip and start are what an external intruder would use.
+func (g *gen) stratusHuman(k int, c *stratusCampaign, ip, country, toolUA string) *stratusCampaign {
+	c.origin = g.humanOrigin(k, c.victim, ip, country, toolUA)
+	c.ip, c.ua = c.origin.ip, c.origin.ua
+	if c.origin.profile != ProfileExternal {
+		c.consoleUA = c.victim.consoleUA
+	}
+	return c
 }
 
 func (g *gen) plantStratus(r *rngT, v *victims, iamUser, sso func(*identity) bool) error {
@@ -108,23 +121,28 @@ func (g *gen) plantStratus(r *rngT, v *victims, iamUser, sso func(*identity) boo
 		return err
 	}
 	var camps []*stratusCampaign
+	// The campaigns on people are the 5th and 6th attacks on people (k 4
+	// and 5, after the four hand-written ones) for the profile rotation.
 	if vic := v.pick(iamUser); vic != nil {
-		ip, _ := attackerIP(r, 4)
-		camps = append(camps, &stratusCampaign{name: "stratus-stolen-user-key", desc: "an IAM user's stolen credentials", victim: vic, acct: vic.homeAcct, region: rUSEast1,
+		ip, country := attackerIP(r, 4)
+		camps = append(camps, g.stratusHuman(4, &stratusCampaign{name: "stratus-stolen-user-key", desc: "an IAM user's credentials", victim: vic, acct: vic.homeAcct, region: rUSEast1,
 			tactics: []string{"aws.credential-access.", "aws.discovery.", "aws.initial-access.", "aws.exfiltration."},
-			start:   g.localAt(vic.tz, 2, 23, r.IntN(40)), ip: ip, ua: kaliCLI})
+			start:   g.localAt(vic.tz, 2, 23, r.IntN(40))}, ip, country, kaliCLI))
 	}
 	if vic := v.pick(sso); vic != nil {
-		ip, _ := attackerIP(r, 5)
-		camps = append(camps, &stratusCampaign{name: "stratus-persistence", desc: "a stolen SSO session", victim: vic, acct: acctProd, region: rEUWest1,
+		ip, country := attackerIP(r, 5)
+		camps = append(camps, g.stratusHuman(5, &stratusCampaign{name: "stratus-persistence", desc: "an SSO session", victim: vic, acct: acctProd, region: rEUWest1,
 			tactics: []string{"aws.persistence.", "aws.privilege-escalation.", "aws.defense-evasion."},
-			start:   g.localAt(vic.tz, 1, 1, r.IntN(40)), ip: ip, ua: pacuBoto})
+			start:   g.localAt(vic.tz, 1, 1, r.IntN(40))}, ip, country, pacuBoto))
 	}
 	if vic := v.pick(func(id *identity) bool { return id.auto != nil && id.auto.kind == kindCI && id.accW[acctProd] > 0 }); vic != nil {
-		ip, _ := attackerIP(r, 6)
+		// Leaked from the pipeline and used from outside: automation
+		// victim, external origin.
+		ip, country := attackerIP(r, 6)
 		camps = append(camps, &stratusCampaign{name: "stratus-ci-role", desc: "the CI deploy role's leaked credentials", victim: vic, acct: acctProd, region: rUSEast1,
 			tactics: []string{"aws.execution.", "aws.lateral-movement.", "aws.impact."},
-			start:   g.localAt(time.UTC, 1, 4, r.IntN(40)), ip: ip, ua: goMiner})
+			start:   g.localAt(time.UTC, 1, 4, r.IntN(40)), ip: ip, ua: goMiner,
+			origin: origin{profile: ProfileAutomation, ip: ip, ua: goMiner, country: country, geo: geoForeign}})
 	}
 	if len(camps) == 0 {
 		return fmt.Errorf("synth: no identity to compromise")
@@ -159,6 +177,23 @@ func (g *gen) plantStratus(r *rngT, v *victims, iamUser, sso func(*identity) boo
 		s := &slot{t: t, c: c, at: next[c], spans: int64(last.Sub(first).Seconds())}
 		next[c] = s.at + s.spans + 60 + int64(r.IntN(300))
 		slots = append(slots, s)
+	}
+	// An insider works in their working hours: move the whole campaign
+	// into a slot of them that fits it.
+	for k, c := range camps {
+		if c.origin.profile != ProfileInsider {
+			continue
+		}
+		span := time.Duration(next[c]-c.start.Unix()) * time.Second
+		at := g.insiderStart(c.victim, span, newRNG(g.cfg.Seed, 'P', 's', uint64(k)))
+		shift := at.Unix() - c.start.Unix()
+		c.start = at
+		next[c] += shift
+		for _, s := range slots {
+			if s.c == c {
+				s.at += shift
+			}
+		}
 	}
 	for _, c := range camps {
 		if over := next[c] - (g.end.Unix() - 60); over > 0 {
@@ -234,8 +269,8 @@ func (g *gen) replayTechnique(t *stratusTechnique, c *stratusCampaign, at int64,
 		return fmt.Errorf("synth: %w", err)
 	}
 	first, _ := time.Parse(time.RFC3339, str(t.records[0], "eventTime"))
-	tag := g.addScenario(Scenario{ID: "stratus:" + t.id, Kind: "attack", Technique: t.id, Campaign: c.name,
-		Description: fmt.Sprintf("Stratus Red Team %q (%s), replayed with %s from an intruder's address", t.title, t.id, c.desc)})
+	tag := g.addScenario(Scenario{ID: "stratus:" + t.id, Kind: "attack", Technique: t.id, Campaign: c.name, Profile: c.origin.profile,
+		Description: fmt.Sprintf("Stratus Red Team %q (%s), replayed into the organisation with %s, %s", t.title, t.id, c.desc, c.phrase(at))})
 	s := g.scenarios[tag-1]
 	s.planned = true
 	s.Account = acctID
@@ -261,9 +296,13 @@ func (g *gen) replayTechnique(t *stratusTechnique, c *stratusCampaign, at int64,
 		if _, err := netip.ParseAddr(str(orig, "sourceIPAddress")); err == nil || looksLikeIP(str(orig, "sourceIPAddress")) {
 			rec["sourceIPAddress"] = c.ip
 		}
-		if ua := str(orig, "userAgent"); strings.HasPrefix(ua, "stratus-red-team") || strings.Contains(ua, "grimoire") {
+		// The tool's records, and all of the operator's, carry the
+		// campaign's client.
+		if ua := str(orig, "userAgent"); fromVictim || strings.HasPrefix(ua, "stratus-red-team") || strings.Contains(ua, "grimoire") {
 			rec["userAgent"] = strings.TrimSuffix(c.ua, "command/")
-			if strings.HasSuffix(c.ua, "command/") {
+			if str(rec, "eventName") == "ConsoleLogin" && c.consoleUA != "" {
+				rec["userAgent"] = c.consoleUA
+			} else if strings.HasSuffix(c.ua, "command/") {
 				src := strings.TrimSuffix(str(rec, "eventSource"), ".amazonaws.com")
 				rec["userAgent"] = c.ua + cliServiceName(src) + "." + kebab(str(rec, "eventName"))
 			}
@@ -291,7 +330,7 @@ func (g *gen) replayTechnique(t *stratusTechnique, c *stratusCampaign, at int64,
 		}
 		add, _ := rec["additionalEventData"].(map[string]any)
 		calls = append(calls, call{t: ts, name: str(rec, "eventName"), svc: str(rec, "eventSource"), region: str(rec, "awsRegion"),
-			errCode: str(rec, "errorCode"), console: str(rec, "eventName") == "ConsoleLogin", noMFA: str(add, "MFAUsed") == "No", fromVictim: fromVictim})
+			errCode: str(rec, "errorCode"), console: str(rec, "eventName") == "ConsoleLogin", noMFA: str(add, "MFAUsed") == "No", fromVictim: fromVictim, geo: c.origin.geo})
 		if s.Start.IsZero() {
 			s.Start = time.Unix(ts, 0).UTC()
 		}
@@ -301,6 +340,14 @@ func (g *gen) replayTechnique(t *stratusTechnique, c *stratusCampaign, at int64,
 	sort.Strings(s.Identities)
 	s.ExpectedRules = g.expectRules(c.victim, calls)
 	return nil
+}
+
+// phrase says where the campaign comes from, for descriptions.
+func (c *stratusCampaign) phrase(at int64) string {
+	if c.origin.profile == ProfileAutomation {
+		return fmt.Sprintf("from a foreign network (%s) with an attacker's tool", c.origin.country)
+	}
+	return c.origin.phrase(c.victim, time.Unix(at, 0))
 }
 
 // rewrite copies a decoded JSON value, applying rep to every string.

@@ -99,12 +99,15 @@ type IdentityInfo struct {
 // novelty that a detector may flag and a person would dismiss.
 // ExpectedRules are the shipped rules that should (attacks) or may
 // (benign) fire on it. EventIDs holds at most MaxLabelledEvents ids, the
-// earliest; EventCount is the full count.
+// earliest; EventCount is the full count. Profile says, for attacks,
+// where the attacker comes from (ProfileExternal, ProfileReplayed,
+// ProfileInsider or ProfileAutomation).
 type Scenario struct {
 	ID            string    `json:"id"`
 	Kind          string    `json:"kind"` // attack | benign
 	Technique     string    `json:"technique,omitempty"`
 	Campaign      string    `json:"campaign,omitempty"`
+	Profile       string    `json:"profile,omitempty"`
 	Description   string    `json:"description"`
 	Identities    []string  `json:"identities"`
 	Account       string    `json:"account"`

@@ -97,6 +97,18 @@ var attackerOrigins = []struct{ country, prefix string }{
 	{"NG", "105.112."}, {"RO", "89.38."}, {"NL", "188.166."}, {"TH", "110.78."},
 }
 
+// replayNetworks are /16s of residential, mobile and VPS networks in each
+// office country that nobody in the organisation uses: where a stolen
+// session is replayed from when the intruder is (or rents a server) in
+// the victim's country. With Config.Locate set, draws are redone until
+// they geolocate there.
+var replayNetworks = map[string][]string{
+	"US": {"172.56.", "174.205.", "107.77."},  // T-Mobile, Verizon Wireless, AT&T Mobility
+	"DE": {"78.46.", "116.203.", "95.90."},    // Hetzner, Hetzner, Vodafone Kabel
+	"IN": {"157.32.", "106.208.", "223.187."}, // Jio, Airtel, Airtel
+	"GB": {"2.98.", "92.24.", "109.144."},     // Sky, TalkTalk, EE
+}
+
 var firstNames = strings.Fields(`james mary robert patricia john jennifer michael linda david elizabeth
 william barbara richard susan joseph jessica thomas sarah lukas anna jonas lea felix laura leon
 julia paul lena maximilian hannah arjun priya rahul ananya vikram kavya rohan sneha aditya pooja
