@@ -1,18 +1,17 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
+	"strings"
 	"text/template"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-
-	"github.com/offtrail/offtrail/detector"
 )
 
 // Defaults of the dispatcher.
@@ -21,6 +20,12 @@ const (
 	DefaultAttempts       = 4
 	DefaultInitialBackoff = time.Second
 	DefaultMaxBackoff     = 30 * time.Second
+	// DefaultQueueSize bounds each channel's queue: a day-long outage of a
+	// channel keeps at most this many messages, the newest dropped.
+	DefaultQueueSize = 1000
+	// DefaultAttemptTimeout bounds one delivery attempt, so a server that
+	// accepts the connection and never answers holds its channel that long.
+	DefaultAttemptTimeout = 30 * time.Second
 )
 
 // Severities in increasing order, for a channel's minimum severity.
@@ -32,10 +37,10 @@ func ValidSeverity(s string) bool { return severityRank[s] > 0 }
 // Channel is one named destination.
 type Channel struct {
 	Notifier Notifier
-	// SuppressFor is how long after a message for a rule and entity further
-	// ones are held back (default DefaultSuppressFor; negative disables).
+	// SuppressFor is how long after a message of a group further ones are
+	// held back (default DefaultSuppressFor; negative disables).
 	SuppressFor time.Duration
-	// MinSeverity drops signals below it ("" sends all).
+	// MinSeverity drops messages below it ("" sends all).
 	MinSeverity string
 }
 
@@ -64,67 +69,73 @@ func (r Retry) withDefaults() Retry {
 // Options configure a Dispatcher. The zero value works.
 type Options struct {
 	Logger zerolog.Logger
-	// LinkTemplate renders each message's Link (nil: no link).
+	// LinkTemplate renders the Link of each message that has none (nil: no
+	// link).
 	LinkTemplate *template.Template
-	// DefaultChannels receive the signals of rules that name none.
+	// DefaultChannels receive the messages of rules that name none.
 	DefaultChannels []string
 	Retry           Retry
-	// Registerer receives offtrail_notifications_total; nil leaves it
-	// unregistered.
+	// QueueSize bounds each channel's queue (default DefaultQueueSize).
+	QueueSize int
+	// AttemptTimeout bounds one delivery attempt (default
+	// DefaultAttemptTimeout).
+	AttemptTimeout time.Duration
+	// Registerer receives the metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	// Now and Sleep are the clock (default the real one); tests use a fake.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// Dispatcher sends signals to the channels their rule names.
+// Dispatcher delivers messages to named channels in the background.
 //
-// Suppression: one incident is one message. Per channel, the first signal of
-// a rule for an entity (the rule id and the entity label) is sent; others for
-// the same pair are held back for SuppressFor, and the next message after
-// that says how many were. The state is in memory: after a restart, or with
-// several replicas, each process may send the first message once.
+// Enqueue never blocks: each channel has a bounded queue and one worker
+// that sends its messages one at a time, each retried on its own, so a
+// slow or failing channel delays neither detection nor the other channels.
+//
+// Suppression: one incident is one message. Per channel, the first message
+// of a group (Message.GroupKey) is sent; others are held back for
+// SuppressFor, and the next message after that says how many were. The
+// state is kept in the StateStore given to Start (the scheduler's state
+// index), so restarts and replicas share it.
 type Dispatcher struct {
 	channels map[string]*channel
 	defaults []string
 	link     *template.Template
 	retry    Retry
+	timeout  time.Duration
 	log      zerolog.Logger
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
-	total    *prometheus.CounterVec
+	metrics  *metrics
+	supp     *suppressor
+	life     lifecycle
 }
 
 type channel struct {
 	Channel
-	name string
-
-	mu    sync.Mutex // serialises sends and guards state
-	state map[string]*incident
-}
-
-// incident is the suppression state of one rule and entity on one channel.
-type incident struct {
-	until      time.Time       // messages before this are held back
-	suppressed int             // held back since the last message
-	seen       map[string]bool // signal ids counted, so re-runs count once
+	name  string
+	queue chan *Message
 }
 
 // Outcomes counted in offtrail_notifications_total.
 const (
 	OutcomeSent       = "sent"
-	OutcomeFailed     = "failed"
+	OutcomeFailed     = "failed" // every attempt failed, or a permanent error
 	OutcomeSuppressed = "suppressed"
 	OutcomeFiltered   = "filtered" // below the channel's min_severity
+	OutcomeDropped    = "dropped"  // never attempted: see the drop reasons
 )
 
-// NewDispatcher returns a dispatcher over the named channels.
+// NewDispatcher returns a dispatcher over the named channels. Messages
+// enqueued before Start wait in the queues.
 func NewDispatcher(channels map[string]Channel, opts Options) (*Dispatcher, error) {
 	d := &Dispatcher{
 		channels: make(map[string]*channel, len(channels)),
 		defaults: opts.DefaultChannels,
 		link:     opts.LinkTemplate,
 		retry:    opts.Retry.withDefaults(),
+		timeout:  opts.AttemptTimeout,
 		log:      opts.Logger,
 		now:      opts.Now,
 		sleep:    opts.Sleep,
@@ -134,6 +145,13 @@ func NewDispatcher(channels map[string]Channel, opts Options) (*Dispatcher, erro
 	}
 	if d.sleep == nil {
 		d.sleep = sleepCtx
+	}
+	if d.timeout <= 0 {
+		d.timeout = DefaultAttemptTimeout
+	}
+	size := opts.QueueSize
+	if size <= 0 {
+		size = DefaultQueueSize
 	}
 	for name, c := range channels {
 		if c.Notifier == nil {
@@ -145,19 +163,18 @@ func NewDispatcher(channels map[string]Channel, opts Options) (*Dispatcher, erro
 		if c.SuppressFor == 0 {
 			c.SuppressFor = DefaultSuppressFor
 		}
-		d.channels[name] = &channel{Channel: c, name: name, state: map[string]*incident{}}
+		d.channels[name] = &channel{Channel: c, name: name, queue: make(chan *Message, size)}
 	}
 	if err := d.Check(d.defaults); err != nil {
 		return nil, fmt.Errorf("default_channels: %w", err)
 	}
-	d.total = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "offtrail_notifications_total",
-		Help: "Notifications by channel and outcome (sent, failed, suppressed, filtered).",
-	}, []string{"channel", "outcome"})
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(d.total); err != nil {
-			return nil, fmt.Errorf("register metrics: %w", err)
-		}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	d.metrics = m
+	for name := range d.channels {
+		m.depth.WithLabelValues(name).Set(0)
 	}
 	return d, nil
 }
@@ -184,113 +201,105 @@ func (d *Dispatcher) Channels() []string {
 	return out
 }
 
-// Dispatch sends sigs to ruleChannels (the dispatcher's default channels
-// when empty). Channels are served concurrently, so a slow one does not hold
-// up the others; within a channel messages go one at a time, each retried on
-// its own so a retry never repeats a message that already went out. It
-// returns when every channel is done, with the errors of those that failed.
-func (d *Dispatcher) Dispatch(ctx context.Context, ruleChannels []string, sigs []*detector.Signal) error {
-	if len(sigs) == 0 {
-		return nil
-	}
-	names := ruleChannels
+// Enqueue hands msgs to the queues of the named channels (the default
+// channels when none are named) and returns at once. A full queue drops
+// the message (counted); the error reports unknown channels and a closed
+// dispatcher only.
+func (d *Dispatcher) Enqueue(channels []string, msgs ...*Message) error {
+	names := channels
 	if len(names) == 0 {
 		names = d.defaults
 	}
 	if err := d.Check(names); err != nil {
 		return err
 	}
-	msgs := make([]*Message, 0, len(sigs))
-	var errs []error
-	for _, s := range sigs {
-		m, err := FromSignal(s, d.link)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		msgs = append(msgs, m)
-	}
-	var (
-		wg sync.WaitGroup
-		mu sync.Mutex
-	)
-	for _, n := range slices.Compact(slices.Sorted(slices.Values(names))) {
-		c := d.channels[n]
-		wg.Go(func() {
-			if err := d.send(ctx, c, msgs); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("channel %s: %w", c.name, err))
-				mu.Unlock()
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	for _, m := range msgs {
+		m = d.withLink(m)
+		for _, n := range names {
+			if err := d.push(d.channels[n], m); err != nil {
+				return err
 			}
-		})
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return nil
 }
 
-func incidentKey(m *Message) string { return m.RuleID + "\x00" + m.Identity }
-
-func (d *Dispatcher) send(ctx context.Context, c *channel, msgs []*Message) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := d.now()
-	c.sweep(now)
-	var errs []error
-	for _, m := range msgs {
-		if c.MinSeverity != "" && severityRank[m.Severity] < severityRank[c.MinSeverity] {
-			d.total.WithLabelValues(c.name, OutcomeFiltered).Inc()
-			continue
-		}
-		key := incidentKey(m)
-		inc := c.state[key]
-		if c.SuppressFor > 0 && inc != nil && now.Before(inc.until) {
-			if !inc.seen[m.SignalID] {
-				inc.seen[m.SignalID] = true
-				inc.suppressed++
-				d.total.WithLabelValues(c.name, OutcomeSuppressed).Inc()
-				d.log.Debug().Str("channel", c.name).Str("rule", m.RuleID).Str("entity", m.Identity).
-					Str("signal", m.SignalID).Msg("notification suppressed")
-			}
-			continue
-		}
-		out := *m // channels share msgs; Suppressed is per channel
-		if inc != nil {
-			out.Suppressed = inc.suppressed
-		}
-		if err := d.deliver(ctx, c, &out); err != nil {
-			d.total.WithLabelValues(c.name, OutcomeFailed).Inc()
-			errs = append(errs, fmt.Errorf("signal %s: %w", m.SignalID, err))
-			if ctx.Err() != nil {
-				break
-			}
-			// Not marked as sent: the incident's next signal tries again.
-			continue
-		}
-		d.total.WithLabelValues(c.name, OutcomeSent).Inc()
-		if c.SuppressFor > 0 {
-			c.state[key] = &incident{until: now.Add(c.SuppressFor), seen: map[string]bool{m.SignalID: true}}
-		}
+// withLink renders the link template into a copy of m. A template that
+// fails on this message costs the link, not the message.
+func (d *Dispatcher) withLink(m *Message) *Message {
+	if d.link == nil || m.Link != "" {
+		return m
 	}
-	return errors.Join(errs...)
+	var b bytes.Buffer
+	if err := d.link.Execute(&b, m); err != nil {
+		d.log.Warn().Err(err).Str("signal", m.SignalID).Msg("link_template failed; sending without a link")
+		return m
+	}
+	out := *m
+	out.Link = strings.TrimSpace(b.String())
+	return &out
+}
+
+// handle delivers one dequeued message on c unless its group is suppressed.
+func (d *Dispatcher) handle(ctx context.Context, c *channel, m *Message) {
+	if c.SuppressFor < 0 {
+		d.record(c, m, d.deliver(ctx, c, m))
+		return
+	}
+	cl, err := d.supp.claim(ctx, c.name, c.SuppressFor, m, d.now())
+	if err != nil {
+		// Without the shared state a duplicate is possible; a lost alert
+		// would be worse, so the message goes out.
+		d.log.Warn().Err(err).Str("channel", c.name).Str("signal", m.SignalID).Msg("suppression state unavailable; sending anyway")
+		d.record(c, m, d.deliver(ctx, c, m))
+		return
+	}
+	if cl.dup {
+		return
+	}
+	if !cl.send {
+		d.metrics.total.WithLabelValues(c.name, OutcomeSuppressed).Inc()
+		d.log.Debug().Str("channel", c.name).Str("rule", m.RuleID).Str("entity", m.Identity).
+			Str("signal", m.SignalID).Msg("notification suppressed")
+		return
+	}
+	out := *m // channels share messages; Suppressed is per channel
+	out.Suppressed = cl.held
+	err = d.deliver(ctx, c, &out)
+	if err != nil {
+		// Not marked as sent: the group's next message tries again.
+		d.supp.unclaim(context.WithoutCancel(ctx), cl, d.now())
+	}
+	d.record(c, m, err)
+}
+
+func (d *Dispatcher) record(c *channel, m *Message, err error) {
+	if err != nil {
+		d.metrics.total.WithLabelValues(c.name, OutcomeFailed).Inc()
+		d.log.Error().Err(err).Str("channel", c.name).Str("rule", m.RuleID).Str("signal", m.SignalID).Msg("notification failed")
+		return
+	}
+	d.metrics.total.WithLabelValues(c.name, OutcomeSent).Inc()
 }
 
 // deliver sends one message, retrying transient failures with backoff.
 func (d *Dispatcher) deliver(ctx context.Context, c *channel, m *Message) error {
 	wait := d.retry.Initial
 	for attempt := 1; ; attempt++ {
-		retry, err := c.Notifier.Notify(ctx, m)
+		retry, err := d.attempt(ctx, c, m)
 		if err == nil {
 			if attempt > 1 {
 				d.log.Info().Str("channel", c.name).Str("signal", m.SignalID).Int("attempt", attempt).Msg("notification sent after retry")
 			}
 			return nil
 		}
+		d.metrics.attemptFailures.WithLabelValues(c.name).Inc()
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("%w (gave up: %w)", err, cerr)
 		}
 		if !retry || attempt >= d.retry.Attempts {
-			d.log.Warn().Err(err).Str("channel", c.name).Str("signal", m.SignalID).Int("attempts", attempt).Bool("retryable", retry).Msg("notification failed")
-			return err
+			return fmt.Errorf("after %d attempt(s): %w", attempt, err)
 		}
 		d.log.Debug().Err(err).Str("channel", c.name).Str("signal", m.SignalID).Int("attempt", attempt).Dur("backoff", wait).Msg("notification failed, retrying")
 		if serr := d.sleep(ctx, wait); serr != nil {
@@ -300,18 +309,16 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channel, m *Message) error 
 	}
 }
 
-// sweep forgets incidents whose window is over. One that held messages back
-// is kept for a day longer, so its count can go out with the next message.
-func (c *channel) sweep(now time.Time) {
-	for k, inc := range c.state {
-		keep := inc.until
-		if inc.suppressed > 0 {
-			keep = keep.Add(24 * time.Hour)
-		}
-		if !now.Before(keep) {
-			delete(c.state, k)
-		}
+// attempt is one try, bounded by the attempt timeout; a timeout is worth
+// retrying (the server may be back).
+func (d *Dispatcher) attempt(ctx context.Context, c *channel, m *Message) (bool, error) {
+	actx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	retry, err := c.Notifier.Notify(actx, m)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return true, fmt.Errorf("no answer within %s: %w", d.timeout, err)
 	}
+	return retry, err
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -25,9 +25,12 @@ type Field struct {
 	Value string `json:"value"`
 }
 
-// Message is what a person is told about one signal. It carries plain values
-// only, so integrations need not know the detector's types.
+// Message is what a person is told about one signal (or, built the same
+// way, one incident). It carries plain values only, so integrations and the
+// delivery queues need not know the detector's types.
 type Message struct {
+	// SignalID is the id of the alert document announced: a signal's, or an
+	// incident's.
 	SignalID   string    `json:"signal_id"`
 	RuleID     string    `json:"rule_id"`
 	RuleName   string    `json:"rule_name"`
@@ -43,9 +46,23 @@ type Message struct {
 	FirstEvent time.Time `json:"first_event"`
 	LastEvent  time.Time `json:"last_event"`
 	Link       string    `json:"link,omitempty"`
-	// Suppressed counts the messages for the same rule and entity held back
-	// during the previous suppression window on this channel.
+	// Group names the incident the message belongs to: per channel, one
+	// message per group is sent within the suppression window. Empty means
+	// the rule and the identity (a rule signal's incident); an incident's
+	// message sets its incident id.
+	Group string `json:"group,omitempty"`
+	// Suppressed counts the messages of the same group held back during the
+	// previous suppression window on this channel.
 	Suppressed int `json:"suppressed,omitempty"`
+}
+
+// GroupKey is the suppression key of the message: Group, or the rule and
+// the identity.
+func (m *Message) GroupKey() string {
+	if m.Group != "" {
+		return m.Group
+	}
+	return m.RuleID + "\x00" + m.Identity
 }
 
 // What is the value that made the signal, readable: "DeleteTrail" for one

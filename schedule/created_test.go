@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,8 +14,9 @@ import (
 	"github.com/offtrail/offtrail/rules"
 )
 
-// failOnce fails the n-th signal write (1-based) once, after the earlier
-// ones of the same window went through.
+// failOnce fails the n-th signal write (1-based) half-way, as a bulk
+// request whose later items were rejected: the first half is written and
+// reported created, with an error.
 type failOnce struct {
 	Store
 	n     int64
@@ -22,10 +24,11 @@ type failOnce struct {
 }
 
 func (f *failOnce) WriteSignals(ctx context.Context, index string, docs []store.Doc) (store.WriteResult, error) {
-	if f.calls.Add(1) == f.n {
-		return store.WriteResult{}, errInjected
+	if f.calls.Add(1) != f.n {
+		return f.Store.WriteSignals(ctx, index, docs)
 	}
-	return f.Store.WriteSignals(ctx, index, docs)
+	wr, err := f.Store.WriteSignals(ctx, index, docs[:len(docs)/2])
+	return wr, errors.Join(errInjected, err)
 }
 
 // Two replicas evaluate the same windows into one signals index (separate
@@ -39,8 +42,8 @@ func TestOnCreatedOncePerSignal(t *testing.T) {
 		mu        sync.Mutex
 		announced = map[string][]string{} // signal id -> replicas
 	)
-	hook := func(replica string) func(context.Context, *rules.Rule, []*detector.Signal) {
-		return func(_ context.Context, _ *rules.Rule, created []*detector.Signal) {
+	hook := func(replica string) func(*rules.Rule, []*detector.Signal) {
+		return func(_ *rules.Rule, created []*detector.Signal) {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, s := range created {
@@ -54,10 +57,10 @@ func TestOnCreatedOncePerSignal(t *testing.T) {
 	for _, id := range []string{"a", "b"} {
 		var s Store = st
 		if id == "b" {
-			// b's 5th write falls in a window where it already
-			// created some (checked: without the announcement on a failed
-			// write, those signals are never announced).
-			s = &failOnce{Store: st, n: 5}
+			// b's 2nd write half-fails in a window of several new
+			// signals (checked: without announcing a failed attempt's
+			// partial write, those signals are never announced).
+			s = &failOnce{Store: st, n: 2}
 		}
 		managers = append(managers, newTestManager(t, s, newDetector(t, st), clock, id, func(o *Options) {
 			o.StateIndex = "offtrail-state-" + id

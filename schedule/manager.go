@@ -56,15 +56,12 @@ type Options struct {
 	// ShutdownTimeout bounds how long Run waits for running evaluations
 	// after its context is cancelled (default 30s).
 	ShutdownTimeout time.Duration
-	// OnSignals, if set, is called with each window's signals after they
-	// were written (notifications hook in here).
-	OnSignals func(ctx context.Context, r *rules.Rule, res *detector.Result, written store.WriteResult)
-	// OnCreated, if set, is called with the signals of each window that
-	// this replica's create-only write actually created, never those an
-	// earlier run, a restart or another replica wrote first: notifications
-	// hook in here so each signal is announced once. Setting it makes the
-	// manager write signals one create per document (see writeEach).
-	OnCreated func(ctx context.Context, r *rules.Rule, created []*detector.Signal)
+	// OnCreated, if set, is called after each window is written and
+	// checkpointed with the signals that this replica's write created, never
+	// those an earlier run, a restart or another replica wrote first:
+	// notifications hook in here so each signal is announced once. It must
+	// not block (hand the signals to a queue): it runs inside the rule's run.
+	OnCreated func(r *rules.Rule, created []*detector.Signal)
 	// Now is the clock (default time.Now); tests use a fake one.
 	Now func() time.Time
 }
@@ -433,13 +430,7 @@ func (m *Manager) tick(ctx context.Context, r *rules.Rule, log zerolog.Logger) (
 		if !m.leases.holds(r.ID) {
 			return cp, errLeaseLost
 		}
-		w := tm.Window(end)
-		if err := m.retry(ctx, r.ID, func() error { return m.evaluate(ctx, r, w) }); err != nil {
-			return cp, err
-		}
-		m.metrics.windowsByRule.WithLabelValues(r.ID).Inc()
-		cp.End, cp.Updated, cp.Owner = end, m.opts.Now(), m.opts.ReplicaID
-		if err := m.saveCheckpoint(ctx, r.ID, cp); err != nil {
+		if err := m.evaluate(ctx, r, tm.Window(end), cp); err != nil {
 			return cp, err
 		}
 	}
@@ -463,79 +454,79 @@ func RunID(prefix, rule string, end time.Time) string {
 	return fmt.Sprintf("%s:%s:%d", prefix, rule, end.Unix())
 }
 
-// evaluate runs r over w and writes its signals create-only.
-func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window) error {
-	res, err := m.opts.Evaluator.Evaluate(ctx, r, w, RunID(m.opts.ReplicaID, r.ID, w.To))
-	if err != nil {
-		return err
+// evaluate runs one window of r: the window's signals are found and
+// written, the checkpoint is advanced, and only then are the new signals
+// handed to the notification queues, so a slow channel never holds up
+// detection or the checkpoint.
+func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, cp *checkpoint) error {
+	// 1. Find the signals and write them in one create-only request.
+	created, err := m.findAndWrite(ctx, r, w)
+	// 2. Advance the checkpoint, only past a window fully written.
+	if err == nil {
+		m.metrics.windowsByRule.WithLabelValues(r.ID).Inc()
+		cp.End, cp.Updated, cp.Owner = w.To, m.opts.Now(), m.opts.ReplicaID
+		err = m.saveCheckpoint(ctx, r.ID, cp)
 	}
-	docs, err := SignalDocs(res.Signals)
-	if err != nil {
-		return permanent{err}
-	}
-	var (
-		wr      store.WriteResult
-		created []*detector.Signal
-	)
-	if len(docs) > 0 {
-		if m.opts.OnCreated != nil {
-			created, wr, err = m.writeEach(ctx, res.Signals, docs)
-		} else {
-			wr, err = m.opts.Store.WriteSignals(ctx, m.opts.SignalsIndex, docs)
-		}
-		if err != nil {
-			m.metrics.signals.WithLabelValues(r.ID).Add(float64(wr.Created))
-			// Announce what was written before the failure: the retry
-			// finds those ids present and would never announce them.
-			if len(created) > 0 {
-				m.opts.OnCreated(ctx, r, created)
-			}
-			return fmt.Errorf("write signals to %s: %w", m.opts.SignalsIndex, err)
-		}
-	}
-	m.metrics.signals.WithLabelValues(r.ID).Add(float64(wr.Created))
-	if len(docs) > 0 {
-		m.log.Info().Str("rule", r.ID).Stringer("window", w).Int("created", wr.Created).Int("existed", wr.Existed).Msg("signals written")
-	}
-	if m.opts.OnSignals != nil && len(docs) > 0 {
-		m.opts.OnSignals(ctx, r, res, wr)
-	}
+	// 3. Enqueue the created signals, even after a failure: they are in
+	// the index now, so no later run would create, and announce, them.
 	if m.opts.OnCreated != nil && len(created) > 0 {
-		m.opts.OnCreated(ctx, r, created)
+		m.opts.OnCreated(r, created)
 	}
-	return nil
+	return err
 }
 
-// writeEach writes docs (the documents of sigs, in the same order) one
-// create-only request each and returns the signals whose create succeeded.
-//
-// Why one request per document: store.Backend.WriteSignals reports counts,
-// not ids, so a batch where some ids existed (a window overlapping the last
-// one, a restart, a second replica on the same window) cannot say which
-// ones are new; looking ids up first would race with another replica and,
-// on the engines, with the refresh interval. A create-only write of one
-// document is the only answer that is exact under concurrency: exactly one
-// writer gets Created for an id. Cost: one request per signal found (at
-// most a rule's max_signals per window, refresh=false), paid only when
-// OnCreated is set. A crash between the write and OnCreated loses that
-// announcement (at most once), never duplicates it.
-func (m *Manager) writeEach(ctx context.Context, sigs []*detector.Signal, docs []store.Doc) ([]*detector.Signal, store.WriteResult, error) {
-	var (
-		total   store.WriteResult
-		created []*detector.Signal
-	)
-	for i, d := range docs {
-		wr, err := m.opts.Store.WriteSignals(ctx, m.opts.SignalsIndex, []store.Doc{d})
+// findAndWrite evaluates r over w and writes its signals, retrying both
+// (a re-evaluated window yields the same ids). It returns the signals this
+// replica created, those of a failed attempt's partial write included.
+func (m *Manager) findAndWrite(ctx context.Context, r *rules.Rule, w store.Window) ([]*detector.Signal, error) {
+	var created []*detector.Signal
+	err := m.retry(ctx, r.ID, func() error {
+		res, err := m.opts.Evaluator.Evaluate(ctx, r, w, RunID(m.opts.ReplicaID, r.ID, w.To))
 		if err != nil {
-			return created, total, err
+			return err
 		}
-		total.Created += wr.Created
-		total.Existed += wr.Existed
-		if wr.Created == 1 {
-			created = append(created, sigs[i])
+		wr, err := m.writeSignals(ctx, r, w, res.Signals)
+		created = append(created, pick(res.Signals, wr.CreatedIDs)...)
+		return err
+	})
+	return created, err
+}
+
+// writeSignals writes sigs in one create-only bulk request.
+func (m *Manager) writeSignals(ctx context.Context, r *rules.Rule, w store.Window, sigs []*detector.Signal) (store.WriteResult, error) {
+	if len(sigs) == 0 {
+		return store.WriteResult{}, nil
+	}
+	docs, err := SignalDocs(sigs)
+	if err != nil {
+		return store.WriteResult{}, permanent{err}
+	}
+	wr, err := m.opts.Store.WriteSignals(ctx, m.opts.SignalsIndex, docs)
+	m.metrics.signals.WithLabelValues(r.ID).Add(float64(wr.Created))
+	if err != nil {
+		return wr, fmt.Errorf("write signals to %s: %w", m.opts.SignalsIndex, err)
+	}
+	m.log.Info().Str("rule", r.ID).Stringer("window", w).Int("created", wr.Created).Int("existed", wr.Existed).Msg("signals written")
+	return wr, nil
+}
+
+// pick returns the signals whose ids are in ids.
+func pick(sigs []*detector.Signal, ids []string) []*detector.Signal {
+	if len(ids) == 0 {
+		return nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []*detector.Signal
+	for _, s := range sigs {
+		if want[s.ID] {
+			out = append(out, s)
+			delete(want, s.ID) // a duplicate id in one window is one signal
 		}
 	}
-	return created, total, nil
+	return out
 }
 
 // SignalDocs renders signals as documents for a create-only write.

@@ -91,14 +91,11 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		LeaseDuration: cfg.LeaseDuration.Std(),
 	}
 	if len(disp.Channels()) > 0 {
-		// Only the signals this replica's write created: a window seen
-		// again (overlapping lookbacks, a restart, another replica) never
-		// notifies twice.
-		opts.OnCreated = func(ctx context.Context, r *rules.Rule, created []*detector.Signal) {
-			if err := disp.Dispatch(ctx, r.Notify, created); err != nil {
-				env.log.Error().Err(err).Str("rule", r.ID).Int("signals", len(created)).Msg("notification failed")
-			}
-		}
+		// Suppression state shares the scheduler's state index, so one
+		// incident is one message across restarts and replicas.
+		disp.Start(st, cfg.StateIndex)
+		defer closeDispatcher(env, disp)
+		opts.OnCreated = enqueueCreated(env, disp)
 	}
 	m, err := schedule.New(opts)
 	if err != nil {
@@ -146,6 +143,40 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	_ = srv.Shutdown(sctx)
 	env.log.Info().Msg("offtrail stopped")
 	return err
+}
+
+// notifyDrain bounds how long a stopping service keeps delivering queued
+// notifications (an orchestrator's grace period is typically 30s, and the
+// scheduler's shutdown comes first).
+const notifyDrain = 10 * time.Second
+
+// enqueueCreated hands only the signals this replica's write created to
+// the dispatcher's queues: a window seen again (overlapping lookbacks, a
+// restart, another replica) never notifies twice. It never blocks.
+func enqueueCreated(env *cliEnv, disp *notify.Dispatcher) func(*rules.Rule, []*detector.Signal) {
+	return func(r *rules.Rule, created []*detector.Signal) {
+		msgs := make([]*notify.Message, 0, len(created))
+		for _, s := range created {
+			m, err := notify.FromSignal(s, nil) // the dispatcher adds the link
+			if err != nil {
+				env.log.Error().Err(err).Str("rule", r.ID).Str("signal", s.ID).Msg("notification not built")
+				continue
+			}
+			msgs = append(msgs, m)
+		}
+		if err := disp.Enqueue(r.Notify, msgs...); err != nil {
+			env.log.Error().Err(err).Str("rule", r.ID).Int("signals", len(msgs)).Msg("notifications not queued")
+		}
+	}
+}
+
+// closeDispatcher delivers what is queued, up to notifyDrain.
+func closeDispatcher(env *cliEnv, disp *notify.Dispatcher) {
+	ctx, cancel := context.WithTimeout(context.Background(), notifyDrain)
+	defer cancel()
+	if err := disp.Close(ctx); err != nil {
+		env.log.Warn().Err(err).Msg("stopping notifications")
+	}
 }
 
 // runRules loads the enabled rules and checks the channels each one names.
