@@ -124,8 +124,8 @@ func (f *flakyStore) WriteSignals(ctx context.Context, index string, docs []stor
 
 func (f *flakyStore) GetState(ctx context.Context, index, id string) (json.RawMessage, store.Version, error) {
 	op := "get"
-	if strings.HasPrefix(id, "checkpoint:") {
-		op = "get-checkpoint"
+	if strings.HasPrefix(id, "lease:") {
+		op = "get-lease" // the lease document holds the checkpoint
 	}
 	if err := f.check(op); err != nil {
 		return nil, store.Version{}, err

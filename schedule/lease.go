@@ -47,10 +47,92 @@ type leaser struct {
 
 	mu   sync.Mutex
 	held map[string]heldLease
+	// writes serialises this replica's writes of one lease document (a
+	// renewal and a checkpoint), so that they never conflict with each
+	// other: a conflict always means another replica.
+	writes map[string]*sync.Mutex
 }
 
 func newLeaser(st StateStore, index, id string, dur time.Duration, now func() time.Time) *leaser {
-	return &leaser{st: st, index: index, id: id, dur: dur, now: now, held: map[string]heldLease{}}
+	return &leaser{st: st, index: index, id: id, dur: dur, now: now, held: map[string]heldLease{}, writes: map[string]*sync.Mutex{}}
+}
+
+// lock takes the write lock of rule's lease document; call the result to
+// unlock.
+func (l *leaser) lock(rule string) func() {
+	l.mu.Lock()
+	w, ok := l.writes[rule]
+	if !ok {
+		w = &sync.Mutex{}
+		l.writes[rule] = w
+	}
+	l.mu.Unlock()
+	w.Lock()
+	return w.Unlock
+}
+
+func (l *leaser) heldLease(rule string) (heldLease, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.held[rule]
+	return h, ok
+}
+
+// errFenced: the lease document changed since this replica last wrote it,
+// so another replica owns the rule now.
+var errFenced = fmt.Errorf("%w: another replica took the lease", errLeaseLost)
+
+// checkpoint reads rule's checkpoint, checking that this replica still
+// holds the lease at the version it last wrote.
+func (l *leaser) checkpoint(ctx context.Context, rule string) (*Checkpoint, error) {
+	defer l.lock(rule)()
+	h, ok := l.heldLease(rule)
+	if !ok {
+		return nil, errLeaseLost
+	}
+	var cur Lease
+	ver, found, err := getDoc(ctx, l.st, l.index, leaseID(rule), &cur)
+	if err != nil {
+		return nil, err
+	}
+	if !found || ver != h.ver {
+		l.forget(rule)
+		return nil, errFenced
+	}
+	if cur.Checkpoint != nil {
+		cp := *cur.Checkpoint
+		return &cp, nil
+	}
+	cp, err := legacyCheckpoint(ctx, l.st, l.index, rule)
+	return &cp, err
+}
+
+// saveCheckpoint writes cp into rule's lease document, conditional on the
+// version this replica last wrote (the fence). The lease's expiry is not
+// consulted: a replica's clock after a pause proves nothing, the version
+// does; and an expired lease nobody took is still the writer's to use.
+func (l *leaser) saveCheckpoint(ctx context.Context, rule string, cp Checkpoint) error {
+	defer l.lock(rule)()
+	h, ok := l.heldLease(rule)
+	if !ok {
+		return errLeaseLost
+	}
+	next := h.lease
+	next.Checkpoint = &cp
+	nv, err := putDoc(ctx, l.st, l.index, leaseID(rule), next, &h.ver)
+	if errors.Is(err, store.ErrConflict) {
+		l.forget(rule)
+		return fmt.Errorf("checkpoint of %s: %w (%w)", rule, errFenced, err)
+	}
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if cur, ok := l.held[rule]; ok && cur.ver == h.ver {
+		l.held[rule] = heldLease{ver: nv, lease: next, expires: cur.expires}
+	}
+	l.mu.Unlock()
+	return nil
 }
 
 // holds reports whether the replica holds an unexpired lease on rule.
@@ -82,13 +164,14 @@ func (l *leaser) forget(rule string) {
 // does not exist, is ours, or has expired, and nobody else changed it in
 // between. Losing the race is not an error.
 func (l *leaser) acquire(ctx context.Context, rule string) (bool, error) {
+	defer l.lock(rule)()
 	var cur Lease
 	ver, found, err := getDoc(ctx, l.st, l.index, leaseID(rule), &cur)
 	if err != nil {
 		return false, err
 	}
 	now := l.now()
-	next := Lease{Rule: rule, Owner: l.id, Expires: now.Add(l.dur), Generation: 1}
+	next := Lease{Rule: rule, Owner: l.id, Expires: now.Add(l.dur), Generation: 1, Checkpoint: cur.Checkpoint}
 	var ifv *store.Version
 	if found {
 		switch {
@@ -119,6 +202,7 @@ func (l *leaser) acquire(ctx context.Context, rule string) (bool, error) {
 // release gives a lease up at once so that another replica may take it
 // without waiting for it to expire.
 func (l *leaser) release(ctx context.Context, rule string) error {
+	defer l.lock(rule)()
 	l.mu.Lock()
 	h, ok := l.held[rule]
 	delete(l.held, rule)

@@ -402,10 +402,13 @@ func (m *Manager) runRule(ctx context.Context, st *ruleState) error {
 // tick plans and evaluates the windows due for r, checkpointing after
 // each. On an error the checkpoint stays at the last window that
 // succeeded, so the next tick resumes there.
-func (m *Manager) tick(ctx context.Context, r *rules.Rule, log zerolog.Logger) (*checkpoint, error) {
-	var cp *checkpoint
+func (m *Manager) tick(ctx context.Context, r *rules.Rule, log zerolog.Logger) (*Checkpoint, error) {
+	var cp *Checkpoint
 	if err := m.retry(ctx, r.ID, func() (err error) {
-		cp, err = loadCheckpoint(ctx, m.opts.Store, m.opts.StateIndex, r.ID)
+		cp, err = m.leases.checkpoint(ctx, r.ID)
+		if errors.Is(err, errLeaseLost) {
+			return permanent{err}
+		}
 		return err
 	}); err != nil {
 		return nil, err
@@ -437,12 +440,12 @@ func (m *Manager) tick(ctx context.Context, r *rules.Rule, log zerolog.Logger) (
 	return cp, nil
 }
 
-func (m *Manager) saveCheckpoint(ctx context.Context, rule string, cp *checkpoint) error {
+func (m *Manager) saveCheckpoint(ctx context.Context, rule string, cp *Checkpoint) error {
 	return m.retry(ctx, rule, func() error {
-		err := cp.save(ctx, m.opts.Store, m.opts.StateIndex)
-		if errors.Is(err, store.ErrConflict) {
-			// Another replica moved it: never overwrite, never retry.
-			return permanent{fmt.Errorf("checkpoint of %s changed under us: %w", rule, err)}
+		err := m.leases.saveCheckpoint(ctx, rule, *cp)
+		if errors.Is(err, errLeaseLost) {
+			// Another replica owns the rule: never overwrite, never retry.
+			return permanent{err}
 		}
 		return err
 	})
@@ -458,7 +461,7 @@ func RunID(prefix, rule string, end time.Time) string {
 // written, the checkpoint is advanced, and only then are the new signals
 // handed to the notification queues, so a slow channel never holds up
 // detection or the checkpoint.
-func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, cp *checkpoint) error {
+func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, cp *Checkpoint) error {
 	// 1. Find the signals and write them in one create-only request.
 	created, err := m.findAndWrite(ctx, r, w)
 	// 2. Advance the checkpoint, only past a window fully written.

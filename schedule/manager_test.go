@@ -2,7 +2,6 @@ package schedule
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,7 +35,7 @@ func readCheckpoint(t *testing.T, st StateStore, index, rule string) Checkpoint 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cp.Checkpoint
+	return cp
 }
 
 func TestCheckpointCatchUpRestart(t *testing.T) {
@@ -241,8 +240,8 @@ type scenarioEnv struct {
 // fresh stores from open. If *want is set the undisturbed run must produce
 // those ids too (the memory store's, for the engines); if empty it is set.
 //
-// Hourly ticks: at tick 1 a checkpoint read fails once (retried within the
-// tick), from tick 2 for failTicks ticks every signal write fails, then
+// Hourly ticks: at tick 1 a read of a lease document (lease and
+// checkpoint) fails once (tolerated by the lease sync, retried by a run), from tick 2 for failTicks ticks every signal write fails, then
 // the store heals and the remaining ticks catch up.
 func runFailureScenario(t *testing.T, open func(t *testing.T) scenarioEnv, steps int, want *[]string) {
 	base := testRules(t)
@@ -277,8 +276,8 @@ func runFailureScenario(t *testing.T, open func(t *testing.T) scenarioEnv, steps
 		t.Errorf("%s: undisturbed run wrote %d signals, the memory store %d:\n%v\n%v", refStore.Kind(), len(refIDs), len(*want), refIDs, *want)
 	}
 
-	// Disturbed: signal writes fail for four hours, one checkpoint read
-	// fails once (retried within the tick).
+	// Disturbed: signal writes fail for four hours, one lease document
+	// read fails once.
 	st, rs := setup(t)
 	flaky := newFlaky(st)
 	clock = newClock(start)
@@ -288,7 +287,7 @@ func runFailureScenario(t *testing.T, open func(t *testing.T) scenarioEnv, steps
 	tickHourly(t, m, clock, rs, steps, func(i int) {
 		switch i {
 		case 1:
-			flaky.failNext("get-checkpoint", 1)
+			flaky.failNext("get-lease", 1)
 			flaky.failNext("write", 1)
 		case 2:
 			flaky.failNext("count", 1000000)
@@ -541,30 +540,72 @@ func TestBacktestMatchesScheduler(t *testing.T) {
 	}
 }
 
-func TestCheckpointConflictNeverOverwrites(t *testing.T) {
+// A replica whose lease was taken over cannot write a checkpoint, even
+// when its own clock says the lease is still valid: the write is
+// conditional on the lease document's version.
+func TestCheckpointFencedByLease(t *testing.T) {
 	ctx := t.Context()
 	st := embedded.NewMemory()
-	cp, err := loadCheckpoint(ctx, st, "s", "r")
-	if err != nil {
+	clock := newClock(ts("2024-03-05T10:00:00Z"))
+	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
+	if ok, err := a.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("a acquire: %v %v", ok, err)
+	}
+	if err := a.saveCheckpoint(ctx, "r", Checkpoint{Rule: "r", End: ts("2024-03-05T10:00:00Z")}); err != nil {
 		t.Fatal(err)
 	}
-	cp.End = ts("2024-03-05T10:00:00Z")
-	if err := cp.save(ctx, st, "s"); err != nil {
+	// b's clock is past a's lease; a's is not (a paused, or skewed).
+	later := newClock(ts("2024-03-05T10:02:00Z"))
+	b := newLeaser(st, "s", "b", time.Minute, later.Now)
+	if ok, err := b.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("b takeover: %v %v", ok, err)
+	}
+	if !a.holds("r") {
+		t.Fatal("a's clock should still see its lease")
+	}
+	err := a.saveCheckpoint(ctx, "r", Checkpoint{Rule: "r", End: ts("2024-03-05T11:00:00Z")})
+	if !errors.Is(err, errLeaseLost) || !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("fenced save: %v, want lease lost on a conflict", err)
+	}
+	if a.holds("r") {
+		t.Error("a still believes it holds the lease")
+	}
+	if cp := readCheckpoint(t, st, "s", "r"); !cp.End.Equal(ts("2024-03-05T10:00:00Z")) {
+		t.Fatalf("checkpoint moved to %s by the fenced replica", cp.End)
+	}
+	// The new owner inherited the checkpoint and moves it on.
+	got, err := b.checkpoint(ctx, "r")
+	if err != nil || !got.End.Equal(ts("2024-03-05T10:00:00Z")) {
+		t.Fatalf("b reads %+v %v", got, err)
+	}
+	if err := b.saveCheckpoint(ctx, "r", Checkpoint{Rule: "r", End: ts("2024-03-05T12:00:00Z")}); err != nil {
 		t.Fatal(err)
 	}
-	other, _ := loadCheckpoint(ctx, st, "s", "r")
-	other.End = ts("2024-03-05T12:00:00Z")
-	if err := other.save(ctx, st, "s"); err != nil {
+	// Renewals and checkpoints of one replica never fence each other.
+	for range 3 {
+		if ok, err := b.acquire(ctx, "r"); !ok || err != nil {
+			t.Fatalf("renew: %v %v", ok, err)
+		}
+		if err := b.saveCheckpoint(ctx, "r", Checkpoint{Rule: "r", End: ts("2024-03-05T12:00:00Z")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A checkpoint of an earlier version (its own document) is where a lease
+// without one starts.
+func TestLegacyCheckpointRead(t *testing.T) {
+	ctx := t.Context()
+	st := embedded.NewMemory()
+	if _, err := putDoc(ctx, st, "s", checkpointID("r"), Checkpoint{Rule: "r", End: ts("2024-03-05T09:00:00Z")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	cp.End = ts("2024-03-05T11:00:00Z")
-	if err := cp.save(ctx, st, "s"); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("stale save: %v, want a conflict", err)
+	l := newLeaser(st, "s", "a", time.Minute, newClock(ts("2024-03-05T10:00:00Z")).Now)
+	if ok, err := l.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatal(ok, err)
 	}
-	raw, _, _ := st.GetState(ctx, "s", checkpointID("r"))
-	var got Checkpoint
-	_ = json.Unmarshal(raw, &got)
-	if !got.End.Equal(ts("2024-03-05T12:00:00Z")) {
-		t.Fatalf("checkpoint went back to %s", got.End)
+	cp, err := l.checkpoint(ctx, "r")
+	if err != nil || !cp.End.Equal(ts("2024-03-05T09:00:00Z")) {
+		t.Fatalf("checkpoint %+v %v, want the legacy one", cp, err)
 	}
 }

@@ -17,10 +17,14 @@ type StateStore interface {
 	PutState(ctx context.Context, index, id string, doc json.RawMessage, ifVersion *store.Version) (store.Version, error)
 }
 
-// DefaultStateIndex holds checkpoints, leases and the replica list.
+// DefaultStateIndex holds leases (with their rule's checkpoint), the
+// replica list and the notifications' suppression state.
 const DefaultStateIndex = "offtrail-state"
 
-// Checkpoint is the state document "checkpoint:<rule id>".
+// Checkpoint is a rule's progress. It is kept in the rule's lease document
+// so that writing it is conditional on the lease (see leaser.saveCheckpoint);
+// the separate document "checkpoint:<rule id>" of earlier versions is only
+// read, when a lease has no checkpoint yet.
 type Checkpoint struct {
 	Rule string `json:"rule"`
 	// End is the last window end evaluated successfully.
@@ -77,43 +81,32 @@ func putDoc(ctx context.Context, s StateStore, index, id string, v any, ver *sto
 	return nv, nil
 }
 
-// checkpoint is a Checkpoint with the version it was read at.
-type checkpoint struct {
-	Checkpoint
-	ver   store.Version
-	found bool
-}
-
-func loadCheckpoint(ctx context.Context, s StateStore, index, rule string) (*checkpoint, error) {
-	cp := &checkpoint{}
-	ver, found, err := getDoc(ctx, s, index, checkpointID(rule), &cp.Checkpoint)
-	if err != nil {
-		return nil, err
+// legacyCheckpoint reads the checkpoint document of earlier versions (a
+// zero Checkpoint when there is none).
+func legacyCheckpoint(ctx context.Context, s StateStore, index, rule string) (Checkpoint, error) {
+	var cp Checkpoint
+	if _, _, err := getDoc(ctx, s, index, checkpointID(rule), &cp); err != nil {
+		return Checkpoint{}, err
 	}
-	cp.ver, cp.found = ver, found
 	cp.Rule = rule
 	return cp, nil
 }
 
-// save writes the checkpoint conditionally on the version it was read at.
-// A conflict means another replica advanced it (after taking over the
-// lease): the caller must stop and not overwrite.
-func (cp *checkpoint) save(ctx context.Context, s StateStore, index string) error {
-	var ifv *store.Version
-	if cp.found {
-		v := cp.ver
-		ifv = &v
+// loadCheckpoint reads a rule's checkpoint from its lease document, or
+// from the legacy document when the lease has none.
+func loadCheckpoint(ctx context.Context, s StateStore, index, rule string) (Checkpoint, error) {
+	var l Lease
+	if _, _, err := getDoc(ctx, s, index, leaseID(rule), &l); err != nil {
+		return Checkpoint{}, err
 	}
-	ver, err := putDoc(ctx, s, index, checkpointID(cp.Rule), cp.Checkpoint, ifv)
-	if err != nil {
-		return err
+	if l.Checkpoint != nil {
+		return *l.Checkpoint, nil
 	}
-	cp.ver, cp.found = ver, true
-	return nil
+	return legacyCheckpoint(ctx, s, index, rule)
 }
 
 // recordGap notes given-up ends in the checkpoint.
-func (cp *checkpoint) recordGap(p Plan, interval time.Duration, now time.Time) {
+func (cp *Checkpoint) recordGap(p Plan, interval time.Duration, now time.Time) {
 	cp.GivenUp = append(cp.GivenUp, Gap{FirstEnd: p.SkippedFrom, LastEnd: p.SkippedTo, Windows: p.Skipped, Recorded: now})
 	if len(cp.GivenUp) > maxGapsKept {
 		cp.GivenUp = cp.GivenUp[len(cp.GivenUp)-maxGapsKept:]
@@ -123,11 +116,18 @@ func (cp *checkpoint) recordGap(p Plan, interval time.Duration, now time.Time) {
 
 // Lease is the state document "lease:<rule id>": the replica that may run
 // the rule until Expires. Generation grows with every change of owner.
+//
+// The rule's checkpoint lives in the same document, which is what fences a
+// replica that lost its lease: the engines compare-and-set one document at
+// a time, and a checkpoint written on the lease's seq_no/primary_term
+// fails once anyone else took the lease, however long the writer was
+// paused and whatever its clock says.
 type Lease struct {
-	Rule       string    `json:"rule"`
-	Owner      string    `json:"owner"`
-	Expires    time.Time `json:"expires"`
-	Generation int64     `json:"generation"`
+	Rule       string      `json:"rule"`
+	Owner      string      `json:"owner"`
+	Expires    time.Time   `json:"expires"`
+	Generation int64       `json:"generation"`
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 }
 
 // Replicas is the state document "replicas": every replica's heartbeat.
