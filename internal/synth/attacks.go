@@ -159,7 +159,7 @@ type victims struct {
 
 func (v *victims) pick(pred func(*identity) bool) *identity {
 	for _, id := range v.g.ids {
-		if !v.used[id] && id.firstDay == 0 && id.special == nil && pred(id) {
+		if !v.used[id] && id.firstDay == 0 && id.special == nil && !id.benignLead && pred(id) {
 			v.used[id] = true
 			return id
 		}

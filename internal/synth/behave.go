@@ -182,35 +182,33 @@ func (c *chunkCtx) expand(id *identity, b *burst) {
 func (g *gen) planHuman(id *identity, y int, m time.Month, d int) []burst {
 	day0 := time.Date(y, m, d, 0, 0, 0, 0, id.tz)
 	dayIdx := g.dayIndex(day0)
-	if dayIdx < id.firstDay {
-		return nil
+	if dayIdx < id.firstDay || id.trip.covers(y, m, d) {
+		return nil // not started yet, or working abroad (trip bursts are special)
 	}
 	dateKey := uint64(y*10000 + int(m)*100 + d)
 	r := newRNG(g.cfg.Seed, 'h', uint64(id.idx), dateKey)
 	wd := day0.Weekday()
 	off := wd == time.Saturday || wd == time.Sunday || g.isHoliday(id.loc, y, m, d) ||
 		(dayIdx >= id.vacStart && dayIdx < id.vacStart+id.vacLen && dayIdx != id.firstDay)
-	type span struct{ from, to, rate float64 }
 	var spans []span
 	rate := id.human.rate * r.lognorm(0.35)
 	if off {
 		if r.chance(0.06) {
 			h := 10 + 9*r.Float64()
-			spans = append(spans, span{h, h + 0.3 + 0.5*r.Float64(), rate * 0.6})
+			spans = append(spans, span{from: h, to: h + 0.3 + 0.5*r.Float64(), rate: rate * 0.6})
 		}
 	} else {
-		s := id.workStart + r.NormFloat64()*0.4
-		e := s + id.workLen + r.NormFloat64()*0.6
-		lunch := 12 + r.Float64()
-		spans = append(spans, span{s, lunch, rate}, span{lunch + 0.5 + 0.4*r.Float64(), e, rate})
-		if r.chance(0.04) {
-			h := 21 + 1.5*r.Float64()
-			spans = append(spans, span{h, h + 0.3 + 0.7*r.Float64(), rate * 0.8})
-		}
+		spans = workSpans(spans, id, rate, r)
 	}
 	if id.oncallRank >= 0 && g.numOncall > 0 && (dayIdx/7)%g.numOncall == id.oncallRank && r.chance(0.12) {
 		h := 5.5 * r.Float64()
-		spans = append(spans, span{h, h + 0.3 + 0.7*r.Float64(), rate * 1.5})
+		spans = append(spans, span{from: h, to: h + 0.3 + 0.7*r.Float64(), rate: rate * 1.5, tag: id.oncallTag})
+	}
+	if off && id.weekendTag > 0 {
+		// Its own stream: the person's other days stay as they were.
+		if sp, ok := g.weekendSession(id, day0, dayIdx); ok {
+			spans = append(spans, sp)
+		}
 	}
 	if len(spans) == 0 {
 		return nil
@@ -219,8 +217,39 @@ func (g *gen) planHuman(id *identity, y int, m time.Month, d int) []burst {
 	if !r.chance(id.officeShare) {
 		ip = id.ips[1+r.IntN(len(id.ips)-1)]
 	}
-	base := day0.Unix()
+	return g.spanBursts(id, spans, day0.Unix(), dayIdx, dateKey, ip, r)
+}
+
+// span is a stretch of local hours of one day at a call rate; ip and tag,
+// when set, override the day's address and label its calls.
+type span struct {
+	from, to, rate float64
+	ip             string
+	tag            int
+}
+
+// workSpans appends a working day: morning, lunch, afternoon, and now and
+// then a late evening.
+func workSpans(spans []span, id *identity, rate float64, r *rngT) []span {
+	s := id.workStart + r.NormFloat64()*0.4
+	e := s + id.workLen + r.NormFloat64()*0.6
+	lunch := 12 + r.Float64()
+	spans = append(spans, span{from: s, to: lunch, rate: rate}, span{from: lunch + 0.5 + 0.4*r.Float64(), to: e, rate: rate})
+	if r.chance(0.04) {
+		h := 21 + 1.5*r.Float64()
+		spans = append(spans, span{from: h, to: h + 0.3 + 0.7*r.Float64(), rate: rate * 0.8})
+	}
+	return spans
+}
+
+// spanBursts turns one local day's spans (base is its midnight) into
+// bursts of calls from ip.
+func (g *gen) spanBursts(id *identity, spans []span, base int64, dayIdx int, dateKey uint64, ip string, r *rngT) []burst {
 	sessT := base + int64(spans[0].from*3600) - int64(r.IntN(300))
+	table, tag := id.table, 0
+	if id.change != nil && dayIdx >= id.change.from {
+		table, tag = id.change.table, id.change.tag
+	}
 	var out []burst
 	loggedIn := [3]bool{}
 	for _, sp := range spans {
@@ -232,7 +261,7 @@ func (g *gen) planHuman(id *identity, y int, m time.Month, d int) []burst {
 				t: base + int64((sp.from+(sp.to-sp.from)*r.Float64())*3600),
 				n: n, gap: 1 + 4*r.Float64(), seed: r.Uint64(),
 				acct: r.weighted(id.accW), region: r.weighted(id.regW),
-				tool: tool(r.weighted(id.human.tools)), ip: ip, table: id.table,
+				tool: tool(r.weighted(id.human.tools)), ip: ip, table: table, tag: tag,
 				sessDay: int64(dateKey), sessT: sessT,
 			}
 			if id.iamUser {
@@ -240,6 +269,11 @@ func (g *gen) planHuman(id *identity, y int, m time.Month, d int) []burst {
 			}
 			if r.chance(0.12) {
 				b.ip = vpnExits[r.IntN(len(vpnExits))]
+			} else if sp.ip != "" {
+				b.ip = sp.ip
+			}
+			if sp.tag > 0 {
+				b.tag = sp.tag
 			}
 			if id.novel != nil && dayIdx >= id.novelFrom && r.chance(0.25) {
 				b.table, b.tag = id.novel, id.novelTag
@@ -406,4 +440,29 @@ func itoa(i int) string {
 		i /= 10
 	}
 	return string(b[n:])
+}
+
+// weekendSession is a weekend worker's midday session on day0, if this is
+// one of the (about one in three) weekends they work and the day they
+// chose, or the session that always happens. It is drawn per weekend from
+// its own stream.
+func (g *gen) weekendSession(id *identity, day0 time.Time, dayIdx int) (span, bool) {
+	if weekday(day0) {
+		return span{}, false // a holiday, not a weekend
+	}
+	sat := day0
+	if sat.Weekday() == time.Sunday {
+		sat = sat.AddDate(0, 0, -1)
+	}
+	r := newRNG(g.cfg.Seed, 'w', uint64(id.idx), uint64(sat.Year()*10000+int(sat.Month())*100+sat.Day()))
+	works, sunday := r.chance(1.0/3), r.chance(0.5)
+	h := 11 + 2*r.Float64()
+	sp := span{from: h, to: h + 1 + 2*r.Float64(), rate: id.human.rate * 0.7, ip: id.ips[1+r.IntN(len(id.ips)-1)]}
+	if dayIdx >= g.days-7 {
+		sp.tag = id.weekendTag
+	}
+	if (works && sunday == (day0.Weekday() == time.Sunday)) || (id.weekendDay > 0 && dayIdx == id.weekendDay) {
+		return sp, true
+	}
+	return sp, false
 }

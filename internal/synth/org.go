@@ -49,6 +49,39 @@ type identity struct {
 	regionFrom int // day from which the identity also uses regionLaunch
 	newHireTag int // events of the first day carry this tag
 	special    []burst
+	oncallTag  int     // night pages carry this tag
+	weekendTag int     // works some weekends; sessions of the last week carry this tag
+	weekendDay int     // day index of a weekend session that always happens (0: none)
+	trip       *trip   // works from another office's country for a few days
+	change     *change // moves to another role
+	benignLead bool    // a benign scenario's protagonist: not a victim if avoidable
+}
+
+// trip is a few days worked from abroad. Dates are calendar dates, the
+// same at home and away: the home plan of those dates is replaced by
+// special bursts in the visited timezone.
+type trip struct {
+	dates []time.Time // midnight UTC of each date
+}
+
+func (t *trip) covers(y int, m time.Month, d int) bool {
+	if t == nil {
+		return false
+	}
+	day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	for _, x := range t.dates {
+		if x.Equal(day) {
+			return true
+		}
+	}
+	return false
+}
+
+// change is a move to another role from a day on.
+type change struct {
+	from  int
+	table *actTable
+	tag   int
 }
 
 func (id *identity) arn(acct int) string {

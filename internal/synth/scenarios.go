@@ -2,6 +2,7 @@ package synth
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -44,10 +45,11 @@ func (g *gen) benign() {
 
 	// 1. A new hire: the last developer starts after day 10.
 	if nh := lastOf(humans, func(id *identity) bool { return id.human.name == "developer" }); nh != nil {
-		// The first local working day whose index is past day 10.
+		// The first local working day whose index is past day 10 (not a
+		// holiday: nobody starts on one, and the day would be empty).
 		d := g.start.In(nh.tz)
 		d = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, nh.tz)
-		for g.dayIndex(d) < min(11, g.days/3) || !weekday(d) {
+		for g.dayIndex(d) < min(11, g.days/3) || !weekday(d) || g.isHoliday(nh.loc, d.Year(), d.Month(), d.Day()) {
 			d = d.AddDate(0, 0, 1)
 		}
 		fd := g.dayIndex(d)
@@ -122,6 +124,201 @@ func (g *gen) benign() {
 		table := newTable(parseWeights(`bedrock:ListFoundationModels 2 bedrock:GetFoundationModel 3 bedrock:InvokeModel 8`))
 		dev.special = append(dev.special, special(t.Unix(), acctStaging, rUSEast1, toolCLI, dev.ips[0], table, 14, 25, tag, false, r.Uint64()))
 	}
+
+	// Habits a detector must learn rather than flag. Each draws from its
+	// own stream, so the novelty above stays as it was.
+	g.benignOncallNights()
+	g.benignTeamChange(humans)
+	g.benignTravel(humans)
+	g.benignWeekendWorkers(humans)
+}
+
+// free says whether a person can carry one more benign story without
+// mixing labels: not new, not on call, nothing special planned already.
+func free(id *identity) bool {
+	return id.firstDay == 0 && id.oncallRank < 0 && id.special == nil && id.novel == nil &&
+		id.trip == nil && id.change == nil && id.weekendTag == 0
+}
+
+// 6. On-call engineers' night pages during their rota weeks, as planHuman
+// plans them anyway; only the labels are new.
+func (g *gen) benignOncallNights() {
+	tag := g.addScenario(Scenario{ID: "benign-oncall-nights", Kind: "benign",
+		Description: "on-call engineers paged at night during their rota week: short sessions between midnight and about 06:00 local time, with their usual address, client and actions",
+		Account:     accounts[acctProd].ID, ExpectedRules: []string{ruleLearnedHours, ruleConsoleOffHours}})
+	for _, id := range g.ids {
+		if id.oncallRank >= 0 {
+			id.oncallTag = tag
+		}
+	}
+}
+
+// 7. A developer moves to the data team a few days before the end.
+func (g *gen) benignTeamChange(humans []*identity) {
+	var id *identity
+	var days []int
+	for i := len(humans) - 1; i >= 0 && len(days) == 0; i-- {
+		if id = humans[i]; id.human.name == "developer" && free(id) {
+			days = g.changeDays(id)
+		}
+	}
+	if len(days) == 0 {
+		return
+	}
+	r := newRNG(g.cfg.Seed, 'b', 'c')
+	from := days[r.IntN(len(days))]
+	tag := g.addScenario(Scenario{ID: "benign-team-change", Kind: "benign",
+		Description: fmt.Sprintf("%s moves from the developers to the data engineers on day %d; from then on they call what data engineers call", id.name, from),
+		Account:     accounts[id.homeAcct].ID, ExpectedRules: []string{ruleRareMethodUser, ruleNewServiceRegion, ruleFirstHighRisk, ruleRareError}})
+	id.change = &change{from: from, table: personalTable(r, parseWeights(humanRoles["dataeng"].actions), 0.6+0.35*r.Float64()), tag: tag}
+	id.benignLead = true
+}
+
+// changeDays are the days a person can change roles on: working days
+// among the last five but the last (so the new habits show), not on
+// holiday (so they show at all).
+func (g *gen) changeDays(id *identity) []int {
+	var days []int
+	for k := g.days - 5; k < g.days-1; k++ {
+		d := g.localDate(id.tz, k)
+		if weekday(d) && !g.isHoliday(id.loc, d.Year(), d.Month(), d.Day()) && (k < id.vacStart || k >= id.vacStart+id.vacLen) {
+			days = append(days, k)
+		}
+	}
+	return days
+}
+
+// localDate is the local midnight of day index k in tz.
+func (g *gen) localDate(tz *time.Location, k int) time.Time {
+	s := g.start.In(tz)
+	d := time.Date(s.Year(), s.Month(), s.Day(), 0, 0, 0, 0, tz)
+	for g.dayIndex(d) < k {
+		d = d.AddDate(0, 0, 1)
+	}
+	return d
+}
+
+// 8. Someone works three or four days from another office's country in
+// the last week: that office's network or a hotel, their own laptop,
+// their usual hours in the visited timezone.
+func (g *gen) benignTravel(humans []*identity) {
+	id := lastOf(humans, free)
+	if id == nil {
+		return
+	}
+	r := newRNG(g.cfg.Seed, 'b', 't')
+	var away []*location
+	for i := range locations {
+		if locations[i].country != id.loc.country {
+			away = append(away, &locations[i])
+		}
+	}
+	loc := away[r.IntN(len(away))]
+	tz, err := time.LoadLocation(loc.tz)
+	if err != nil {
+		return
+	}
+	dates := g.tripDates(id, 3+r.IntN(2), r)
+	if len(dates) == 0 {
+		return
+	}
+	tag := g.addScenario(Scenario{ID: "benign-travel", Kind: "benign",
+		Description: fmt.Sprintf("%s works %d days from the %s office's country (%s), from that office or a hotel, with their own laptop, at their usual hours in %s", id.name, len(dates), loc.city, loc.country, loc.tz),
+		Account:     accounts[id.homeAcct].ID, ExpectedRules: []string{ruleNewCountry, ruleRareMethodCountry, ruleRareMethodCity, ruleLearnedHours, ruleConsoleOffHours}})
+	office := loc.office + fmt.Sprint(10+r.IntN(200))
+	hotel := g.placed(loc.country, func() string {
+		return fmt.Sprintf("%s%d.%d", loc.home[r.IntN(len(loc.home))], 1+r.IntN(254), 1+r.IntN(254))
+	})
+	id.trip = &trip{dates: dates}
+	id.benignLead = true
+	for _, d := range dates {
+		day0 := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, tz)
+		dateKey := uint64(d.Year()*10000 + int(d.Month())*100 + d.Day())
+		dr := newRNG(g.cfg.Seed, 'h', uint64(id.idx), dateKey, 't')
+		ip := hotel
+		if dr.chance(0.6) {
+			ip = office
+		}
+		spans := workSpans(nil, id, id.human.rate*dr.lognorm(0.35), dr)
+		for i := range spans {
+			spans[i].tag = tag
+		}
+		id.special = append(id.special, g.spanBursts(id, spans, day0.Unix(), g.dayIndex(day0), dateKey, ip, dr)...)
+	}
+}
+
+// tripDates picks n (or, if the weekend is in the way, fewer but at least
+// three) consecutive working days among the last seven whole days.
+func (g *gen) tripDates(id *identity, n int, r *rngT) []time.Time {
+	e := g.end.In(id.tz)
+	var runs [][]time.Time
+	for ; n >= 3 && len(runs) == 0; n-- {
+		for last := 1; last+n-1 <= 7; last++ {
+			var run []time.Time
+			for k := last + n - 1; k >= last; k-- {
+				d := time.Date(e.Year(), e.Month(), e.Day()-k, 0, 0, 0, 0, time.UTC)
+				if !weekday(d) || g.dayIndex(time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, id.tz)) < 0 {
+					break
+				}
+				run = append(run, d)
+			}
+			if len(run) == n {
+				runs = append(runs, run)
+			}
+		}
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	return runs[r.IntN(len(runs))]
+}
+
+// 9. Two or three people who work about one weekend in three, a couple of
+// hours around midday from home, all period long; the sessions of the last
+// week are labelled (earlier ones are the history that makes them usual).
+func (g *gen) benignWeekendWorkers(humans []*identity) {
+	want := 2
+	if len(humans) >= 20 {
+		want = 3
+	}
+	var workers []*identity
+	for i := len(humans) - 1; i >= 0 && len(workers) < want; i-- {
+		if free(humans[i]) {
+			workers = append(workers, humans[i])
+		}
+	}
+	if len(workers) == 0 {
+		return
+	}
+	var names []string
+	for _, id := range workers {
+		names = append(names, id.name)
+	}
+	tag := g.addScenario(Scenario{ID: "benign-weekend-worker", Kind: "benign",
+		Description: fmt.Sprintf("%s work about one weekend in three, a one to three hour session around midday from home, all period long; the last week's sessions are labelled", joinAnd(names)),
+		Account:     accounts[workers[0].homeAcct].ID, ExpectedRules: []string{ruleLearnedHours, ruleConsoleOffHours}})
+	for _, id := range workers {
+		id.weekendTag = tag
+	}
+	// The first of them always works the last weekend day of the period,
+	// so the scenario has events whatever the draws.
+	id := workers[0]
+	e := g.end.In(id.tz)
+	for k := 1; k <= 7; k++ {
+		d := time.Date(e.Year(), e.Month(), e.Day()-k, 0, 0, 0, 0, id.tz)
+		if idx := g.dayIndex(d); !weekday(d) && idx > 0 {
+			id.weekendDay = idx
+			break
+		}
+	}
+}
+
+// joinAnd lists names as prose: "a, b and c".
+func joinAnd(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func lastOf(ids []*identity, pred func(*identity) bool) *identity {
