@@ -27,11 +27,12 @@ func init() {
 }
 
 func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "backtest", "--store URL|file:DIR --from T --to T [--rules PATH] [--rule ID] [--format table|json] [--write INDEX]")
+	fs := newFlagSet(env, "backtest", "--store URL|file:DIR --from T --to T [--rules PATH] [--rule ID] [--format table|json] [--write INDEX] [--yes]")
 	ef := addEvalFlags(fs, "replay", "output: table (per-rule summary) or json (one signal a line)")
 	fromS := fs.String("from", "", "start: RFC 3339, a date (2024-03-05) or now-DURATION (now-7d)")
 	toS := fs.String("to", "now", "end: RFC 3339, a date or now[-DURATION]")
 	write := fs.String("write", "", "also write the signals (create-only) to this index")
+	yes := fs.Bool("yes", false, fmt.Sprintf("run even more than %d windows", maxBacktestWindows))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,6 +59,12 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if err := confirmWindows(env, selected, from, to, *yes); err != nil {
+		return err
+	}
+	if err := checkEvents(ctx, st, selected, from.Add(-maxLookback(selected)), to); err != nil {
+		return err
+	}
 
 	var out *signalSink
 	if *write != "" {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/internal/config"
@@ -21,7 +23,14 @@ type evalFlags struct {
 func addEvalFlags(fs *flag.FlagSet, verb, formatHelp string) *evalFlags {
 	f := &evalFlags{}
 	fs.StringVar(&f.store, "store", "", "Elasticsearch/OpenSearch URL, or file:DIR for the embedded store")
-	fs.StringVar(&f.rules, "rules", "", "rule file or directory (default: the built-in AWS pack)")
+	fs.Func("rules", "rule file or directory (default: the built-in AWS pack)", func(p string) error {
+		if strings.TrimSpace(p) == "" {
+			// An unset variable in a script, not a wish for the built-in pack.
+			return errors.New("empty path (leave --rules out for the built-in pack)")
+		}
+		f.rules = p
+		return nil
+	})
 	fs.StringVar(&f.rule, "rule", "", verb+" only this rule (default: every enabled rule)")
 	fs.StringVar(&f.format, "format", "table", formatHelp)
 	return f

@@ -23,28 +23,27 @@ func init() {
 }
 
 func runOnce(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "once", "--store URL|file:DIR [--rules PATH] [--rule ID] [--at RFC3339] [--format table|json]")
+	fs := newFlagSet(env, "once", "--store URL|file:DIR [--rules PATH] [--rule ID] [--at TIME] [--format table|json]")
 	ef := addEvalFlags(fs, "evaluate", "output: table or json (one signal a line)")
-	at := fs.String("at", "", "end of the window, RFC 3339 (default: now)")
+	at := fs.String("at", "now", "end of the window: RFC 3339, a date (2024-03-05) or now[-DURATION] (now-7d)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := ef.check(); err != nil {
 		return err
 	}
-	end := time.Now().UTC()
-	if *at != "" {
-		t, err := time.Parse(time.RFC3339, *at)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--at: %w", err)}
-		}
-		end = t.UTC()
+	end, err := parseWhen(*at, time.Now().UTC())
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--at: %w", err)}
 	}
 	selected, st, err := ef.open(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := checkEvents(ctx, st, selected, end.Add(-maxLookback(selected)), end); err != nil {
+		return err
+	}
 
 	det := detector.New(st, env.log, detector.WithHighRiskActions(rules.HighRiskActions()))
 	runID := fmt.Sprintf("once-%d", time.Now().UnixNano())

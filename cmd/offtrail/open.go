@@ -65,6 +65,9 @@ func openConnection(ctx context.Context, env *cliEnv, conn config.Connection, us
 		opts.MustExist = use == forReading
 		return embedded.Open(conn.Dir, opts)
 	}
+	if err := conn.CheckFiles(); err != nil {
+		return nil, err
+	}
 	if conn.InsecureSkipVerify {
 		env.log.Warn().Str("set_by", conn.InsecureFrom).Msg("TLS certificate verification is disabled")
 	}

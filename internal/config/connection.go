@@ -37,10 +37,12 @@ type Connection struct {
 	Dir string
 	// StoreFrom names where the store came from ("--store",
 	// "OFFTRAIL_STORE_URL", "store.url", …), for messages.
-	StoreFrom          string
-	Username           string
-	Password, APIKey   Secret
-	CACert             string
+	StoreFrom        string
+	Username         string
+	Password, APIKey Secret
+	CACert           string
+	// CACertFrom names the setting CACert came from.
+	CACertFrom         string
 	InsecureSkipVerify bool
 	// InsecureFrom names the setting that disabled verification.
 	InsecureFrom string
@@ -91,6 +93,20 @@ func Connect(src Sources) (Connection, error) {
 		}
 	}
 	return c, nil
+}
+
+// CheckFiles reports a CA file that cannot be read, naming its setting.
+// It runs when the store is opened, not when a configuration is
+// validated: a deployment's files exist only where it runs.
+func (c Connection) CheckFiles() error {
+	if c.CACert == "" {
+		return nil
+	}
+	f, err := os.Open(c.CACert)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.CACertFrom, err)
+	}
+	return f.Close()
 }
 
 // ForFlag builds the connection of a command without a configuration file.
@@ -235,20 +251,17 @@ func envSecret(getenv func(string) string, name string) (Secret, bool, error) {
 }
 
 func (c *Connection) tlsFrom(src Sources, getenv func(string) string) error {
-	caFrom := "store.ca_cert"
 	if f := src.File; f != nil {
-		c.CACert = resolve(src.Base, f.CACert)
+		c.CACert, c.CACertFrom = resolve(src.Base, f.CACert), "store.ca_cert"
 		if f.InsecureSkipVerify {
 			c.InsecureSkipVerify, c.InsecureFrom = true, "store.insecure_skip_verify"
 		}
 	}
 	if v := getenv(EnvCACert); v != "" {
-		c.CACert, caFrom = v, EnvCACert
+		c.CACert, c.CACertFrom = v, EnvCACert
 	}
-	if c.CACert != "" {
-		if _, err := os.Stat(c.CACert); err != nil {
-			return fmt.Errorf("%s: %w", caFrom, err)
-		}
+	if c.CACert == "" {
+		c.CACertFrom = ""
 	}
 	if v := getenv(EnvTLSInsecure); v != "" {
 		b, err := strconv.ParseBool(v)

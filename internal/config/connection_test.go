@@ -35,7 +35,7 @@ func TestConnectPrecedence(t *testing.T) {
 			name: "file alone",
 			file: "store.yml",
 			want: Connection{URLs: []string{"https://file-node:9200"}, StoreFrom: "store.url", Username: "file-user", Password: "file-password",
-				CACert: filepath.Join(connDir, "../ca.pem"), InsecureSkipVerify: true, InsecureFrom: "store.insecure_skip_verify",
+				CACert: filepath.Join(connDir, "../ca.pem"), CACertFrom: "store.ca_cert", InsecureSkipVerify: true, InsecureFrom: "store.insecure_skip_verify",
 				AWS: &AWSSigV4{Region: "eu-west-1"}},
 		},
 		{
@@ -44,7 +44,7 @@ func TestConnectPrecedence(t *testing.T) {
 			env: map[string]string{EnvStoreURL: "https://env-node:9200", EnvUsername: "env-user", EnvPasswordFile: connDir + "/es-password",
 				EnvCACert: ca, EnvTLSInsecure: "false", EnvAWSRegion: "us-east-1", EnvAWSService: "aoss"},
 			want: Connection{URLs: []string{"https://env-node:9200"}, StoreFrom: EnvStoreURL, Username: "env-user", Password: "from-env-file",
-				CACert: ca, InsecureFrom: EnvTLSInsecure, AWS: &AWSSigV4{Region: "us-east-1", Service: "aoss"}},
+				CACert: ca, CACertFrom: EnvCACert, InsecureFrom: EnvTLSInsecure, AWS: &AWSSigV4{Region: "us-east-1", Service: "aoss"}},
 		},
 		{
 			name: "flag over environment",
@@ -116,7 +116,10 @@ func TestConnectErrorsNameTheSource(t *testing.T) {
 		{"AWS service", "", "https://a:9200", map[string]string{EnvAWSService: "s3"}, []string{EnvAWSService, "es or aoss"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := connect(tc.file, tc.flag, tc.env)
+			c, err := connect(tc.file, tc.flag, tc.env)
+			if err == nil {
+				err = c.CheckFiles() // as opening the store does
+			}
 			if err == nil {
 				t.Fatal("no error")
 			}
