@@ -236,6 +236,3 @@ func leaseDoc(t *testing.T, st StateStore, index, rule string) Lease {
 	}
 	return l
 }
-
-// notifyChild is defined with the two-process suppression test.
-var notifyChild = func(t *testing.T, spec childSpec) {}
