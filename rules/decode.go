@@ -283,6 +283,10 @@ func (d *dec) duration(n *yaml.Node, path string) (Duration, bool) {
 	return v, true
 }
 
+// Suggest is suggest for other decoders (the run configuration), so that
+// every "unknown key" in offtrail offers the same "did you mean".
+func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
+
 // suggest returns the candidate closest to s when it is close enough to be
 // a likely typo, else "".
 func suggest(s string, candidates []string) string {

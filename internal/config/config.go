@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -151,9 +153,42 @@ func decode(r io.Reader, cfg *Config) error {
 	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return didYouMean(err)
 	}
 	return nil
+}
+
+// keyTypes are the configuration's own types, by the name yaml.v3 gives
+// them in "field X not found in type config.Store".
+var keyTypes = map[string]reflect.Type{
+	"config.Config":   reflect.TypeFor[Config](),
+	"config.Store":    reflect.TypeFor[Store](),
+	"config.AWSSigV4": reflect.TypeFor[AWSSigV4](),
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// didYouMean adds the closest known key to each unknown-key error, as
+// the rule checker does.
+func didYouMean(err error) error {
+	msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := unknownField.FindStringSubmatch(m)
+		t, ok := keyTypes[sub[2]]
+		if !ok {
+			return m
+		}
+		var keys []string
+		for i := range t.NumField() {
+			if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+				keys = append(keys, k)
+			}
+		}
+		if s := rules.Suggest(sub[1], keys); s != "" {
+			return m + fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		return m
+	})
+	return errors.New(msg)
 }
 
 func (c *Config) finish(getenv func(string) string) error {

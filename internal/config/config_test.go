@@ -72,7 +72,8 @@ func TestLoadErrors(t *testing.T) {
 		file string
 		want string
 	}{
-		{"testdata/unknown_key.yml", "line 3: field pasword not found"},
+		{"testdata/unknown_key.yml", "line 3: field pasword not found in type config.Store (did you mean password?)"},
+		{"testdata/unknown_top_key.yml", "field signal_index not found in type config.Config (did you mean signals_index?)"},
 		{"testdata/bad_duration.yml", "line 2"},
 		{"testdata/both_stores.yml", "store.url and embedded_dir are both set"},
 		{"testdata/unknown_channel_key.yml", "line 8, column 7: field secrte not found in webhook channel"},
