@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,9 @@ type ContextResult struct {
 	Familiar bool `json:"familiar"`
 	// Discount is the surprisal, in powers of ten, taken off the score.
 	Discount float64 `json:"discount"`
+	// Penalty is the surprisal added for new strong evidence (a new
+	// network, key or MFA habit).
+	Penalty float64 `json:"penalty,omitempty"`
 	// ScoreBefore is the score before the discount.
 	ScoreBefore float64 `json:"score_before"`
 	// New lists context values the actor had not used before, "field=value".
@@ -35,10 +39,11 @@ func SurprisalFromScore(score float64) float64 {
 
 // applyContext looks up, in one grouped count per context field, which of
 // the signals' actors had used each context value before the settle
-// horizon, and lowers the score of signals whose every event is familiar.
-// Automation (a narrow routine, round-the-clock or scheduled activity) is
-// exempt: its place and client never change, so "familiar" says nothing
-// about who holds its credentials, and its departures weigh more, not less.
+// horizon, lowers the score of signals whose context is familiar and
+// raises those with new strong evidence. Automation (a narrow routine,
+// round-the-clock or scheduled activity) earns no discount: its place and
+// client never change, so "familiar" says nothing about who holds its
+// credentials; a new network still counts against it.
 func (ev *evaluation) applyContext(ctx context.Context, sigs []*Signal) error {
 	cx := ev.rule.Context
 	if cx == nil || len(sigs) == 0 {
@@ -48,9 +53,6 @@ func (ev *evaluation) applyContext(ctx context.Context, sigs []*Signal) error {
 	fields := ev.physical(cx.Fields)
 	actors := map[string]bool{}
 	for _, s := range sigs {
-		if s.Automation {
-			continue
-		}
 		for _, e := range s.Events {
 			if a := ev.physicalValue(e, byF); a != "" {
 				actors[a] = true
@@ -85,24 +87,56 @@ func (ev *evaluation) applyContext(ctx context.Context, sigs []*Signal) error {
 		}
 	}
 	for _, s := range sigs {
-		if s.Automation {
-			continue
-		}
 		s.Context = ev.judgeContext(s, fields, seen, distinct)
-		if d := s.Context.Discount; d > 0 {
+		if s.Automation {
+			s.Context.Discount = 0
+		}
+		if d := s.Context.Discount - s.Context.Penalty; d != 0 {
 			s.discount(d)
 		}
 	}
 	return nil
 }
 
+// contextWeight is what one context field is worth, in powers of ten of
+// surprisal. Weak fields are chosen by the caller (the user-agent string)
+// or coarse (a country shared by millions): familiar, they take a little
+// off; new, they add little or nothing. Strong fields are hard for an
+// intruder to choose: the network the address belongs to, the long-term
+// access key, the MFA habit. New, they add surprisal and forbid any
+// discount; familiar, they take off more.
+type contextWeight struct {
+	familiar, novel float64
+	strong          bool
+}
+
+var contextWeights = map[string]contextWeight{
+	"user_agent":     {familiar: 0.25},
+	"source.country": {familiar: 0.25, novel: 0.25},
+	"source.city":    {familiar: 0.15},
+	"source.network": {familiar: 0.5, novel: 0.5, strong: true},
+	"access_key":     {familiar: 0.25, novel: 0.5, strong: true},
+	"mfa_used":       {familiar: 0.25, novel: 1, strong: true},
+}
+
+// maxContextPenalty bounds what new context adds: it sharpens an anomaly,
+// it is not one on its own.
+const maxContextPenalty = 1.0
+
+func weightOf(field string) contextWeight {
+	if w, ok := contextWeights[field]; ok {
+		return w
+	}
+	return contextWeight{familiar: 0.25}
+}
+
 // judgeContext compares one signal's events with its actors' familiar
-// contexts. Each context field whose every value was familiar earns its
-// share of the discount, but only when the required fields (the place, by
-// default) are familiar: an intruder with a common client string from a
-// new country must not pass for the owner. An actor that used many values
-// of a required field (cloud CI runners, staff who travel) is not held to
-// it.
+// contexts. Each familiar field earns its weight, the sum bounded by the
+// rule's discount (1 by default: ten times less surprising, never more),
+// but only when the required fields are familiar and no strong field is
+// new. New fields add their weight (bounded by maxContextPenalty). An
+// actor that used many values of a field (cloud CI runners, staff who
+// travel) is not held to it: one more value is what it does.
 func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string]int64, distinct []map[string]int) *ContextResult {
 	cx := ev.rule.Context
 	byF := ev.prof.Physical(cx.By)
@@ -132,21 +166,30 @@ func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string
 		}
 	}
 	res.New = sortedKeys(newVals)
+	var earned, penalty float64
+	blocked := false
 	nJudged, nFamiliar := 0, 0
-	for i := range fields {
+	for i, name := range cx.Fields {
 		if !judged[i] {
 			continue
 		}
 		nJudged++
-		if familiar[i] {
+		w := weightOf(name)
+		switch {
+		case familiar[i]:
 			nFamiliar++
-		} else if slices.Contains(cx.Require, cx.Fields[i]) && !nomad[i] {
-			return res // a required field is new: no discount
+			earned += w.familiar
+		case nomad[i]:
+			// A roaming actor: a new value is neither evidence nor comfort.
+		default:
+			penalty += w.novel
+			blocked = blocked || w.strong || slices.Contains(cx.Require, name)
 		}
 	}
-	if nJudged > 0 {
-		res.Familiar = nFamiliar == nJudged
-		res.Discount = round(cx.Discount*float64(nFamiliar)/float64(nJudged), 3)
+	res.Familiar = nJudged > 0 && nFamiliar == nJudged
+	res.Penalty = round(min(penalty, maxContextPenalty), 3)
+	if !blocked {
+		res.Discount = round(min(earned, cx.Discount), 3)
 	}
 	return res
 }
@@ -156,7 +199,8 @@ func (ev *evaluation) judgeContext(s *Signal, fields []string, seen []map[string
 // is what it does.
 const nomadValues = 4
 
-// discount lowers a signal's score by d powers of ten of surprisal.
+// discount lowers a signal's score by d powers of ten of surprisal (raises
+// it when d is negative).
 // A high-impact floor is never discounted: a familiar place or client
 // cannot make a first StopLogging routine.
 func (s *Signal) discount(d float64) {
@@ -182,8 +226,22 @@ func (ev *evaluation) physicalValue(e store.Event, physical string) string {
 // normaliseContext maps a context value to what identifies a habit: the
 // aws-cli and the Go SDK append the command or API they run to the user
 // agent, which would make every new command look like a new client.
+//
+// A network is the address's /16 (IPv4) or /48 (IPv6): the provider or
+// site an actor works from, not the address its DHCP lease happens to
+// have. Session keys (ASIA…) are new with every session, so they count as
+// one value: what is evidence is a long-term key (AKIA…) never used before.
 func normaliseContext(logical, v string) string {
-	if logical != "user_agent" {
+	switch logical {
+	case "source.network":
+		return networkOf(v)
+	case "access_key":
+		if strings.HasPrefix(v, "ASIA") {
+			return "session"
+		}
+		return v
+	case "user_agent":
+	default:
 		return v
 	}
 	for _, cut := range []string{" command/", " api/"} {
@@ -200,23 +258,26 @@ func contextReason(s *Signal, cx *rules.Context) string {
 	if c == nil {
 		return ""
 	}
-	if c.Familiar && c.Discount > 0 {
-		return fmt.Sprintf(" Every event came from a %s the actor has used before, so the score was lowered from %.0f.", joinAnd(cx.Fields), c.ScoreBefore)
+	var sb strings.Builder
+	if len(c.New) > 0 {
+		vals, more := c.New, ""
+		if len(vals) > 3 {
+			more = fmt.Sprintf(" and %d more", len(vals)-3)
+			vals = vals[:3]
+		}
+		fmt.Fprintf(&sb, " New for the actor: %s%s.", strings.Join(vals, ", "), more)
 	}
-	if len(c.New) == 0 {
-		return ""
+	switch {
+	case c.Discount > 0 && c.Penalty > 0:
+		fmt.Fprintf(&sb, " Context moved the score from %.0f (familiar: -%.2g, new: +%.2g powers of ten).", c.ScoreBefore, c.Discount, c.Penalty)
+	case c.Discount > 0 && c.Familiar:
+		fmt.Fprintf(&sb, " Every event came from a %s the actor has used before, so the score was lowered from %.0f (at most ten times less surprising).", joinAnd(cx.Fields), c.ScoreBefore)
+	case c.Discount > 0:
+		fmt.Fprintf(&sb, " The rest was familiar: score lowered from %.0f.", c.ScoreBefore)
+	case c.Penalty > 0:
+		fmt.Fprintf(&sb, " New strong evidence raised the score from %.0f.", c.ScoreBefore)
 	}
-	lowered := ""
-	if c.Discount > 0 {
-		lowered = fmt.Sprintf(" (the rest was familiar: score lowered from %.0f)", c.ScoreBefore)
-	}
-	vals := c.New
-	more := ""
-	if len(vals) > 3 {
-		more = fmt.Sprintf(" and %d more", len(vals)-3)
-		vals = vals[:3]
-	}
-	return fmt.Sprintf(" New for the actor: %s%s%s.", strings.Join(vals, ", "), more, lowered)
+	return sb.String()
 }
 
 func joinAnd(fields []string) string {
@@ -229,4 +290,20 @@ func joinAnd(fields []string) string {
 		return names[0]
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+func networkOf(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip // AWS service names ("ec2.amazonaws.com") stand for themselves
+	}
+	bits := 16
+	if a.Is6() && !a.Is4In6() {
+		bits = 48
+	}
+	p, err := a.Unmap().Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }

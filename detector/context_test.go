@@ -23,12 +23,14 @@ type: rare
 source: {index: [%s]}
 rare: {field: action, by: identity, history: 20d, mode: first_seen}
 context:
-  fields: [source.country, user_agent]
+  fields: [source.network, source.country, user_agent]
 anomaly_threshold: 0
 `
 
 // TestContext plants one first-time action per case in a window after 20
-// quiet days and checks the discount each gets from where and how it came.
+// quiet days and checks what context does to each: a bounded discount for
+// the familiar, a penalty and no discount for a new network, whatever the
+// copied client and country say.
 func TestContext(t *testing.T) {
 	const (
 		cli     = "aws-cli/2.15.0 Python/3.11.6 Darwin/23.1.0 exe/x86_64 prompt/off command/"
@@ -43,7 +45,7 @@ func TestContext(t *testing.T) {
 	}
 	for d := 20; d >= 1; d-- {
 		day := w.From.Add(-time.Duration(d) * 24 * time.Hour)
-		for _, who := range []string{"home", "abroad", "newclient", "fresh", "machine"} {
+		for _, who := range []string{"home", "abroad", "newclient", "replayed", "fresh", "machine"} {
 			if who == "machine" { // 600 calls of one kind: automation
 				for k := 0; k < 30; k++ {
 					add(who, "DescribeInstances", "Paris", "FR", sdk, day.Add(time.Duration(k)*time.Minute))
@@ -63,6 +65,10 @@ func TestContext(t *testing.T) {
 	add("abroad", "CreateSnapshot", "Lagos", "NG", cli+"ec2.create-snapshot", in)
 	add("newclient", "CreateImage", "Paris", "FR", "Boto3/1.26.90 Python/3.11.2 Linux/6.1.0-kali9-amd64", in)
 	add("fresh", "CreateVolume", "Lagos", "NG", cli+"ec2.create-volume", in)
+	// Stolen and replayed from the victim's country, with the victim's
+	// client string, from another provider's network.
+	add("replayed", "CreateSnapshots", "Paris", "FR", cli+"ec2.create-snapshots", in)
+	evs[len(evs)-1].ip = "92.184.100.7"
 	add("machine", "CreateTags", "Paris", "FR", sdk, in)
 
 	b := embedded.NewMemory()
@@ -85,18 +91,19 @@ func TestContext(t *testing.T) {
 	for _, s := range res.Signals {
 		got[s.Label] = s
 	}
+	lagos, orange := "source.network=102.88.0.0/16", "source.network=92.184.0.0/16"
 	for _, tc := range []struct {
-		who      string
-		discount float64
-		familiar bool
-		exempt   bool // automation: no context check at all
-		newVals  []string
+		who               string
+		discount, penalty float64
+		familiar          bool
+		newVals           []string
 	}{
-		{who: "home", discount: 2, familiar: true},
-		{who: "abroad", newVals: []string{"source.country=NG"}},                                                              // new place: nothing
-		{who: "newclient", discount: 1, newVals: []string{"user_agent=Boto3/1.26.90 Python/3.11.2 Linux/6.1.0-kali9-amd64"}}, // place only
-		{who: "fresh", newVals: []string{"source.country=NG"}},                                                               // settle horizon
-		{who: "machine", exempt: true},
+		{who: "home", discount: 1, familiar: true},                                                                              // bounded: ten times, not a hundred
+		{who: "abroad", penalty: 0.75, newVals: []string{"source.country=NG", lagos}},                                           // new network and place
+		{who: "newclient", discount: 0.75, newVals: []string{"user_agent=Boto3/1.26.90 Python/3.11.2 Linux/6.1.0-kali9-amd64"}}, // weak evidence only
+		{who: "replayed", penalty: 0.5, newVals: []string{orange}},                                                              // copied client and country do not hide the network
+		{who: "fresh", penalty: 0.75, newVals: []string{"source.country=NG", lagos}},                                            // settle horizon
+		{who: "machine", familiar: true},                                                                                        // automation: never a discount
 	} {
 		t.Run(tc.who, func(t *testing.T) {
 			s := got[tc.who]
@@ -104,20 +111,18 @@ func TestContext(t *testing.T) {
 				t.Fatalf("no signal for %s (threshold 0)", tc.who)
 			}
 			c := s.Context
-			if tc.exempt {
-				if c != nil || !s.Automation {
-					t.Fatalf("automation %v, context %+v: want automation without a context check", s.Automation, c)
-				}
-				return
-			}
 			if c == nil {
 				t.Fatal("no context result")
 			}
-			if c.Discount != tc.discount || c.Familiar != tc.familiar || fmt.Sprint(c.New) != fmt.Sprint(tc.newVals) {
-				t.Errorf("context = %+v, want discount %v familiar %v new %v", *c, tc.discount, tc.familiar, tc.newVals)
+			if s.Automation != (tc.who == "machine") {
+				t.Errorf("automation %v", s.Automation)
 			}
-			if want := detector.ScoreFromSurprisal(detector.SurprisalFromScore(c.ScoreBefore) - tc.discount); math.Abs(s.Score-want) > 0.01 {
-				t.Errorf("score %.2f, want %.2f (before %.2f, discount %v)", s.Score, want, c.ScoreBefore, tc.discount)
+			if c.Discount != tc.discount || c.Penalty != tc.penalty || c.Familiar != tc.familiar || fmt.Sprint(c.New) != fmt.Sprint(tc.newVals) {
+				t.Errorf("context = %+v, want discount %v penalty %v familiar %v new %v", *c, tc.discount, tc.penalty, tc.familiar, tc.newVals)
+			}
+			want := detector.ScoreFromSurprisal(max(0, detector.SurprisalFromScore(c.ScoreBefore)-tc.discount+tc.penalty))
+			if math.Abs(s.Score-want) > 0.01 {
+				t.Errorf("score %.2f, want %.2f (before %.2f, discount %v, penalty %v)", s.Score, want, c.ScoreBefore, tc.discount, tc.penalty)
 			}
 		})
 	}

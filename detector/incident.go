@@ -14,14 +14,16 @@ import (
 // the building blocks) of one actor over one session of activity, combined
 // into one score.
 //
-// Combining. Anomalies that share a contributing event, or come from the
-// same rule and value, are one piece of evidence (two rules firing on one
-// StopLogging are not two independent surprises): each group counts with
-// its strongest member. The groups, strongest first, then add up with
-// halving weights, S = S₁ + S₂/2 + S₃/4 + …, so independent anomalies
-// strengthen each other (three weak ones of 1 in 300 make 1 in 22,000) but
-// the total never exceeds twice the strongest: rules overlap, and many
-// weak hints are not proof. The incident score is the same logistic of S as
+// Combining. Anomalies that share a contributing event (two rules firing
+// on one StopLogging are not two independent surprises), or come from the
+// same rule (one session at unusual hours is one surprise, not one per
+// hour; three new actions of one new service are one exploration), are one
+// piece of evidence. A group counts with its strongest member plus a
+// quarter of the others, at most one power of ten more. The groups,
+// strongest first, then add up with halving weights, S = S₁ + S₂/2 +
+// S₃/4 + …, so independent anomalies strengthen each other (three of
+// 1 in 1,000 make 1 in 180,000) but the total never exceeds twice the
+// strongest: rules overlap, and many weak hints are not proof. The incident score is the same logistic of S as
 // every rule's, so the incident threshold (default 75, "1 in 32,000") reads
 // like a rule's.
 
@@ -282,8 +284,14 @@ func dedupAnomalies(in []Anomaly) []Anomaly {
 	return out
 }
 
-// combine groups correlated anomalies (shared events, or the same rule
-// and value) and adds the groups' surprisals with halving weights. It sets
+// Within-group weights (see the package comment on combining).
+const (
+	groupExtraWeight = 0.25
+	groupExtraMax    = 1.0
+)
+
+// combine groups correlated anomalies (shared events, or the same rule)
+// and adds the groups' surprisals with halving weights. It sets
 // each anomaly's Evidence and Weight and returns the number of groups and
 // the combined surprisal.
 func combine(anoms []Anomaly) (int, float64) {
@@ -301,7 +309,7 @@ func combine(anoms []Anomaly) (int, float64) {
 	}
 	union := func(a, b int) { parent[find(a)] = find(b) }
 	byEvent := map[string]int{}
-	byValue := map[string]int{}
+	byRule := map[string]int{}
 	for i, a := range anoms {
 		for _, e := range a.Events {
 			if j, ok := byEvent[e.ID]; ok {
@@ -310,11 +318,10 @@ func combine(anoms []Anomaly) (int, float64) {
 				byEvent[e.ID] = i
 			}
 		}
-		k := a.Rule + "\x1e" + a.Value
-		if j, ok := byValue[k]; ok {
+		if j, ok := byRule[a.Rule]; ok {
 			union(i, j)
 		} else {
-			byValue[k] = i
+			byRule[a.Rule] = i
 		}
 	}
 	best := map[int]int{} // group root -> its strongest anomaly
@@ -324,23 +331,30 @@ func combine(anoms []Anomaly) (int, float64) {
 			best[r] = i
 		}
 	}
+	rest := map[int]float64{} // group root -> surprisal of its other members
+	for i := range anoms {
+		if r := find(i); best[r] != i {
+			rest[r] += anoms[i].Surprisal
+		}
+	}
+	groupS := func(i int) float64 { return anoms[i].Surprisal + min(groupExtraMax, groupExtraWeight*rest[find(i)]) }
 	leaders := make([]int, 0, len(best))
 	for _, i := range best {
 		leaders = append(leaders, i)
 	}
 	sort.Slice(leaders, func(x, y int) bool {
-		a, b := anoms[leaders[x]], anoms[leaders[y]]
-		if a.Surprisal != b.Surprisal {
-			return a.Surprisal > b.Surprisal
+		a, b := groupS(leaders[x]), groupS(leaders[y])
+		if a != b {
+			return a > b
 		}
-		return a.SignalID < b.SignalID
+		return anoms[leaders[x]].SignalID < anoms[leaders[y]].SignalID
 	})
 	group := map[int]int{}
 	total, w := 0.0, 1.0
 	for n, i := range leaders {
 		group[find(i)] = n + 1
 		anoms[i].Weight = w
-		total += w * anoms[i].Surprisal
+		total += w * groupS(i)
 		w /= 2
 	}
 	for i := range anoms {

@@ -37,56 +37,6 @@ func (s slot) String() string {
 	return fmt.Sprintf("%s %02d:00", day, s.hour)
 }
 
-// hourProfile is an entity's activity per slot over its history.
-type hourProfile struct {
-	counts [48]int64
-	total  int64
-}
-
-// learnedSmoothing is the pseudo-count of every slot, so that an unseen slot
-// is unlikely in proportion to how much history says it is: with a month of
-// a person's ordinary work (~500 events) an hour never worked in comes out
-// near 1 in 50,000 per event, with a week (~100 events) near 1 in 10,000.
-const learnedSmoothing = 0.02
-
-// probability of an event falling in slot s: the slot's count, plus half of
-// each neighbouring hour's (people start early and stay late), smoothed.
-func (p *hourProfile) probability(s slot) float64 {
-	base := 0
-	if s.weekend {
-		base = 24
-	}
-	prev, next := base+(s.hour+23)%24, base+(s.hour+1)%24
-	c := float64(p.counts[s.index()]) + 0.5*float64(p.counts[prev]+p.counts[next])
-	return (c + learnedSmoothing) / (float64(p.total)*2 + 48*learnedSmoothing)
-}
-
-// activeSlots counts slots with any activity: round-the-clock identities
-// use most of them.
-func (p *hourProfile) activeSlots() int {
-	n := 0
-	for _, c := range p.counts {
-		if c > 0 {
-			n++
-		}
-	}
-	return n
-}
-
-// Hour-profile automation: round the clock (most slots), or a scheduled
-// job (a busy identity confined to a few hours of the week). People spread
-// over a working day's eight or more slots.
-const (
-	roundTheClockSlots = 40
-	scheduledMaxSlots  = 3
-	scheduledMinEvents = 200
-)
-
-func (p *hourProfile) automated() bool {
-	n := p.activeSlots()
-	return n >= roundTheClockSlots || (n > 0 && n <= scheduledMaxSlots && p.total >= scheduledMinEvents)
-}
-
 // offHoursLocation returns an entity's timezone: its own from the rule's
 // timezones mapping (keyed by any of the entity's values), else the rule's.
 func offHoursLocation(oh *rules.OffHours, entity []string) *time.Location {
@@ -200,8 +150,7 @@ func (ev *evaluation) offHours(ctx context.Context) ([]*candidate, error) {
 			profiles[ek] = p
 		}
 		local := h.In(offHoursLocation(oh, entityVals[ek]))
-		p.counts[slotOf(local).index()] += g.Count
-		p.total += g.Count
+		p.add(slotOf(local), g.Count)
 		if oh.Learn == 0 && !oh.WorkTime(h, local.Location()) {
 			offCounts[ek] += g.Count
 		}

@@ -42,6 +42,7 @@ type ev struct {
 	city, country, errCode       string
 	mfa                          string // "", "true", "false"
 	agent                        string
+	ip                           string // default: by city
 }
 
 func (e ev) doc(id string) storetest.Doc {
@@ -59,6 +60,9 @@ func (e ev) doc(id string) storetest.Doc {
 		cloudtrail["console_login"] = map[string]any{"additional_eventdata": map[string]any{"mfa_used": e.mfa}}
 	}
 	ip := map[string]string{"Paris": "81.2.69.160", "Berlin": "85.214.132.117", "Lagos": "102.88.34.12", "": "3.120.0.1"}[e.city]
+	if e.ip != "" {
+		ip = e.ip
+	}
 	src := map[string]any{"ip": ip}
 	if e.city != "" {
 		src["geo"] = map[string]any{"city_name": e.city, "country_iso_code": e.country}

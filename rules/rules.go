@@ -255,7 +255,7 @@ const (
 	DefaultContextHistory   = Duration(30 * 24 * time.Hour)
 	DefaultContextSettle    = Duration(24 * time.Hour)
 	DefaultContextMinEvents = 2
-	DefaultContextDiscount  = 2.0
+	DefaultContextDiscount  = 1.0
 )
 
 // OffHours configures an off-hours job: either fixed hours (Start–End on
