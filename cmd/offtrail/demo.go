@@ -29,7 +29,7 @@ func init() {
 }
 
 func runDemo(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "demo", "[--identities N] [--days D] [--seed S] [--replay 3d] [--keep DIR] [--geoip FILE]")
+	fs := newFlagSet(env, "demo", "[--identities N] [--days D] [--seed S] [--end RFC3339] [--replay 3d] [--top N] [--incident-threshold T] [--keep DIR] [--geoip FILE]")
 	identities := fs.Int("identities", 50, "identities in the generated organisation")
 	days := fs.Int("days", 30, "days of history")
 	seed := fs.Uint64("seed", 1, "generator seed (same seed, same data)")

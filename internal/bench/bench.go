@@ -25,6 +25,7 @@ import (
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/internal/cloudtrail"
 	"github.com/offtrail/offtrail/internal/demo"
+	"github.com/offtrail/offtrail/internal/ingest"
 	"github.com/offtrail/offtrail/internal/synth"
 	"github.com/offtrail/offtrail/mappings"
 	"github.com/offtrail/offtrail/rules"
@@ -290,14 +291,14 @@ func Load(ctx context.Context, targets []Target, d *Dataset, geo cloudtrail.Geo,
 		go func() { added <- addAll(ctx, cancel, bws, docs, cw) }()
 		files := newestFirst(d.files())
 		var r cloudtrail.Reader
+		shape := ingest.Shape{Profile: "ecs", Geo: geo, Ingested: ingest.Delivered(5 * time.Minute)}
 		_, feedErr = r.ReadParallel(feedCtx, files, runtime.GOMAXPROCS(0), func(rec cloudtrail.Record) error {
-			shaper := cloudtrail.Shaper{Geo: geo, Now: func() time.Time { return rec.Time.Add(5 * time.Minute) }}
-			src, err := json.Marshal(shaper.ECS(rec))
+			doc, _, err := shape.Doc(rec)
 			if err != nil {
-				return fmt.Errorf("%s:%d: encode: %w", rec.File, rec.N, err)
+				return err
 			}
 			select {
-			case docs <- store.Doc{ID: rec.ID, Source: src}:
+			case docs <- doc:
 				return nil
 			case <-feedCtx.Done():
 				return context.Cause(feedCtx)
@@ -453,19 +454,14 @@ func readCache(ctx context.Context, f *os.File, docs chan<- store.Doc) error {
 	return nil
 }
 
+// installTemplate installs the ecs template narrowed to the bench index.
 func installTemplate(ctx context.Context, st store.Backend, index string) error {
 	ct, _ := mappings.CloudTrailIndexFor("ecs")
-	body, err := mappings.TemplateWith(ct.Template, mappings.TemplateOptions{
-		IndexPatterns: []string{index},
-		// A bench index is searched only after Load's refresh.
-		Settings: map[string]any{"refresh_interval": "-1", "translog.durability": "async"},
-	})
-	if err != nil {
-		return err
-	}
-	return st.EnsureTemplate(ctx, templateName(index), body)
+	// A bench index is searched only after Load's refresh.
+	return ingest.EnsureTemplate(ctx, st, ct.Template, index, map[string]any{"refresh_interval": "-1", "translog.durability": "async"})
 }
 
+// templateName is the name ingest.Template gives a bench index's template.
 func templateName(index string) string { return "offtrail-cloudtrail-ecs-" + index }
 
 // Latency is the per-tick cost of the full pack.

@@ -8,7 +8,6 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -24,6 +23,7 @@ import (
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/internal/cloudtrail"
+	"github.com/offtrail/offtrail/internal/ingest"
 	"github.com/offtrail/offtrail/internal/synth"
 	"github.com/offtrail/offtrail/rules"
 	"github.com/offtrail/offtrail/schedule"
@@ -303,6 +303,7 @@ func shapeInto(ctx context.Context, cfg Config, w store.BulkWriter) (*synth.Labe
 	raws := make(chan map[string]any, 1024)
 	docs := make(chan store.Doc, 1024)
 	var shapers sync.WaitGroup
+	shape := ingest.Shape{Profile: "ecs", Geo: cfg.Geo, Ingested: ingest.Delivered(5 * time.Minute)}
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		shapers.Add(1)
 		go func() {
@@ -313,14 +314,13 @@ func shapeInto(ctx context.Context, cfg Config, w store.BulkWriter) (*synth.Labe
 					cancel(fmt.Errorf("generated record: %w", err))
 					continue
 				}
-				shaper := &cloudtrail.Shaper{Geo: cfg.Geo, Now: func() time.Time { return rec.Time.Add(5 * time.Minute) }}
-				src, err := json.Marshal(shaper.ECS(rec))
+				doc, _, err := shape.Doc(rec)
 				if err != nil {
 					cancel(err)
 					continue
 				}
 				select {
-				case docs <- store.Doc{ID: rec.ID, Source: src}:
+				case docs <- doc:
 				case <-ctx.Done():
 				}
 			}

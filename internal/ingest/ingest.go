@@ -28,6 +28,13 @@ type Shape struct {
 	Ingested func(cloudtrail.Record) time.Time
 }
 
+// Delivered stamps event.ingested a fixed delay after the event, as
+// CloudTrail's delivery would: for generated or replayed history, whose
+// ingest time must not be today.
+func Delivered(after time.Duration) func(cloudtrail.Record) time.Time {
+	return func(rec cloudtrail.Record) time.Time { return rec.Time.Add(after) }
+}
+
 // Doc shapes rec and reports whether it got a location.
 func (s Shape) Doc(rec cloudtrail.Record) (doc store.Doc, located bool, err error) {
 	sh := cloudtrail.Shaper{Geo: s.Geo}
