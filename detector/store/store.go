@@ -210,6 +210,9 @@ type Backend interface {
 	// WriteSignals creates docs in index in one request; ids already present
 	// count as Existed, and the result names the ids it created.
 	WriteSignals(ctx context.Context, index string, docs []Doc) (WriteResult, error)
+	// PutDocs indexes docs by id, replacing earlier versions (incidents,
+	// updated in place as their session grows).
+	PutDocs(ctx context.Context, index string, docs []Doc) error
 	// GetState reads a state document.
 	GetState(ctx context.Context, index, id string) (json.RawMessage, Version, error)
 	// PutState writes a state document. With ifVersion nil the document must

@@ -86,6 +86,7 @@ type Store struct {
 	indices   map[string]*index
 	templates map[string]json.RawMessage // in-memory store only
 	state     map[string]map[string]*stateEntry
+	docs      map[string]map[string][]byte // PutDocs of the in-memory store: index -> id -> source
 }
 
 var _ store.Backend = (*Store)(nil)

@@ -139,6 +139,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 	t.Run("Events", func(t *testing.T) { testEvents(t, b, ref, all, fx) })
 	t.Run("WriteSignals", func(t *testing.T) { testWriteSignals(t, open(t), randomPrefix(t)) })
 	t.Run("State", func(t *testing.T) { testState(t, open(t), randomPrefix(t)) })
+	t.Run("PutDocs", func(t *testing.T) { testPutDocs(t, open(t), randomPrefix(t)) })
 	t.Run("BulkOverwrite", func(t *testing.T) { testBulkOverwrite(t, open(t), randomPrefix(t), fx) })
 }
 
