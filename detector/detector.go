@@ -91,6 +91,8 @@ func (d *Detector) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, 
 		cands, err = ev.rare(ctx)
 	case "off_hours":
 		cands, err = ev.offHours(ctx)
+	case rules.TypeBurst:
+		cands, err = ev.burst(ctx)
 	default:
 		err = fmt.Errorf("unknown rule type %q", r.Type)
 	}

@@ -228,6 +228,8 @@ func historyText(ev *evaluation) string {
 		return r.Rare.History.String()
 	case r.OffHours != nil && r.OffHours.Learn > 0:
 		return r.OffHours.Learn.String()
+	case r.Burst != nil:
+		return r.Burst.History.String()
 	default:
 		return "30d"
 	}
@@ -245,6 +247,9 @@ func (ev *evaluation) fields(c *candidate) (entity, value []Field) {
 			entNames = []string{"identity"}
 		}
 		valNames = []string{"hours"}
+	case ev.rule.Burst != nil:
+		entNames = append(append(entNames, ev.rule.Burst.Partition...), ev.rule.Burst.By...)
+		valNames = []string{"count"}
 	}
 	for i, n := range entNames {
 		if i < len(c.entity) {

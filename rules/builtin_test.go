@@ -24,8 +24,8 @@ func TestBuiltin(t *testing.T) {
 		}
 	}
 	want := []string{
-		"aws-activity-outside-learned-hours", "aws-console-login-off-hours",
-		"aws-first-high-risk-action", "aws-new-country-for-identity", "aws-new-service-in-region", "aws-rare-error-code",
+		"aws-activity-outside-learned-hours", "aws-burst-access-denied", "aws-burst-regions", "aws-burst-secret-reads",
+		"aws-console-login-off-hours", "aws-first-high-risk-action", "aws-new-country-for-identity", "aws-new-service-in-region", "aws-rare-error-code",
 		"aws-rare-method-for-city", "aws-rare-method-for-country", "aws-rare-method-for-user",
 	}
 	var got []string

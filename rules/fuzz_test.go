@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader as a rule file and as the
@@ -77,6 +78,12 @@ func checkInvariants(t *testing.T, r *Rule) {
 		}
 		if !o.Learned() && (o.EndMinute() <= o.StartMinute() || len(o.Days) == 0) {
 			t.Fatalf("accepted hours %+v", o)
+		}
+	case TypeBurst:
+		b := r.Burst
+		if b == nil || r.Rare != nil || r.OffHours != nil || len(b.By) == 0 || b.History < Duration(time.Hour) || b.MinCount < 1 ||
+			(b.Count != CountEvents && b.Count != CountDistinct) || (b.Count == CountDistinct) != (b.Field != "") {
+			t.Fatalf("accepted burst rule %+v %+v", r, b)
 		}
 	default:
 		t.Fatalf("accepted type %q", r.Type)

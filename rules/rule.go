@@ -17,13 +17,14 @@ var (
 		"id", "name", "description", "version", "type", "schedule", "source",
 		"rare", "off_hours", "anomaly_threshold", "risk_score", "severity",
 		"max_signals", "threat", "notify", "investigation", "false_positives",
-		"references", "tags", "enabled", "context",
+		"references", "tags", "enabled", "context", "burst",
 	}
 	contextKeys  = []string{"fields", "require", "by", "history", "settle", "min_events", "discount"}
 	scheduleKeys = []string{"interval", "lookback", "query_delay", "window"}
 	sourceKeys   = []string{"index", "profile", "where"}
 	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events", "settle"}
 	offHoursKeys = []string{"start", "end", "days", "timezone", "timezones", "learn", "by"}
+	burstKeys    = []string{"by", "partition", "count", "field", "history", "min_count"}
 	threatKeys   = []string{"tactic", "technique", "subtechnique"}
 
 	// IDs end up in signal document ids and state keys: keep them plain.
@@ -33,6 +34,9 @@ var (
 	subtechniqueRE = regexp.MustCompile(`^T[0-9]{4}\.[0-9]{3}$`)
 	clockRE        = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$`)
 )
+
+// ruleTypes are the job types, each with its block of the same name.
+var ruleTypes = []string{TypeRare, TypeOffHours, TypeBurst}
 
 const maxMaxSignals = 10000
 
@@ -105,8 +109,8 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 	typeNode, hasType := m.get("type")
 	if hasType {
 		if s, ok := rd.str(typeNode, "type"); ok {
-			if s != TypeRare && s != TypeOffHours {
-				rd.errf(deref(typeNode), "type", "unknown type %q: want rare or off_hours%s", s, didYouMean(s, []string{TypeRare, TypeOffHours}))
+			if !slices.Contains(ruleTypes, s) {
+				rd.errf(deref(typeNode), "type", "unknown type %q: want rare, off_hours or burst%s", s, didYouMean(s, ruleTypes))
 			}
 			r.Type = s
 		}
@@ -122,31 +126,7 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 		r.Source.Profile = rd.l.Profile
 	}
 
-	rareNode, hasRare := m.get("rare")
-	ohNode, hasOH := m.get("off_hours")
-	if hasRare {
-		r.Rare = rd.rare(rareNode)
-	}
-	if hasOH {
-		r.OffHours = rd.offHours(ohNode)
-	}
-	switch r.Type {
-	case TypeRare:
-		if !hasRare {
-			rd.errf(m.node, "", "missing required key \"rare\" (type is rare)")
-		}
-		if hasOH {
-			rd.errf(m.keys["off_hours"], "", "off_hours is not allowed with type rare")
-		}
-	case TypeOffHours:
-		if !hasOH {
-			// Every off_hours key has a default: fixed 09:00-17:00 weekdays UTC.
-			r.OffHours = rd.offHours(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column})
-		}
-		if hasRare {
-			rd.errf(m.keys["rare"], "", "rare is not allowed with type off_hours")
-		}
-	}
+	rd.jobBlocks(m, n, r)
 	if v, ok := m.get("context"); ok {
 		r.Context = rd.context(v)
 	}
@@ -178,6 +158,76 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 
 	rd.checkFields(r)
 	return r, idNode
+}
+
+// jobBlocks decodes the rare, off_hours and burst blocks: the one the
+// type names (rare is required; off_hours and burst have a default for
+// every key) and none of the others.
+func (rd *ruleDecoder) jobBlocks(m *mapping, n *yaml.Node, r *Rule) {
+	empty := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+	for _, typ := range ruleTypes {
+		v, has := m.get(typ)
+		if has && r.Type != "" && r.Type != typ && slices.Contains(ruleTypes, r.Type) {
+			rd.errf(m.keys[typ], "", "%s is not allowed with type %s", typ, r.Type)
+		}
+		switch {
+		case !has && r.Type != typ:
+			continue
+		case !has && typ == TypeRare:
+			rd.errf(m.node, "", "missing required key \"rare\" (type is rare)")
+			continue
+		case !has:
+			// Fixed 09:00-17:00 weekdays UTC; a burst of events by identity.
+			v = empty
+		}
+		switch typ {
+		case TypeRare:
+			r.Rare = rd.rare(v)
+		case TypeOffHours:
+			r.OffHours = rd.offHours(v)
+		case TypeBurst:
+			r.Burst = rd.burst(v)
+		}
+	}
+	if r.Type == TypeBurst {
+		rd.burstSchedule(m, r.Schedule)
+	}
+}
+
+// burstSchedule: a burst is an hour's count, and the window's leading
+// partial hour is left to the earlier run that saw it from its start (so
+// a sliding window does not re-alert the rest of the same burst). That
+// earlier run exists only when runs overlap by at least an hour.
+func (rd *ruleDecoder) burstSchedule(m *mapping, s Schedule) {
+	if s.Lookback >= s.Interval+Duration(time.Hour) {
+		return
+	}
+	at := m.node
+	if sn, ok := m.get("schedule"); ok {
+		at = deref(sn)
+		if sm, ok := rd.mappingQuiet(sn); ok {
+			if v, ok := sm.get("lookback"); ok {
+				at = deref(v)
+			}
+		}
+	}
+	rd.errf(at, "schedule.lookback", "type burst counts whole hours: lookback %s must be at least interval %s + 1h, so every hour is seen whole by one run", s.Lookback, s.Interval)
+}
+
+// mappingQuiet returns n's entries without reporting anything (the caller
+// already decoded n and reported its faults).
+func (rd *ruleDecoder) mappingQuiet(n *yaml.Node) (*mapping, bool) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, false
+	}
+	m := &mapping{node: n, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := deref(n.Content[i]); k != nil && k.Kind == yaml.ScalarNode {
+			m.keys[k.Value], m.vals[k.Value] = k, n.Content[i+1]
+		}
+	}
+	return m, true
 }
 
 // noMax is intIn's "no upper bound".
@@ -429,6 +479,70 @@ func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
 		}
 	}
 	return r
+}
+
+func (rd *ruleDecoder) burst(n *yaml.Node) *Burst {
+	b := &Burst{By: []string{DefaultEntity}, Count: CountEvents, History: DefaultHistory, MinCount: DefaultBurstMinCount}
+	m, ok := rd.mapping(n, "burst", burstKeys)
+	if !ok {
+		return b
+	}
+	if v, ok := m.get("by"); ok {
+		b.By = rd.fields(v, "burst.by")
+	} else {
+		rd.refs = append(rd.refs, fieldRef{node: m.node, path: "burst.by", name: DefaultEntity})
+	}
+	if v, ok := m.get("partition"); ok {
+		b.Partition = rd.fields(v, "burst.partition")
+	}
+	for _, f := range b.By {
+		if slices.Contains(b.Partition, f) {
+			rd.errf(m.node, "burst", "field %q is in both by and partition", f)
+		}
+	}
+	if v, ok := m.get("count"); ok {
+		if s, ok := rd.str(v, "burst.count"); ok {
+			if s != CountEvents && s != CountDistinct {
+				rd.errf(deref(v), "burst.count", "unknown count %q: want events or distinct%s", s, didYouMean(s, []string{CountEvents, CountDistinct}))
+			}
+			b.Count = s
+		}
+	}
+	rd.burstField(m, b)
+	if v, ok := m.get("history"); ok {
+		if h, ok := rd.duration(v, "burst.history"); ok {
+			if h < Duration(time.Hour) {
+				rd.errf(deref(v), "burst.history", "must be at least 1h: the rate is learned on whole hours, got %s", h)
+			}
+			b.History = h
+		}
+	}
+	rd.intIn(m, "min_count", "burst.min_count", 1, noMax, &b.MinCount)
+	return b
+}
+
+// burstField decodes burst.field: required by count: distinct, meaningless
+// otherwise, and never the entity itself (one value per entity).
+func (rd *ruleDecoder) burstField(m *mapping, b *Burst) {
+	v, has := m.get("field")
+	switch {
+	case !has && b.Count == CountDistinct:
+		rd.errf(m.node, "burst", "count: distinct needs field: the field whose distinct values are counted (e.g. region)")
+		return
+	case !has:
+		return
+	case b.Count != CountDistinct:
+		rd.errf(m.keys["field"], "burst.field", "only with count: distinct (count: %s counts events)", b.Count)
+	}
+	s, ok := rd.nonEmpty(v, "burst.field")
+	if !ok {
+		return
+	}
+	rd.refs = append(rd.refs, fieldRef{node: deref(v), path: "burst.field", name: s})
+	if slices.Contains(b.By, s) || slices.Contains(b.Partition, s) {
+		rd.errf(deref(v), "burst.field", "%q is also the entity: it has one value per entity and hour", s)
+	}
+	b.Field = s
 }
 
 func (rd *ruleDecoder) context(n *yaml.Node) *Context {

@@ -23,6 +23,13 @@ import (
 const (
 	TypeRare     = "rare"
 	TypeOffHours = "off_hours"
+	TypeBurst    = "burst"
+)
+
+// Burst counts: what a burst's hourly count is of.
+const (
+	CountEvents   = "events"
+	CountDistinct = "distinct"
 )
 
 // Rare modes.
@@ -122,6 +129,7 @@ type Rule struct {
 	Source   Source    `yaml:"source" json:"source"`
 	Rare     *Rare     `yaml:"rare,omitempty" json:"rare,omitempty"`
 	OffHours *OffHours `yaml:"off_hours,omitempty" json:"off_hours,omitempty"`
+	Burst    *Burst    `yaml:"burst,omitempty" json:"burst,omitempty"`
 	Context  *Context  `yaml:"context,omitempty" json:"context,omitempty"`
 
 	AnomalyThreshold float64 `yaml:"anomaly_threshold" json:"anomaly_threshold"`
@@ -219,6 +227,31 @@ type Rare struct {
 	// against its own first hour.
 	Settle Duration `yaml:"settle,omitempty" json:"settle,omitempty"`
 }
+
+// Burst configures a burst job: an hourly count (of events, or of distinct
+// values of Field) that is unusual for the entity against its own hourly
+// counts over History. It finds the "spike in errors" and "many regions
+// at once" family that rarity misses: every single call is familiar, only
+// their number is not.
+type Burst struct {
+	// By is the entity whose hourly rate is learned.
+	By []string `yaml:"by" json:"by"`
+	// Partition keeps separate models per value (e.g. per account).
+	Partition []string `yaml:"partition,omitempty" json:"partition,omitempty"`
+	// Count is "events" (events per hour) or "distinct" (distinct values
+	// of Field per hour).
+	Count string `yaml:"count" json:"count"`
+	// Field is the field whose distinct values are counted (count: distinct).
+	Field string `yaml:"field,omitempty" json:"field,omitempty"`
+	// History is the span before the window the hourly counts are learned on.
+	History Duration `yaml:"history" json:"history"`
+	// MinCount: an hour with a smaller count is never a burst, however
+	// quiet the entity's past (three denied calls are a typo, not a spike).
+	MinCount int `yaml:"min_count" json:"min_count"`
+}
+
+// Burst defaults.
+const DefaultBurstMinCount = 5
 
 // Context lowers the score of a signal whose every contributing event came
 // from where and how its actor has worked before: the same country, the
@@ -407,14 +440,16 @@ func (r *Rule) PhysicalWhere() Where {
 	return w
 }
 
-// Entity returns the fields naming the rule's entity (rare.by or
-// off_hours.by).
+// Entity returns the fields naming the rule's entity (rare.by,
+// off_hours.by or burst.by).
 func (r *Rule) Entity() []string {
 	switch {
 	case r.Rare != nil:
 		return r.Rare.By
 	case r.OffHours != nil:
 		return r.OffHours.By
+	case r.Burst != nil:
+		return r.Burst.By
 	}
 	return []string{DefaultEntity}
 }
