@@ -57,7 +57,7 @@ func TestCloudTrailTemplatesCoverProfiles(t *testing.T) {
 			switch logical {
 			case "time":
 				fields[phys] = "date"
-			case "source.ip":
+			case "source.ip", "source.network": // the network is computed from the address
 				if profile == "ecs" {
 					fields[phys] = "ip"
 				} else {

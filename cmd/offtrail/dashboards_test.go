@@ -149,6 +149,15 @@ func TestDashboardsInstall(t *testing.T) {
 			if tc.wantFile != "" && tc.srv.got.file != tc.wantFile {
 				t.Errorf("uploaded %d bytes, want the %d bytes of the objects", len(tc.srv.got.file), len(tc.wantFile))
 			}
+			// The built-in objects carry the incidents search and the
+			// dashboard that shows it beside the rule signals.
+			if tc.wantFile == string(kibana.SavedObjects) || tc.wantFile == string(dashboards.SavedObjects) {
+				for _, id := range []string{`"id":"offtrail-incidents-table"`, `"id":"offtrail-alerts-table"`, `"id":"offtrail-overview"`} {
+					if !strings.Contains(tc.srv.got.file, id) {
+						t.Errorf("uploaded objects lack %s", id)
+					}
+				}
+			}
 			if tc.wantFile != "" && !strings.HasSuffix(tc.srv.got.name, ".ndjson") {
 				t.Errorf("file name %q: the import API wants .ndjson", tc.srv.got.name)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/offtrail/offtrail/mappings"
@@ -264,10 +265,32 @@ func TestSavedObjects(t *testing.T) {
 					t.Errorf("alerts search lacks column %s", c)
 				}
 			}
+			// Rule signals are building blocks; the search says so and
+			// leaves the incidents out.
+			if title := alerts.Attributes["title"].(string); !strings.Contains(title, "building blocks") {
+				t.Errorf("signals search title %q does not say building blocks", title)
+			}
+			if q := searchQuery(t, alerts); q != "not offtrail.kind:incident" {
+				t.Errorf("signals search query %q", q)
+			}
+			incidents, ok := byKey["search/offtrail-incidents-table"]
+			if !ok {
+				t.Fatal("no incidents search")
+			}
+			if q := searchQuery(t, incidents); q != "offtrail.kind:incident and offtrail.incident.alert:true" {
+				t.Errorf("incidents search query %q", q)
+			}
+			if got, want := incidents.Attributes["columns"].([]any), []any{"offtrail.actor.label", "offtrail.score", "event.severity",
+				"offtrail.confidence", "offtrail.incident.rules", "message", "event.start", "event.end"}; !slices.Equal(got, want) {
+				t.Errorf("incidents columns %v, want %v", got, want)
+			}
 			if _, ok := byKey["search/offtrail-cloudtrail-events"]; !ok {
 				t.Error("no CloudTrail search to pivot into")
 			}
 			dash := byKey["dashboard/offtrail-overview"]
+			if !slices.ContainsFunc(dash.References, func(r reference) bool { return r.ID == incidents.ID && r.Type == "search" }) {
+				t.Error("the dashboard does not show the incidents search")
+			}
 			var shown []string
 			for _, r := range dash.References {
 				for _, u := range fieldsUsed(t, byKey[r.Type+"/"+r.ID]) {
@@ -281,6 +304,22 @@ func TestSavedObjects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// searchQuery is the KQL of an object's search source.
+func searchQuery(t *testing.T, o savedObject) string {
+	t.Helper()
+	meta, _ := o.Attributes["kibanaSavedObjectMeta"].(map[string]any)
+	var src struct {
+		Query struct {
+			Query    string `json:"query"`
+			Language string `json:"language"`
+		} `json:"query"`
+	}
+	if s, _ := meta["searchSourceJSON"].(string); json.Unmarshal([]byte(s), &src) != nil || src.Query.Language != "kuery" {
+		t.Errorf("%s: search source is not KQL", o.ID)
+	}
+	return src.Query.Query
 }
 
 // versionAfter compares x.y.z versions.
