@@ -24,11 +24,12 @@ type Evaluator interface {
 	Evaluate(ctx context.Context, r *rules.Rule, w store.Window, runID string) (*detector.Result, error)
 }
 
-// Store is what the manager needs of a backend: its state documents and
-// create-only signal writes.
+// Store is what the manager needs of a backend: its state documents,
+// create-only signal writes and incident documents written in place.
 type Store interface {
 	StateStore
 	WriteSignals(ctx context.Context, index string, docs []store.Doc) (store.WriteResult, error)
+	PutDocs(ctx context.Context, index string, docs []store.Doc) error
 }
 
 // DefaultSignalsIndex is where signals go unless configured otherwise.
@@ -62,6 +63,13 @@ type Options struct {
 	// notifications hook in here so each signal is announced once. It must
 	// not block (hand the signals to a queue): it runs inside the rule's run.
 	OnCreated func(r *rules.Rule, created []*detector.Signal)
+	// Incidents bound sessions and set the alerting threshold of the
+	// incidents the manager keeps from every window's signals.
+	Incidents detector.IncidentOptions
+	// OnIncidents, if set, receives the incidents a window crossed the
+	// threshold with for the first time (announce them); like OnCreated it
+	// must not block.
+	OnIncidents func(r *rules.Rule, incidents []*detector.Incident)
 	// Now is the clock (default time.Now); tests use a fake one.
 	Now func() time.Time
 }
@@ -105,11 +113,12 @@ func (rs *ruleState) current() *rules.Rule {
 
 // Manager schedules rules, as Prometheus' rules.Manager schedules groups.
 type Manager struct {
-	opts    Options
-	log     zerolog.Logger
-	metrics *Metrics
-	leases  *leaser
-	cron    *cron.Cron
+	opts      Options
+	log       zerolog.Logger
+	metrics   *Metrics
+	leases    *leaser
+	incidents *Incidents
+	cron      *cron.Cron
 
 	// runCtx is the context of every run; cancelled when a graceful
 	// shutdown times out.
@@ -158,6 +167,8 @@ func New(opts Options) (*Manager, error) {
 		metrics: NewMetrics(opts.Registerer),
 		leases:  newLeaser(opts.Store, opts.StateIndex, opts.ReplicaID, opts.LeaseDuration, opts.Now),
 		rules:   map[string]*ruleState{},
+		incidents: &Incidents{Store: opts.Store, SignalsIndex: opts.SignalsIndex, StateIndex: opts.StateIndex,
+			Options: opts.Incidents, Now: opts.Now},
 	}
 	clog := cronLogger{log}
 	m.cron = cron.New(cron.WithLocation(time.UTC), cron.WithLogger(clog),
@@ -458,41 +469,72 @@ func RunID(prefix, rule string, end time.Time) string {
 }
 
 // evaluate runs one window of r: the window's signals are found and
-// written, the checkpoint is advanced, and only then are the new signals
-// handed to the notification queues, so a slow channel never holds up
+// written, folded into incidents, the checkpoint is advanced, and only
+// then are the new signals and incidents handed to the notification queues, so a slow channel never holds up
 // detection or the checkpoint.
 func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, cp *Checkpoint) error {
 	// 1. Find the signals and write them in one create-only request.
-	created, err := m.findAndWrite(ctx, r, w)
-	// 2. Advance the checkpoint, only past a window fully written.
+	all, created, err := m.findAndWrite(ctx, r, w)
+	// 2. Fold them into their actors' incidents (idempotent: a retried
+	// window adds nothing twice).
+	var announce []*detector.Incident
+	if err == nil && len(all) > 0 {
+		announce, err = m.updateIncidents(ctx, r, all)
+	}
+	// 3. Advance the checkpoint, only past a window fully written.
 	if err == nil {
 		m.metrics.windowsByRule.WithLabelValues(r.ID).Inc()
 		cp.End, cp.Updated, cp.Owner = w.To, m.opts.Now(), m.opts.ReplicaID
 		err = m.saveCheckpoint(ctx, r.ID, cp)
 	}
-	// 3. Enqueue the created signals, even after a failure: they are in
+	// 4. Enqueue the created signals, even after a failure: they are in
 	// the index now, so no later run would create, and announce, them.
+	// Incidents are announced once, when they first cross the threshold.
 	if m.opts.OnCreated != nil && len(created) > 0 {
 		m.opts.OnCreated(r, created)
+	}
+	if m.opts.OnIncidents != nil && len(announce) > 0 {
+		m.opts.OnIncidents(r, announce)
 	}
 	return err
 }
 
+// updateIncidents folds a window's signals into incidents, retrying like
+// the signal write.
+func (m *Manager) updateIncidents(ctx context.Context, r *rules.Rule, sigs []*detector.Signal) ([]*detector.Incident, error) {
+	var announce []*detector.Incident
+	err := m.retry(ctx, r.ID, func() error {
+		ups, err := m.incidents.Add(ctx, sigs)
+		for _, u := range ups {
+			if u.New {
+				announce = append(announce, u.Incident)
+			}
+		}
+		return err
+	})
+	if err == nil && len(announce) > 0 {
+		m.log.Info().Str("rule", r.ID).Int("incidents", len(announce)).Msg("incidents crossed the threshold")
+	}
+	return announce, err
+}
+
 // findAndWrite evaluates r over w and writes its signals, retrying both
-// (a re-evaluated window yields the same ids). It returns the signals this
-// replica created, those of a failed attempt's partial write included.
-func (m *Manager) findAndWrite(ctx context.Context, r *rules.Rule, w store.Window) ([]*detector.Signal, error) {
-	var created []*detector.Signal
+// (a re-evaluated window yields the same ids). It returns the window's
+// signals and those this replica created, those of a failed attempt's
+// partial write included.
+func (m *Manager) findAndWrite(ctx context.Context, r *rules.Rule, w store.Window) ([]*detector.Signal, []*detector.Signal, error) {
+	var all, created []*detector.Signal
 	err := m.retry(ctx, r.ID, func() error {
 		res, err := m.opts.Evaluator.Evaluate(ctx, r, w, RunID(m.opts.ReplicaID, r.ID, w.To))
 		if err != nil {
 			return err
 		}
+		all = res.Signals
 		wr, err := m.writeSignals(ctx, r, w, res.Signals)
 		created = append(created, pick(res.Signals, wr.CreatedIDs)...)
 		return err
 	})
-	return created, err
+	return all, created, err
 }
 
 // writeSignals writes sigs in one create-only bulk request.

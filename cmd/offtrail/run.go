@@ -89,13 +89,17 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		ReplicaID:     *replica,
 		Limits:        schedule.Limits{MaxCatchup: cfg.MaxCatchup, MaxGap: cfg.MaxGap.Std()},
 		LeaseDuration: cfg.LeaseDuration.Std(),
+		Incidents: detector.IncidentOptions{Threshold: cfg.Incidents.Threshold,
+			Gap: cfg.Incidents.Gap.Std(), MaxSpan: cfg.Incidents.MaxSpan.Std()},
 	}
 	if len(disp.Channels()) > 0 {
 		// Suppression state shares the scheduler's state index, so one
 		// incident is one message across restarts and replicas.
 		disp.Start(st, cfg.StateIndex)
 		defer closeDispatcher(env, disp)
-		opts.OnCreated = enqueueCreated(env, disp)
+		// Notifications go per incident: rule signals are its building
+		// blocks, announced through the incident they make.
+		opts.OnIncidents = enqueueIncidents(env, disp)
 	}
 	m, err := schedule.New(opts)
 	if err != nil {
@@ -153,19 +157,16 @@ const notifyDrain = 10 * time.Second
 // enqueueCreated hands only the signals this replica's write created to
 // the dispatcher's queues: a window seen again (overlapping lookbacks, a
 // restart, another replica) never notifies twice. It never blocks.
-func enqueueCreated(env *cliEnv, disp *notify.Dispatcher) func(*rules.Rule, []*detector.Signal) {
-	return func(r *rules.Rule, created []*detector.Signal) {
-		msgs := make([]*notify.Message, 0, len(created))
-		for _, s := range created {
-			m, err := notify.FromSignal(s, nil) // the dispatcher adds the link
-			if err != nil {
-				env.log.Error().Err(err).Str("rule", r.ID).Str("signal", s.ID).Msg("notification not built")
-				continue
-			}
-			msgs = append(msgs, m)
+// enqueueIncidents hands each incident that crossed the threshold to the
+// channels of the rule whose window completed it (and the default ones).
+func enqueueIncidents(env *cliEnv, disp *notify.Dispatcher) func(*rules.Rule, []*detector.Incident) {
+	return func(r *rules.Rule, incs []*detector.Incident) {
+		msgs := make([]*notify.Message, 0, len(incs))
+		for _, inc := range incs {
+			msgs = append(msgs, notify.FromIncident(inc))
 		}
 		if err := disp.Enqueue(r.Notify, msgs...); err != nil {
-			env.log.Error().Err(err).Str("rule", r.ID).Int("signals", len(msgs)).Msg("notifications not queued")
+			env.log.Error().Err(err).Str("rule", r.ID).Int("incidents", len(msgs)).Msg("notifications not queued")
 		}
 	}
 }

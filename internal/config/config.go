@@ -80,12 +80,24 @@ type Config struct {
 	// (notify/channels format, decoded as strictly as the rest: an unknown
 	// key is an error with its line and column).
 	Notifications channels.Config `yaml:"notifications"`
+	// Incidents: what a person is alerted to (README, "Incidents").
+	Incidents Incidents `yaml:"incidents"`
 
 	// File is where the configuration was read from.
 	File string `yaml:"-"`
 	// Conn is the connection built from the store section, embedded_dir
 	// and the environment (see Connect).
 	Conn Connection `yaml:"-"`
+}
+
+// Incidents set the incident threshold and how sessions are bounded;
+// zero values take the detector's defaults (75, 1h, 24h).
+type Incidents struct {
+	// Threshold is the incident score (0-100) at which a person is
+	// alerted; 75 reads "1 in 32,000", like a rule's anomaly_threshold.
+	Threshold float64        `yaml:"threshold"`
+	Gap       rules.Duration `yaml:"gap"`
+	MaxSpan   rules.Duration `yaml:"max_span"`
 }
 
 // Store says how to reach Elasticsearch or OpenSearch.
