@@ -70,6 +70,9 @@ func addQuality(t *Table, seed uint64, rep *demo.Report) {
 	q("recall, all planted attacks (incidents)", fmt.Sprintf("%.2f", rep.Recall()), fmt.Sprintf("%d of %d in an alerting incident; target ≥ 0.95", rep.Caught, rep.Attacks))
 	q("false incidents per 100 identity-weeks", fmt.Sprintf("%.1f", rep.FalsePer100IdentityWeeks()),
 		fmt.Sprintf("%d of %d alerting incidents touch no attack over %.1f identity-weeks; target ≤ 5", rep.FalseAlerts, rep.Alerts, rep.IdentityWeeks))
+	for _, g := range Recall(rep, func(sc synth.Scenario) string { return sc.Profile }) {
+		q("recall by attacker: "+g.Name, fmt.Sprintf("%.2f", g.Recall()), fmt.Sprintf("%d of %d; missed %s", g.Caught, g.All, strings.Join(g.Missed, ", ")))
+	}
 	for _, g := range Recall(rep, ScenarioGroup) {
 		note := fmt.Sprintf("%d of %d", g.Caught, g.All)
 		if len(g.Missed) > 0 {
