@@ -34,12 +34,13 @@ type candidate struct {
 	extra  map[string]any
 }
 
-// Automation heuristics from the baseline alone: a busy identity with a
-// narrow, repetitive set of values behaves like a script. People, even
-// specialised ones, spread over more kinds of calls.
+// Automation heuristics from the baseline alone: an identity that keeps
+// repeating a narrow set of calls behaves like a script, however few calls
+// it makes (a nightly job with a handful of calls is automation too).
+// People, even specialised ones, spread over dozens of kinds of calls.
 const (
-	automationMinEvents   = 500
-	automationMaxDistinct = 5
+	automationMinEvents   = 100
+	automationMaxDistinct = 12
 )
 
 // identityFields are the logical fields that name an actor; only an actor
@@ -134,7 +135,19 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 	}
 	peerTotals := map[string]int{}
 	valueUsers := map[string]int{}
-	if len(novel) > 0 {
+	behaviour := behaviouralPeers(rr.Field, rr.By)
+	sets := peerSets{}
+	switch {
+	case len(novel) > 0 && behaviour:
+		// Every entity's value set, to choose each actor's nearest peers.
+		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: groupBy}, func(g store.Group) error {
+			sets.add(store.KeyString(g.Key[:nPart]), store.KeyString(g.Key[:nEnt]), store.KeyString(g.Key[nEnt:]))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	case len(novel) > 0:
 		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: entF}, func(g store.Group) error {
 			peerTotals[store.KeyString(g.Key[:nPart])]++
 			return nil
@@ -155,6 +168,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			return nil, err
 		}
 	}
+	partOf := func(ek string) string { return store.KeyString(entityVals[ek][:nPart]) }
 
 	// Peers that produce the same new value in this very window are
 	// evidence of a coordinated change (a region launched, a service
@@ -184,13 +198,22 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			if b.Total > 0 && peers.Total > 0 {
 				peers.Total-- // the entity is not its own peer
 			}
-			if b.Counts[vk] == 0 {
+			switch {
+			case b.Counts[vk] > 0:
+			case behaviour:
+				peers = sets.peerStats(pk, ek, vk, active, partOf)
+			default:
 				if others := windowUsers[pk+"\x1e"+vk] - 1; others > 0 {
 					peers.WithValue += others
 					if peers.Total < peers.WithValue {
 						peers.Total = peers.WithValue
 					}
 				}
+			}
+			if auto && b.Counts[vk] == 0 {
+				// What people do says nothing about what a job should do:
+				// a backup role listing users is new whoever else does it.
+				peers.WithValue = 0
 			}
 			est := EstimateValue(b, vk, peers, auto)
 			floor := ev.floorFor(rr.Field, store.SplitKey(vk), est)

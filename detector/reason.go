@@ -116,7 +116,11 @@ func rareReason(ev *evaluation, s *Signal, c *candidate) string {
 			fmt.Fprintf(&sb, "%s %s for the first time (%s in this window); the previous %s had %s",
 				s.Label, what, times(c.count), b.History, habitPhrase(s.Value, b.Events, b.Distinct))
 		}
-		fmt.Fprintf(&sb, "; %d of %d %s did the same", b.PeersWithValue, b.Peers, peerNoun(s.Entity))
+		if b.PeersNearest {
+			fmt.Fprintf(&sb, "; %d of its %d most similar peers (by what they do) did the same", b.PeersWithValue, b.Peers)
+		} else {
+			fmt.Fprintf(&sb, "; %d of %d %s did the same", b.PeersWithValue, b.Peers, peerNoun(s.Entity))
+		}
 	} else {
 		fmt.Fprintf(&sb, "%s %s %s in this window; in the previous %s only %s of %s did (%s)",
 			s.Label, what, times(c.count), b.History, commas(b.ValueEvents), habitPhrase(s.Value, b.Events, b.Distinct), oneIn(c.est.Probability))

@@ -110,8 +110,9 @@ func (b *Baseline) Novelty() float64 {
 // Peers describes how common a value is among the entity's peers (the
 // other entities of the same partition).
 type Peers struct {
-	Total     int // peers with any history
-	WithValue int // peers that produced the value
+	Total     int  // peers with any history
+	WithValue int  // peers that produced the value
+	Nearest   bool // chosen by behaviour (the most similar), not the whole partition
 }
 
 // Share is the prior share of novelty that goes to a value: a value half of

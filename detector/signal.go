@@ -71,14 +71,17 @@ type Field struct {
 
 // BaselineSummary is the history a score was judged against.
 type BaselineSummary struct {
-	History        string       `json:"history"`
-	Events         int64        `json:"events"`
-	Distinct       int          `json:"distinct"`
-	Singletons     int64        `json:"singletons"`
-	ValueEvents    int64        `json:"value_events"`
-	Peers          int          `json:"peers"`
-	PeersWithValue int          `json:"peers_with_value"`
-	Typical        []ValueCount `json:"typical,omitempty"`
+	History        string `json:"history"`
+	Events         int64  `json:"events"`
+	Distinct       int    `json:"distinct"`
+	Singletons     int64  `json:"singletons"`
+	ValueEvents    int64  `json:"value_events"`
+	Peers          int    `json:"peers"`
+	PeersWithValue int    `json:"peers_with_value"`
+	// PeersNearest: the peers are the actor's most similar identities by
+	// behaviour, not its whole partition.
+	PeersNearest bool         `json:"peers_nearest,omitempty"`
+	Typical      []ValueCount `json:"typical,omitempty"`
 }
 
 // ValueCount is one baseline value with its count.
@@ -206,6 +209,7 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 		ValueEvents:    c.baseline.Counts[c.valueKey],
 		Peers:          c.peers.Total,
 		PeersWithValue: c.peers.WithValue,
+		PeersNearest:   c.peers.Nearest,
 		Typical:        typical(c.baseline, 5),
 	}
 	return s, nil
