@@ -201,12 +201,12 @@ const nomadValues = 4
 
 // discount lowers a signal's score by d powers of ten of surprisal (raises
 // it when d is negative).
-// A high-impact floor is never discounted: a familiar place or client
-// cannot make a first StopLogging routine.
+// A floor is never discounted: a familiar place or client cannot make a
+// first StopLogging, or a sign-in without the usual MFA, routine.
 func (s *Signal) discount(d float64) {
 	sur := math.Max(0, SurprisalFromScore(s.Score)-d)
-	if s.Floor != "" {
-		sur = math.Max(sur, SurprisalFromScore(FloorScore))
+	if s.least > 0 {
+		sur = math.Max(sur, SurprisalFromScore(s.least))
 	}
 	s.Surprisal = round(sur, 3)
 	s.Probability = math.Pow(10, -sur)

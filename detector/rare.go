@@ -20,7 +20,8 @@ type candidate struct {
 	peers      Peers
 	est        Estimate
 	automation bool
-	floor      string // severity of the high-impact floor applied, if any
+	floor      string  // severity of the high-impact floor applied, if any
+	least      float64 // the score no context may lower it below (a floor)
 	// eventFilter narrows the window query to this pair's events; keep, when
 	// set, drops fetched events that do not belong (off-hours precision).
 	eventFilter store.Filter
@@ -216,10 +217,14 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 				peers.WithValue = 0
 			}
 			est := EstimateValue(b, vk, peers, auto)
-			floor := ev.floorFor(rr.Field, store.SplitKey(vk), est)
+			floor, least := ev.floorFor(rr.Field, store.SplitKey(vk), est), 0.0
 			if floor != "" {
-				est.Score = max(est.Score, FloorScore)
+				least = FloorScore
 			}
+			if rr.NovelFloor > 0 && est.Novel && b.Total >= int64(max(1, rr.MinHistoryEvents)) {
+				least = max(least, rr.NovelFloor)
+			}
+			est.Score = max(est.Score, least)
 			if rr.Mode == "first_seen" && !est.Novel {
 				continue
 			}
@@ -237,7 +242,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			}
 			out = append(out, &candidate{
 				job: job, entity: ent, value: value, entityKey: ek, valueKey: vk,
-				count: n, baseline: b, peers: peers, est: est, automation: auto, floor: floor,
+				count: n, baseline: b, peers: peers, est: est, automation: auto, floor: floor, least: least,
 				eventFilter: f, reason: rareReason,
 			})
 		}

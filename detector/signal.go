@@ -45,6 +45,10 @@ type Signal struct {
 	Extra      map[string]any
 	Context    *ContextResult // set when the rule has a context check
 
+	// least is the score context may not lower it below: the high-impact
+	// floor, or a rule's novel_floor.
+	least float64
+
 	doc map[string]any
 }
 
@@ -194,6 +198,7 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 		s.HighRisk = cat
 		s.Severity = raiseSeverity(s.Severity)
 	}
+	s.least = c.least
 	if c.floor != "" {
 		s.Floor = c.floor
 		s.Severity = maxSeverity(s.Severity, c.floor)

@@ -25,7 +25,7 @@ func TestBuiltin(t *testing.T) {
 	}
 	want := []string{
 		"aws-activity-outside-learned-hours", "aws-burst-access-denied", "aws-burst-regions", "aws-burst-secret-reads",
-		"aws-console-login-off-hours", "aws-first-high-risk-action", "aws-new-country-for-identity", "aws-new-service-in-region", "aws-rare-error-code",
+		"aws-console-login-mfa-dropped", "aws-console-login-off-hours", "aws-first-high-risk-action", "aws-new-country-for-identity", "aws-new-service-in-region", "aws-rare-error-code",
 		"aws-rare-method-for-city", "aws-rare-method-for-country", "aws-rare-method-for-user",
 	}
 	var got []string
@@ -61,11 +61,13 @@ func TestBuiltin(t *testing.T) {
 		t.Errorf("rules = %v\nwant %v", got, want)
 	}
 
-	// Elastic's rare_method_for_a_username parameters.
+	// Elastic's rare_method_for_a_username parameters, but for the
+	// threshold: the rule's signals are building blocks from 50, and what
+	// alerts is the incident, at Elastic's 75.
 	u, _ := pack.Get("aws-rare-method-for-user")
 	if u.Type != TypeRare || u.Rare.Mode != ModeRare || !reflectEqual(u.Rare.Field, []string{"action"}) ||
 		!reflectEqual(u.Rare.By, []string{"identity"}) || !reflectEqual(u.Rare.Partition, []string{"account"}) ||
-		u.Rare.History.String() != "30d" || u.AnomalyThreshold != 75 || u.RiskScore != 21 ||
+		u.Rare.History.String() != "30d" || u.AnomalyThreshold != 50 || u.RiskScore != 21 ||
 		u.Severity != "low" || u.Schedule.Interval.String() != "15m" || u.Schedule.Lookback.String() != "2h" ||
 		u.MaxSignals != 100 || !reflectEqual(u.Source.Where.Terms["outcome"], []string{"success"}) {
 		t.Errorf("aws-rare-method-for-user parameters drifted: %+v %+v", u, u.Rare)

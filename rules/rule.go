@@ -22,7 +22,7 @@ var (
 	contextKeys  = []string{"fields", "require", "by", "history", "settle", "min_events", "discount"}
 	scheduleKeys = []string{"interval", "lookback", "query_delay", "window"}
 	sourceKeys   = []string{"index", "profile", "where"}
-	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events", "settle"}
+	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events", "settle", "novel_floor"}
 	offHoursKeys = []string{"start", "end", "days", "timezone", "timezones", "learn", "by"}
 	burstKeys    = []string{"by", "partition", "count", "field", "history", "min_count"}
 	threatKeys   = []string{"tactic", "technique", "subtechnique"}
@@ -470,6 +470,7 @@ func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
 		}
 	}
 	rd.intIn(m, "min_history_events", "rare.min_history_events", 0, noMax, &r.MinHistoryEvents)
+	rd.floatIn(m, "novel_floor", "rare.novel_floor", 0, 100, &r.NovelFloor)
 	if v, ok := m.get("settle"); ok {
 		if d, ok := rd.duration(v, "rare.settle"); ok {
 			if d < 0 {

@@ -220,8 +220,14 @@ type Rare struct {
 	// Mode is "rare" (score by probability) or "first_seen" (any value the
 	// entity never produced in the history).
 	Mode string `yaml:"mode" json:"mode"`
-	// MinHistoryEvents: entities with fewer baseline events are "new".
+	// MinHistoryEvents: entities with fewer baseline events are "new": a
+	// broken habit (NovelFloor) needs at least this much habit.
 	MinHistoryEvents int `yaml:"min_history_events,omitempty" json:"min_history_events,omitempty"`
+	// NovelFloor, when set, is the least score of a value the entity never
+	// produced in at least MinHistoryEvents events: a habit broken (a sign-in
+	// without MFA by someone who always used it) is evidence whatever the
+	// peers do.
+	NovelFloor float64 `yaml:"novel_floor,omitempty" json:"novel_floor,omitempty"`
 	// Settle ends the baseline this long before the window, so an intrusion
 	// that lasts hours keeps being judged against the time before it, not
 	// against its own first hour.
