@@ -28,11 +28,12 @@ func init() {
 
 func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "backtest", "--store URL|file:DIR --from T --to T [--rules PATH] [--rule ID] [--format table|json] [--write INDEX] [--yes]")
-	ef := addEvalFlags(fs, "replay", "output: table (per-rule summary) or json (one signal a line)")
+	ef := addEvalFlags(fs, "replay", "output: table (per-rule summary and incidents) or json (one signal, then one incident, a line)")
 	fromS := fs.String("from", "", "start: RFC 3339, a date (2024-03-05) or now-DURATION (now-7d)")
 	toS := fs.String("to", "now", "end: RFC 3339, a date or now[-DURATION]")
 	write := fs.String("write", "", "also write the signals (create-only) to this index")
 	yes := fs.Bool("yes", false, fmt.Sprintf("run even more than %d windows", maxBacktestWindows))
+	threshold := addIncidentThreshold(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,9 +76,11 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	enc := json.NewEncoder(env.stdout)
 	prog := newBacktestProgress(env.stderr)
-	det := detector.New(st, env.log, detector.WithHighRiskActions(rules.HighRiskActions()))
+	det := detector.New(st, env.log)
+	var signals []*detector.Signal
 	stats, err := schedule.Backtest(ctx, det, selected, from, to, schedule.BacktestOptions{
 		OnSignal: func(s *detector.Signal) error {
+			signals = append(signals, s)
 			if ef.format == "json" {
 				if err := enc.Encode(map[string]any{"_id": s.ID, "_source": s.Document()}); err != nil {
 					return err
@@ -94,14 +97,39 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Incidents from every signal of the span, as the scheduler would
+	// have built them window by window.
+	incs := detector.IncidentsOf(signals, detector.IncidentOptions{Threshold: *threshold})
 	if out != nil {
 		if err := out.flush(ctx); err != nil {
 			return err
 		}
-		env.log.Info().Str("index", *write).Int("created", out.res.Created).Int("existed", out.res.Existed).Msg("signals written")
+		if err := putIncidents(ctx, st, *write, incs); err != nil {
+			return err
+		}
+		env.log.Info().Str("index", *write).Int("created", out.res.Created).Int("existed", out.res.Existed).Int("incidents", len(incs)).Msg("signals and incidents written")
 	}
-	if ef.format == "table" {
-		writeBacktestTable(env.stdout, stats, from, to)
+	if ef.format == "json" {
+		return writeIncidentsJSON(env.stdout, incs)
+	}
+	writeBacktestTable(env.stdout, stats, from, to)
+	fmt.Fprintln(env.stdout)
+	writeIncidentsTable(env.stdout, incs, *threshold)
+	return nil
+}
+
+// putIncidents writes incidents by id, replacing earlier versions.
+func putIncidents(ctx context.Context, st store.Backend, index string, incs []*detector.Incident) error {
+	docs := make([]store.Doc, 0, len(incs))
+	for _, inc := range incs {
+		src, err := json.Marshal(inc.Document())
+		if err != nil {
+			return err
+		}
+		docs = append(docs, store.Doc{ID: inc.ID, Source: src})
+	}
+	if err := st.PutDocs(ctx, index, docs); err != nil {
+		return fmt.Errorf("write incidents to %s: %w", index, err)
 	}
 	return nil
 }

@@ -24,8 +24,9 @@ func init() {
 
 func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "once", "--store URL|file:DIR [--rules PATH] [--rule ID] [--at TIME] [--format table|json]")
-	ef := addEvalFlags(fs, "evaluate", "output: table or json (one signal a line)")
+	ef := addEvalFlags(fs, "evaluate", "output: table or json (one incident or signal a line)")
 	at := fs.String("at", "now", "end of the window: RFC 3339, a date (2024-03-05) or now[-DURATION] (now-7d)")
+	threshold := addIncidentThreshold(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 
-	det := detector.New(st, env.log, detector.WithHighRiskActions(rules.HighRiskActions()))
+	det := detector.New(st, env.log)
 	runID := fmt.Sprintf("once-%d", time.Now().UnixNano())
 	var signals []*detector.Signal
 	for _, r := range selected {
@@ -57,9 +58,15 @@ func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 		env.log.Debug().Str("rule", r.ID).Int("candidates", res.Candidates).Int("signals", len(res.Signals)).Msg("evaluated")
 		signals = append(signals, res.Signals...)
 	}
+	incs := detector.IncidentsOf(signals, detector.IncidentOptions{Threshold: *threshold})
 	if ef.format == "json" {
+		if err := writeIncidentsJSON(env.stdout, incs); err != nil {
+			return err
+		}
 		return writeSignalsJSON(env.stdout, signals)
 	}
+	writeIncidentsTable(env.stdout, incs, *threshold)
+	fmt.Fprintln(env.stdout, "\nRule signals (the incidents' building blocks):")
 	writeSignalsTable(env.stdout, signals)
 	return nil
 }

@@ -78,7 +78,7 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 
-	det := detector.New(st, env.log, detector.WithHighRiskActions(rules.HighRiskActions()))
+	det := detector.New(st, env.log)
 	opts := schedule.Options{
 		Store:         st,
 		Evaluator:     det,
