@@ -19,7 +19,8 @@ import (
 // same rule (one session at unusual hours is one surprise, not one per
 // hour; three new actions of one new service are one exploration), are one
 // piece of evidence. A group counts with its strongest member plus a
-// quarter of the others, at most one power of ten more. The groups,
+// tenth of the others, at most a quarter of a power of ten more: its
+// members are strongly correlated, so breadth adds little. The groups,
 // strongest first, then add up with halving weights, S = S₁ + S₂/2 +
 // S₃/4 + …, so independent anomalies strengthen each other (three of
 // 1 in 1,000 make 1 in 180,000) but the total never exceeds twice the
@@ -286,8 +287,8 @@ func dedupAnomalies(in []Anomaly) []Anomaly {
 
 // Within-group weights (see the package comment on combining).
 const (
-	groupExtraWeight = 0.25
-	groupExtraMax    = 1.0
+	groupExtraWeight = 0.1
+	groupExtraMax    = 0.25
 )
 
 // combine groups correlated anomalies (shared events, or the same rule)
