@@ -71,7 +71,7 @@ func TestSmallDemoCatchesPlantedAttacks(t *testing.T) {
 	mustCatch := map[string]string{
 		"attack-console-login-no-mfa":                   "aws-console-login-off-hours",
 		"attack-cloudtrail-stop-s3-exfil":               "aws-first-high-risk-action",
-		"attack-automation-off-schedule":                "aws-activity-outside-learned-hours",
+		"attack-automation-off-schedule":                "aws-rare-method-for-user",
 		"stratus:aws.defense-evasion.cloudtrail-stop":   "aws-first-high-risk-action",
 		"stratus:aws.persistence.iam-create-admin-user": "aws-first-high-risk-action",
 	}
