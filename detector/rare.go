@@ -3,6 +3,7 @@ package detector
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/offtrail/offtrail/detector/store"
@@ -38,11 +39,26 @@ type candidate struct {
 // Automation heuristics from the baseline alone: an identity that keeps
 // repeating a narrow set of calls behaves like a script, however few calls
 // it makes (a nightly job with a handful of calls is automation too).
-// People, even specialised ones, spread over dozens of kinds of calls.
+// People spread over more kinds of calls; a role assumed by a service or a
+// job (not an SSO permission set, no e-mail as session name) may spread a
+// little wider and still be one.
 const (
-	automationMinEvents   = 100
-	automationMaxDistinct = 12
+	automationMinEvents    = 100
+	automationMaxDistinct  = 5
+	machineRoleMaxDistinct = 12
 )
+
+// machineRole reports whether an identity is a role session that no person
+// signs in to: assumed-role ARNs other than AWS SSO permission sets, with a
+// session name that is not an e-mail address.
+func machineRole(arn string) bool {
+	_, rest, ok := strings.Cut(arn, ":assumed-role/")
+	if !ok {
+		return false
+	}
+	role, session, _ := strings.Cut(rest, "/")
+	return !strings.HasPrefix(role, "AWSReservedSSO_") && !strings.Contains(session, "@")
+}
 
 // identityFields are the logical fields that name an actor; only an actor
 // can behave like automation (an action or an account cannot).
@@ -53,7 +69,7 @@ var identityFields = map[string]bool{"identity": true, "user": true, "user_id": 
 // places or error codes says nothing (everyone works from few countries).
 var behaviourFields = map[string]bool{"action": true, "service": true}
 
-func looksAutomated(field, by []string, b *Baseline) bool {
+func looksAutomated(field, by []string, identity string, b *Baseline) bool {
 	if b == nil || len(by) == 0 || !identityFields[by[len(by)-1]] {
 		return false
 	}
@@ -64,7 +80,11 @@ func looksAutomated(field, by []string, b *Baseline) bool {
 	if !behaviour {
 		return false
 	}
-	return b.Total >= automationMinEvents && b.Distinct() <= automationMaxDistinct
+	limit := automationMaxDistinct
+	if machineRole(identity) {
+		limit = machineRoleMaxDistinct
+	}
+	return b.Total >= automationMinEvents && b.Distinct() <= limit
 }
 
 // rare scores every (entity, value) pair active in the window against the
@@ -193,7 +213,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 		}
 		ent := entityVals[ek]
 		pk := store.KeyString(ent[:nPart])
-		auto := looksAutomated(rr.Field, rr.By, b)
+		auto := looksAutomated(rr.Field, rr.By, ent[len(ent)-1], b)
 		for vk, n := range vals {
 			peers := Peers{Total: peerTotals[pk], WithValue: valueUsers[pk+"\x1e"+vk]}
 			if b.Total > 0 && peers.Total > 0 {
