@@ -68,6 +68,8 @@ func addQuality(t *Table, seed uint64, rep *demo.Report) {
 		t.Add(Row{Section: "quality", Metric: metric, Backend: "embedded", History: hist, Value: value, Note: fmt.Sprintf("seed %d; %s", seed, note)})
 	}
 	q("recall, all planted attacks (incidents)", fmt.Sprintf("%.2f", rep.Recall()), fmt.Sprintf("%d of %d in an alerting incident; target ≥ 0.95", rep.Caught, rep.Attacks))
+	q("recall, attacks within an alerting session", fmt.Sprintf("%.2f", float64(rep.CaughtSession)/float64(max(1, rep.Attacks))),
+		fmt.Sprintf("%d of %d inside the session (span ± 1h) of an alerting incident of their identity", rep.CaughtSession, rep.Attacks))
 	q("false incidents per 100 identity-weeks", fmt.Sprintf("%.1f", rep.FalsePer100IdentityWeeks()),
 		fmt.Sprintf("%d of %d alerting incidents touch no attack over %.1f identity-weeks; target ≤ 5", rep.FalseAlerts, rep.Alerts, rep.IdentityWeeks))
 	for _, g := range Recall(rep, func(sc synth.Scenario) string { return sc.Profile }) {

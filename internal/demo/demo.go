@@ -50,17 +50,22 @@ type Config struct {
 
 // Report is what the demo found and how good that was.
 type Report struct {
-	Labels      *synth.Labels
-	Events      int
-	Signals     []*detector.Signal // the building blocks, highest score first
-	Incidents   []*detector.Incident
-	PerRule     []schedule.BacktestStats
-	Scenarios   []ScenarioResult
-	Caught      int // attack scenarios in an alerting incident
-	Attacks     int
-	Alerts      int // alerting incidents
-	FalseAlerts int // alerting incidents that touch no planted attack
-	FalseByRule map[string]int
+	Labels    *synth.Labels
+	Events    int
+	Signals   []*detector.Signal // the building blocks, highest score first
+	Incidents []*detector.Incident
+	PerRule   []schedule.BacktestStats
+	Scenarios []ScenarioResult
+	Caught    int // attack scenarios in an alerting incident
+	// CaughtSession counts attack scenarios inside the session of an
+	// alerting incident of their identity (its span, give or take the
+	// session gap), even when none of their own events is a contributing
+	// one: what an analyst opening that incident's session would see.
+	CaughtSession int
+	Attacks       int
+	Alerts        int // alerting incidents
+	FalseAlerts   int // alerting incidents that touch no planted attack
+	FalseByRule   map[string]int
 	// FalseByKind counts false incidents by the benign scenario they touch
 	// ("background" when none).
 	FalseByKind    map[string]int
@@ -76,6 +81,7 @@ type Report struct {
 type ScenarioResult struct {
 	Scenario synth.Scenario
 	Caught   bool     // in an alerting incident
+	Session  bool     // within the session of an alerting incident of its identity
 	Score    float64  // the best incident score touching it
 	Rules    []string // rules whose signals contain its events
 	Signals  int
@@ -255,10 +261,27 @@ func score(rep *Report, replay time.Duration) {
 			if results[i].Caught {
 				rep.Caught++
 			}
+			results[i].Session = results[i].Caught || inAlertingSession(rep.Incidents, results[i].Scenario)
+			if results[i].Session {
+				rep.CaughtSession++
+			}
 		}
 	}
 	rep.Scenarios = results
 	rep.IdentityWeeks = float64(len(rep.Labels.Identities)) * replay.Hours() / (24 * 7)
+}
+
+// inAlertingSession reports whether an alerting incident of one of the
+// scenario's identities spans its time, give or take the default gap.
+func inAlertingSession(incs []*detector.Incident, sc synth.Scenario) bool {
+	gap := detector.DefaultSessionGap
+	for _, inc := range incs {
+		if inc.Alert && slices.Contains(sc.Identities, inc.Actor.Identity) &&
+			!sc.Start.After(inc.End.Add(gap)) && !sc.End.Before(inc.Start.Add(-gap)) {
+			return true
+		}
+	}
+	return false
 }
 
 // touched returns the scenarios owning any of the event ids.
