@@ -72,6 +72,11 @@ func addQuality(t *Table, seed uint64, rep *demo.Report) {
 		fmt.Sprintf("%d of %d inside the session (span ± 1h) of an alerting incident of their identity", rep.CaughtSession, rep.Attacks))
 	q("false incidents per 100 identity-weeks", fmt.Sprintf("%.1f", rep.FalsePer100IdentityWeeks()),
 		fmt.Sprintf("%d of %d alerting incidents touch no attack over %.1f identity-weeks; target ≤ 5", rep.FalseAlerts, rep.Alerts, rep.IdentityWeeks))
+	for _, th := range []float64{65, 70, 75, 80, 85} {
+		caught, falseN := demo.AtThreshold(rep, th)
+		q(fmt.Sprintf("sensitivity: incident threshold %.0f", th), fmt.Sprintf("%.2f / %.1f", float64(caught)/float64(max(1, rep.Attacks)), float64(falseN)/rep.IdentityWeeks*100),
+			fmt.Sprintf("recall / false incidents per 100 identity-weeks (%d caught, %d false)", caught, falseN))
+	}
 	for _, g := range Recall(rep, func(sc synth.Scenario) string { return sc.Profile }) {
 		q("recall by attacker: "+g.Name, fmt.Sprintf("%.2f", g.Recall()), fmt.Sprintf("%d of %d; missed %s", g.Caught, g.All, strings.Join(g.Missed, ", ")))
 	}

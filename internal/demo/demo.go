@@ -271,6 +271,38 @@ func score(rep *Report, replay time.Duration) {
 	rep.IdentityWeeks = float64(len(rep.Labels.Identities)) * replay.Hours() / (24 * 7)
 }
 
+// AtThreshold recounts the report as if incidents alerted at threshold t:
+// attacks caught (contributing events in an alerting incident) and false
+// incidents (alerting, touching no attack). For the bench's sensitivity
+// rows: one replay, every threshold.
+func AtThreshold(rep *Report, t float64) (caught, falseIncidents int) {
+	owner := map[string]int{}
+	for i, sc := range rep.Labels.Scenarios {
+		for _, id := range sc.EventIDs {
+			if j, ok := owner[id]; ok && rep.Labels.Scenarios[j].Kind == "attack" {
+				continue
+			}
+			owner[id] = i
+		}
+	}
+	hitAttack := map[int]bool{}
+	for _, inc := range rep.Incidents {
+		if inc.Score < t {
+			continue
+		}
+		attack := false
+		for i := range touched(owner, inc.EventIDs()) {
+			if rep.Labels.Scenarios[i].Kind == "attack" {
+				hitAttack[i], attack = true, true
+			}
+		}
+		if !attack {
+			falseIncidents++
+		}
+	}
+	return len(hitAttack), falseIncidents
+}
+
 // inAlertingSession reports whether an alerting incident of one of the
 // scenario's identities spans its time, give or take the default gap.
 func inAlertingSession(incs []*detector.Incident, sc synth.Scenario) bool {
