@@ -381,7 +381,8 @@ func (m *Manager) runRule(ctx context.Context, st *ruleState) error {
 	}
 	start := m.opts.Now()
 	log := m.log.With().Str("rule", r.ID).Logger()
-	cp, err := m.tick(ctx, r, log)
+	var rs runStats
+	cp, err := m.tick(ctx, r, log, &rs)
 	took := m.opts.Now().Sub(start)
 	m.metrics.duration.WithLabelValues(r.ID).Observe(took.Seconds())
 
@@ -399,7 +400,7 @@ func (m *Manager) runRule(ctx context.Context, st *ruleState) error {
 		st.mu.Unlock()
 		m.metrics.runs.WithLabelValues(r.ID, OutcomeFailure).Inc()
 		m.metrics.healthy.WithLabelValues(r.ID).Set(0)
-		log.Error().Err(err).Int("consecutive_failures", failures).Msg("rule run failed; the next tick catches up")
+		rs.log(log.Error().Err(err).Int("consecutive_failures", failures), took).Msg("rule run failed; the next tick catches up")
 		return err
 	}
 	h.Health, h.LastError, h.Failures, h.LastSuccess = HealthOK, "", 0, start
@@ -407,13 +408,43 @@ func (m *Manager) runRule(ctx context.Context, st *ruleState) error {
 	m.metrics.runs.WithLabelValues(r.ID, OutcomeSuccess).Inc()
 	m.metrics.healthy.WithLabelValues(r.ID).Set(1)
 	m.metrics.lastSuccess.WithLabelValues(r.ID).Set(float64(m.opts.Now().UnixNano()) / 1e9)
+	rs.log(log.Info(), took).Msg("rule run")
 	return nil
+}
+
+// runStats is what one run of a rule did, for its one log line.
+type runStats struct {
+	windows          int          // windows evaluated to the end (checkpointed)
+	span             store.Window // from the first window's start to the last's end
+	signals, created int          // found in those windows; created by this replica
+	incidents        int          // crossed the threshold
+}
+
+func (rs *runStats) add(w store.Window, signals, created, incidents int) {
+	if rs.windows == 0 || w.From.Before(rs.span.From) {
+		rs.span.From = w.From
+	}
+	if w.To.After(rs.span.To) {
+		rs.span.To = w.To
+	}
+	rs.windows++
+	rs.signals += signals
+	rs.created += created
+	rs.incidents += incidents
+}
+
+func (rs *runStats) log(e *zerolog.Event, took time.Duration) *zerolog.Event {
+	e = e.Int("windows", rs.windows)
+	if rs.windows > 0 {
+		e = e.Stringer("span", rs.span)
+	}
+	return e.Int("signals", rs.signals).Int("created", rs.created).Int("incidents", rs.incidents).Dur("took", took)
 }
 
 // tick plans and evaluates the windows due for r, checkpointing after
 // each. On an error the checkpoint stays at the last window that
 // succeeded, so the next tick resumes there.
-func (m *Manager) tick(ctx context.Context, r *rules.Rule, log zerolog.Logger) (*Checkpoint, error) {
+func (m *Manager) tick(ctx context.Context, r *rules.Rule, log zerolog.Logger, rs *runStats) (*Checkpoint, error) {
 	var cp *Checkpoint
 	if err := m.retry(ctx, r.ID, func() (err error) {
 		cp, err = m.leases.checkpoint(ctx, r.ID)
@@ -444,7 +475,7 @@ func (m *Manager) tick(ctx context.Context, r *rules.Rule, log zerolog.Logger) (
 		if !m.leases.holds(r.ID) {
 			return cp, errLeaseLost
 		}
-		if err := m.evaluate(ctx, r, tm.Window(end), cp); err != nil {
+		if err := m.evaluate(ctx, r, tm.Window(end), cp, rs); err != nil {
 			return cp, err
 		}
 	}
@@ -472,7 +503,7 @@ func RunID(prefix, rule string, end time.Time) string {
 // written, folded into incidents, the checkpoint is advanced, and only
 // then are the new signals and incidents handed to the notification queues, so a slow channel never holds up
 // detection or the checkpoint.
-func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, cp *Checkpoint) error {
+func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, cp *Checkpoint, rs *runStats) error {
 	// 1. Find the signals and write them in one create-only request.
 	all, created, err := m.findAndWrite(ctx, r, w)
 	// 2. Fold them into their actors' incidents (idempotent: a retried
@@ -486,6 +517,9 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, c
 		m.metrics.windowsByRule.WithLabelValues(r.ID).Inc()
 		cp.End, cp.Updated, cp.Owner = w.To, m.opts.Now(), m.opts.ReplicaID
 		err = m.saveCheckpoint(ctx, r.ID, cp)
+	}
+	if err == nil {
+		rs.add(w, len(all), len(created), len(announce))
 	}
 	// 4. Enqueue the created signals, even after a failure: they are in
 	// the index now, so no later run would create, and announce, them.

@@ -55,7 +55,16 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	if !from.Before(to) {
 		return &exitError{code: 2, err: fmt.Errorf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))}
 	}
-	selected, st, err := ef.open(ctx, env)
+	// The GeoIP warnings are checked against the data, not the profile.
+	pack, geo, err := loadPackGeo(env, ef.rules)
+	if err != nil {
+		return err
+	}
+	selected, err := selectRules(pack, ef.rule)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, env, ef.store, forReading)
 	if err != nil {
 		return err
 	}
@@ -63,8 +72,18 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	if err := confirmWindows(env, selected, from, to, *yes); err != nil {
 		return err
 	}
-	if err := checkEvents(ctx, st, selected, from.Add(-maxLookback(selected)), to); err != nil {
+	span := store.Window{From: from.Add(-maxLookback(selected)), To: to}
+	if err := checkEvents(ctx, st, selected, span.From, span.To); err != nil {
 		return err
+	}
+	for _, n := range geoNeeds(selected, geo) {
+		msg, err := geoMissing(ctx, st, n, span)
+		if err != nil {
+			return err
+		}
+		if msg != "" {
+			fmt.Fprintf(env.stderr, "backtest: warning: %s\n", msg)
+		}
 	}
 
 	var out *signalSink

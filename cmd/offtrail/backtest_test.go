@@ -141,7 +141,15 @@ func TestRunCommand(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 {
 		t.Errorf("/healthz %d %s", code, body)
 	}
-	if code, body := get("/readyz"); code != 200 {
+	// Listening comes first: /readyz turns 200 once the store is open.
+	var code int
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if code, body = get("/readyz"); code == 200 {
+			break
+		}
+	}
+	if code != 200 {
 		t.Errorf("/readyz %d %s", code, body)
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "offtrail_leases_held") {

@@ -20,10 +20,12 @@ func init() {
 
 // runCheck prints every diagnostic of every file as file:line:col and
 // exits 1 when any is an error (warnings alone pass).
-func runCheck(_ context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "check", "[--profile P] [PATH...]")
+func runCheck(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "check", "[--profile P] [--store URL|file:DIR] [PATH...]")
 	profile := fs.String("profile", "", "check every rule against this field profile ("+
 		strings.Join(mappings.ProfileNames(), ", ")+") instead of its own, e.g. cloudtrail to see what the pack needs on raw CloudTrail")
+	storeSpec := fs.String("store", "", "also check the data: warn about the GeoIP fields (source.geo.*) only when the last day of events has none "+
+		"(Elasticsearch/OpenSearch URL, or file:DIR; without it the warnings come from the rule's profile)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -43,10 +45,21 @@ func runCheck(_ context.Context, env *cliEnv, args []string) error {
 	} else {
 		pack, diags = loader.LoadFiles(paths...)
 	}
+	var dataWarnings []string
+	if *storeSpec != "" && !diags.HasErrors() {
+		geo, rest := splitGeo(diags)
+		if dataWarnings, err = checkGeoData(ctx, env, *storeSpec, pack.Rules, geo); err != nil {
+			return err
+		}
+		diags = rest
+	}
 	for _, d := range diags {
 		fmt.Fprintln(env.stdout, d)
 	}
-	errs, warns := len(diags.Errors()), len(diags.Warnings())
+	for _, w := range dataWarnings {
+		fmt.Fprintln(env.stdout, w)
+	}
+	errs, warns := len(diags.Errors()), len(diags.Warnings())+len(dataWarnings)
 	if errs > 0 {
 		fmt.Fprintf(env.stdout, "%d %s, %d %s\n", errs, plural(errs, "error"), warns, plural(warns, "warning"))
 		return &exitError{code: 1, err: errors.New("rules are invalid")}
@@ -88,4 +101,42 @@ func plural(n int, word string) string {
 		return word
 	}
 	return word + "s"
+}
+
+// checkGeoData replaces the profile's GeoIP warnings by what the store
+// shows: per source the rules read, the last day of its events is asked
+// for each GeoIP field. A source with no events keeps the profile's
+// warnings, after a line saying so.
+func checkGeoData(ctx context.Context, env *cliEnv, spec string, rs []*rules.Rule, geo rules.Diagnostics) ([]string, error) {
+	needs := geoNeeds(rs, geo)
+	if len(needs) == 0 {
+		return nil, nil
+	}
+	st, err := openStore(ctx, env, spec, forReading)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	var out []string
+	for _, n := range needs {
+		w, ok, err := lastDay(ctx, st, n.src)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, fmt.Sprintf("warning: no events in %s: cannot tell whether GeoIP fills %s", n.src, strings.Join(n.fields, ", ")))
+			for _, d := range n.diags {
+				out = append(out, d.String())
+			}
+			continue
+		}
+		msg, err := geoMissing(ctx, st, n, w)
+		if err != nil {
+			return nil, err
+		}
+		if msg != "" {
+			out = append(out, "warning: "+msg)
+		}
+	}
+	return out, nil
 }

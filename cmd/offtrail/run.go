@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/offtrail/offtrail/detector"
-	"github.com/offtrail/offtrail/detector/store/dsl"
 	"github.com/offtrail/offtrail/internal/config"
 	"github.com/offtrail/offtrail/notify"
 	"github.com/offtrail/offtrail/notify/channels"
@@ -32,12 +32,25 @@ func init() {
 }
 
 func runService(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "run", "[--config FILE] [--listen ADDR]")
+	fs := newFlagSet(env, "run", "[--config FILE] [--listen ADDR] [--startup-timeout DURATION]")
 	cfgPath := fs.String("config", "", "YAML configuration file (default: defaults and OFFTRAIL_* environment only)")
 	listen := fs.String("listen", "", "address for /metrics, /healthz and /readyz (overrides the config's listen)")
 	replica := fs.String("replica-id", "", "this replica's id (default hostname-pid-random)")
+	var startupTimeout time.Duration
+	if v := os.Getenv(envStartupTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return &exitError{code: 2, err: fmt.Errorf("%s=%q: want a duration such as 10m (0: wait as long as it takes)", envStartupTimeout, v)}
+		}
+		startupTimeout = d
+	}
+	fs.DurationVar(&startupTimeout, "startup-timeout", startupTimeout,
+		"give up when the cluster cannot be reached for this long at start-up (0: retry until stopped; default $"+envStartupTimeout+")")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if startupTimeout < 0 {
+		return &exitError{code: 2, err: fmt.Errorf("--startup-timeout %s is negative", startupTimeout)}
 	}
 	cfg, err := config.Load(*cfgPath, os.Getenv)
 	if err != nil {
@@ -58,25 +71,43 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	st, err := openConfigured(ctx, env, cfg)
+	// Listen first: the address is checked before any wait for the
+	// cluster, and probes see a live process (/healthz) that is not ready
+	// (/readyz) while it waits.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	var running atomic.Pointer[schedule.Manager]
+	ready := func(ctx context.Context) error {
+		if m := running.Load(); m != nil {
+			return m.Ready(ctx)
+		}
+		return errors.New("waiting for the cluster")
+	}
+	health := func() []schedule.RuleHealth {
+		if m := running.Load(); m != nil {
+			return m.Health()
+		}
+		return []schedule.RuleHealth{}
+	}
+	srv := &http.Server{Handler: schedule.Handler(reg, ready, health), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			env.log.Error().Err(err).Msg("http server")
+		}
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	st, err := openRunStore(ctx, env, cfg, startupTimeout)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if cfg.TemplatesToInstall() {
-		for _, t := range [][2]string{{"signals", cfg.SignalsIndex}, {"state", cfg.StateIndex}} {
-			err := ensureTemplate(ctx, st, t[0], t[1])
-			var re *dsl.ResponseError
-			switch {
-			case errors.As(err, &re) && re.Status == http.StatusForbidden:
-				// The least-privilege runner role cannot install templates;
-				// an installer (or `offtrail run` once with that role) did.
-				env.log.Warn().Err(err).Msg("not allowed to install index templates: assuming they are installed (install_templates: false silences this)")
-			case err != nil:
-				return err
-			}
-		}
-	}
 
 	det := detector.New(st, env.log)
 	opts := schedule.Options{
@@ -106,17 +137,7 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	m.Reload(enabled)
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
-	srv := &http.Server{Handler: schedule.Handler(reg, m.Ready, m.Health), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			env.log.Error().Err(err).Msg("http server")
-		}
-	}()
+	running.Store(m)
 	env.log.Info().Str("listen", ln.Addr().String()).Str("store", st.Kind()).Int("rules", len(enabled)).Strs("channels", disp.Channels()).
 		Str("replica", m.ReplicaID()).Str("signals_index", cfg.SignalsIndex).Msg("offtrail running")
 
@@ -142,9 +163,6 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	}()
 
 	err = m.Run(ctx) // returns after SIGINT/SIGTERM, once runs are done
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
 	env.log.Info().Msg("offtrail stopped")
 	return err
 }
