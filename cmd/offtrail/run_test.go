@@ -298,6 +298,7 @@ notify: [hook]
 `
 
 const runTestConfig = `store: {url: %[1]s}
+incidents: {threshold: 1}
 signals_index: %[2]s
 state_index: %[3]s
 rules: [rules]
@@ -395,20 +396,24 @@ func TestRunTwoProcessesEngine(t *testing.T) {
 	})
 	t.Logf("split after %s: a holds %v, b holds %v", took.Round(time.Millisecond), heldA, heldB)
 
-	// Every signal in the index notified, for both rules, before the kill.
+	// Signals of both rules written, and every incident they make (all
+	// alert: the config's incident threshold is 1) notified, before the kill.
 	notifiedAll := func() bool {
 		written := signalRules(t, st, signals)
 		got, _ := hook.snapshot()
 		perRule := map[string]int{}
-		for sid, rule := range written {
-			if _, ok := got[sid]; !ok {
-				return false
-			}
+		for _, rule := range written {
 			perRule[rule]++
 		}
-		return perRule[ruleIDs[0]] > 0 && perRule[ruleIDs[1]] > 0
+		incs := incidentIDs(t, st, signals)
+		for id := range incs {
+			if _, ok := got[id]; !ok {
+				return false
+			}
+		}
+		return len(incs) > 0 && perRule[ruleIDs[0]] > 0 && perRule[ruleIDs[1]] > 0
 	}
-	waitFor(t, 45*time.Second, "signals of both rules written and notified", notifiedAll)
+	waitFor(t, 45*time.Second, "signals of both rules written and their incidents notified", notifiedAll)
 
 	// SIGKILL: no lease release, no goodbye; b must wait out the lease.
 	killed := time.Now()
@@ -442,20 +447,21 @@ func TestRunTwoProcessesEngine(t *testing.T) {
 	}
 
 	written := signalRules(t, st, signals)
+	incs := incidentIDs(t, st, signals)
 	got, gotRules := hook.snapshot()
 	byReplica := map[string]int{}
-	for sid, reps := range got {
+	for id, reps := range got {
 		if len(reps) != 1 {
-			t.Errorf("signal %s (%s) notified %d times, by %v", sid, gotRules[sid], len(reps), reps)
+			t.Errorf("incident %s (%s) notified %d times, by %v", id, gotRules[id], len(reps), reps)
 		}
-		if _, ok := written[sid]; !ok {
-			t.Errorf("signal %s notified but not in %s", sid, signals)
+		if !incs[id] {
+			t.Errorf("%s notified but not an incident in %s", id, signals)
 		}
 		byReplica[reps[0]]++
 	}
-	for sid, rule := range written {
-		if _, ok := got[sid]; !ok {
-			t.Errorf("signal %s of %s written but never notified", sid, rule)
+	for id := range incs {
+		if _, ok := got[id]; !ok {
+			t.Errorf("incident %s written but never notified", id)
 		}
 	}
 	// alice DeleteTrail and bob CreateAccessKey; bob eu-west-3, carol ap-south-1.
@@ -498,8 +504,30 @@ func signalRules(t *testing.T, st store.Backend, index string) map[string]string
 		t.Fatal(err)
 	}
 	for _, e := range evs {
+		if kind, _ := store.Lookup(e.Source, "offtrail.kind"); kind == "incident" {
+			continue
+		}
 		rule, _ := store.Lookup(e.Source, "rule.id")
 		out[e.ID], _ = rule.(string)
+	}
+	return out
+}
+
+// incidentIDs lists the incident documents in the signals index.
+func incidentIDs(t *testing.T, st store.Backend, index string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	if err := st.Refresh(t.Context(), index); err != nil {
+		return out
+	}
+	evs, err := st.Events(t.Context(), store.Query{Index: []string{index}, TimeField: "@timestamp",
+		Window: store.Window{From: time.Now().Add(-24 * time.Hour), To: time.Now().Add(time.Hour)},
+		Filter: store.Filter{Terms: map[string][]string{"offtrail.kind": {"incident"}}}}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		out[e.ID] = true
 	}
 	return out
 }
