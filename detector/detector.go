@@ -87,9 +87,9 @@ func (d *Detector) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, 
 	var cands []*candidate
 	var err error
 	switch r.Type {
-	case "rare":
+	case rules.TypeRare:
 		cands, err = ev.rare(ctx)
-	case "off_hours":
+	case rules.TypeOffHours:
 		cands, err = ev.offHours(ctx)
 	case rules.TypeBurst:
 		cands, err = ev.burst(ctx)

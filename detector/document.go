@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/offtrail/offtrail/mappings"
+	"github.com/offtrail/offtrail/rules"
 )
 
 // copiedFields are the logical fields copied from the first contributing
@@ -56,7 +57,7 @@ func (ev *evaluation) document(s *Signal) map[string]any {
 	setPath(doc, "kibana.alert.building_block_type", "default")
 	setPath(doc, "event.module", "offtrail")
 	setPath(doc, "event.dataset", "offtrail.alerts")
-	setPath(doc, "event.severity", severityNumbers[s.Severity])
+	setPath(doc, "event.severity", rules.SeverityScore(s.Severity))
 	setPath(doc, "event.risk_score", s.RiskScore)
 	setPath(doc, "event.created", s.Created.Format(time.RFC3339Nano))
 	setPath(doc, "event.start", first.Time.UTC().Format(time.RFC3339Nano))

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/offtrail/offtrail/rules"
 )
 
 // Incidents are what a person is alerted to: the anomalies (rule signals,
@@ -225,10 +227,10 @@ func NewIncident(actor Actor, sess []Anomaly, opts IncidentOptions) *Incident {
 	inc.Score = round(ScoreFromSurprisal(inc.Surprisal), 2)
 	var floor string
 	var history int64
-	rules := map[string]bool{}
+	ruleIDs := map[string]bool{}
 	inc.NoBaseline = true
 	for _, a := range anoms {
-		rules[a.Rule] = true
+		ruleIDs[a.Rule] = true
 		inc.Severity = maxSeverity(inc.Severity, a.Severity)
 		inc.RiskScore = max(inc.RiskScore, a.RiskScore)
 		if a.Floor != "" {
@@ -249,10 +251,10 @@ func NewIncident(actor Actor, sess []Anomaly, opts IncidentOptions) *Incident {
 		inc.Severity = maxSeverity(inc.Severity, floor)
 	}
 	inc.Severity = maxSeverity(inc.Severity, severityForScore(inc.Score))
-	inc.RiskScore = max(inc.RiskScore, severityNumbers[inc.Severity])
+	inc.RiskScore = max(inc.RiskScore, rules.SeverityScore(inc.Severity))
 	inc.Confidence = ConfidenceFor(inc.Score, history)
 	inc.Alert = inc.Score >= opts.Threshold
-	inc.Rules = sortedKeys(rules)
+	inc.Rules = sortedKeys(ruleIDs)
 	inc.Timeline = timeline(anoms)
 	inc.Summary = summarise(inc)
 	return inc

@@ -3,6 +3,8 @@ package detector
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/offtrail/offtrail/rules"
 )
 
 // Document returns the incident as the ECS-aligned alert document written
@@ -17,7 +19,7 @@ func (inc *Incident) Document() map[string]any {
 	setPath(doc, "event.kind", "alert")
 	setPath(doc, "event.module", "offtrail")
 	setPath(doc, "event.dataset", "offtrail.incidents")
-	setPath(doc, "event.severity", severityNumbers[inc.Severity])
+	setPath(doc, "event.severity", rules.SeverityScore(inc.Severity))
 	setPath(doc, "event.risk_score", inc.RiskScore)
 	setPath(doc, "event.start", inc.Start.UTC().Format(time.RFC3339Nano))
 	setPath(doc, "event.end", inc.End.UTC().Format(time.RFC3339Nano))

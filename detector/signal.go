@@ -11,6 +11,7 @@ import (
 
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/mappings"
+	"github.com/offtrail/offtrail/rules"
 )
 
 // Signal is one alert: what was found, why, and the events behind it.
@@ -94,9 +95,6 @@ type ValueCount struct {
 	Count int64  `json:"count"`
 }
 
-// Severity levels and their ECS event.severity numbers.
-var severityNumbers = map[string]int{"low": 21, "medium": 47, "high": 73, "critical": 99}
-
 // raiseSeverity raises a severity one level for a high-risk action, but not
 // beyond high: critical stays a choice the rule's author makes.
 func raiseSeverity(s string) string {
@@ -111,7 +109,7 @@ func raiseSeverity(s string) string {
 
 // maxSeverity returns the higher of two severities.
 func maxSeverity(a, b string) string {
-	if severityNumbers[b] > severityNumbers[a] {
+	if rules.SeverityScore(b) > rules.SeverityScore(a) {
 		return b
 	}
 	return a
@@ -203,7 +201,7 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 		s.Floor = c.floor
 		s.Severity = maxSeverity(s.Severity, c.floor)
 	}
-	if n := severityNumbers[s.Severity]; n > s.RiskScore {
+	if n := rules.SeverityScore(s.Severity); n > s.RiskScore {
 		s.RiskScore = n
 	}
 	s.Baseline = BaselineSummary{

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/offtrail/offtrail/rules"
 )
 
 // Defaults of the dispatcher.
@@ -28,11 +30,8 @@ const (
 	DefaultAttemptTimeout = 30 * time.Second
 )
 
-// Severities in increasing order, for a channel's minimum severity.
-var severityRank = map[string]int{"low": 1, "medium": 2, "high": 3, "critical": 4}
-
 // ValidSeverity reports whether s is a severity a rule can have.
-func ValidSeverity(s string) bool { return severityRank[s] > 0 }
+func ValidSeverity(s string) bool { return rules.SeverityScore(s) > 0 }
 
 // Channel is one named destination.
 type Channel struct {

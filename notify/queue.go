@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/offtrail/offtrail/rules"
 )
 
 // Reasons of offtrail_notifications_dropped_total.
@@ -94,7 +96,7 @@ func (d *Dispatcher) Start(st StateStore, index string) {
 
 // push queues m on c without blocking.
 func (d *Dispatcher) push(c *channel, m *Message) error {
-	if c.MinSeverity != "" && severityRank[m.Severity] < severityRank[c.MinSeverity] {
+	if c.MinSeverity != "" && rules.SeverityScore(m.Severity) < rules.SeverityScore(c.MinSeverity) {
 		d.metrics.total.WithLabelValues(c.name, OutcomeFiltered).Inc()
 		return nil
 	}
