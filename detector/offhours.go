@@ -96,13 +96,13 @@ func hourTouchesOffHours(oh *rules.OffHours, t time.Time, loc *time.Location) bo
 	return !oh.WorkTime(t, loc) || !oh.WorkTime(t.Add(59*time.Minute), loc)
 }
 
+// fixedHoursHistory is how far back a fixed-hours rule looks for the
+// actor's habit of working outside them (p_off).
+const fixedHoursHistory = 30 * 24 * time.Hour
+
 func (ev *evaluation) offHours(ctx context.Context) ([]*candidate, error) {
 	oh := ev.rule.OffHours
-	by := oh.By
-	if len(by) == 0 {
-		by = []string{"identity"}
-	}
-	byF := ev.physical(by)
+	byF := ev.physical(ev.rule.Entity()) // the loader defaults it to identity
 	nEnt := len(byF)
 
 	// Per entity and UTC hour: the window's activity.
@@ -129,7 +129,7 @@ func (ev *evaluation) offHours(ctx context.Context) ([]*candidate, error) {
 	}
 
 	// The history, per entity and hour, in each entity's own zone.
-	history := 30 * 24 * time.Hour
+	history := fixedHoursHistory
 	if oh.Learn > 0 {
 		history = time.Duration(oh.Learn)
 	}

@@ -238,7 +238,7 @@ func historyText(ev *evaluation) string {
 	case r.Burst != nil:
 		return r.Burst.History.String()
 	default:
-		return "30d"
+		return rules.Duration(fixedHoursHistory).String()
 	}
 }
 
@@ -249,10 +249,7 @@ func (ev *evaluation) fields(c *candidate) (entity, value []Field) {
 		entNames = append(append(entNames, ev.rule.Rare.Partition...), ev.rule.Rare.By...)
 		valNames = ev.rule.Rare.Field
 	case ev.rule.OffHours != nil:
-		entNames = ev.rule.OffHours.By
-		if len(entNames) == 0 {
-			entNames = []string{"identity"}
-		}
+		entNames = ev.rule.Entity()
 		valNames = []string{"hours"}
 	case ev.rule.Burst != nil:
 		entNames = append(append(entNames, ev.rule.Burst.Partition...), ev.rule.Burst.By...)
