@@ -37,30 +37,50 @@ func (s *Store) PutDocs(ctx context.Context, index string, docs []store.Doc) err
 	if err != nil {
 		return s.Errorf("write documents", idx, err)
 	}
-	var br struct {
-		Items []map[string]struct {
-			ID     string      `json:"_id"`
-			Status int         `json:"status"`
-			Error  *errorCause `json:"error"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(resp, &br); err != nil {
-		return s.Errorf("write documents", idx, fmt.Errorf("decode bulk response: %w", err))
+	items, err := bulkItems(resp)
+	if err != nil {
+		return s.Errorf("write documents", idx, err)
 	}
 	var errs []error
-	for _, item := range br.Items {
-		for _, it := range item {
-			if it.Status < 200 || it.Status > 299 {
-				reason := ""
-				if it.Error != nil {
-					reason = it.Error.Type + ": " + it.Error.Reason
-				}
-				errs = append(errs, fmt.Errorf("id %s: status %d: %s", it.ID, it.Status, reason))
-			}
+	for _, it := range items {
+		if it.Status < 200 || it.Status > 299 {
+			errs = append(errs, it.err())
 		}
 	}
 	if len(errs) > 0 {
 		return s.Errorf("write documents", idx, errors.Join(errs...))
 	}
 	return nil
+}
+
+// bulkItem is one answer of a _bulk response.
+type bulkItem struct {
+	ID     string      `json:"_id"`
+	Status int         `json:"status"`
+	Error  *errorCause `json:"error"`
+}
+
+func (it bulkItem) err() error {
+	reason := ""
+	if it.Error != nil {
+		reason = it.Error.Type + ": " + it.Error.Reason
+	}
+	return fmt.Errorf("id %s: status %d: %s", it.ID, it.Status, reason)
+}
+
+// bulkItems decodes a _bulk response's items, in request order.
+func bulkItems(resp []byte) ([]bulkItem, error) {
+	var br struct {
+		Items []map[string]bulkItem `json:"items"`
+	}
+	if err := json.Unmarshal(resp, &br); err != nil {
+		return nil, fmt.Errorf("decode bulk response: %w", err)
+	}
+	out := make([]bulkItem, 0, len(br.Items))
+	for _, item := range br.Items {
+		for _, it := range item {
+			out = append(out, it)
+		}
+	}
+	return out, nil
 }

@@ -453,32 +453,20 @@ func (s *Store) WriteSignals(ctx context.Context, index string, docs []store.Doc
 	if err != nil {
 		return res, s.Errorf("write signals", idx, err)
 	}
-	var br struct {
-		Items []map[string]struct {
-			ID     string      `json:"_id"`
-			Status int         `json:"status"`
-			Error  *errorCause `json:"error"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(resp, &br); err != nil {
-		return res, s.Errorf("write signals", idx, fmt.Errorf("decode bulk response: %w", err))
+	items, err := bulkItems(resp)
+	if err != nil {
+		return res, s.Errorf("write signals", idx, err)
 	}
 	var errs []error
-	for _, item := range br.Items {
-		for _, it := range item {
-			switch {
-			case it.Status == http.StatusConflict:
-				res.Existed++
-			case it.Status >= 200 && it.Status <= 299:
-				res.Created++
-				res.CreatedIDs = append(res.CreatedIDs, it.ID)
-			default:
-				reason := ""
-				if it.Error != nil {
-					reason = it.Error.Type + ": " + it.Error.Reason
-				}
-				errs = append(errs, fmt.Errorf("id %s: status %d: %s", it.ID, it.Status, reason))
-			}
+	for _, it := range items {
+		switch {
+		case it.Status == http.StatusConflict:
+			res.Existed++
+		case it.Status >= 200 && it.Status <= 299:
+			res.Created++
+			res.CreatedIDs = append(res.CreatedIDs, it.ID)
+		default:
+			errs = append(errs, it.err())
 		}
 	}
 	if len(errs) > 0 {
