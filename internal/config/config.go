@@ -248,17 +248,8 @@ func (c *Config) finish(getenv func(string) string) error {
 // config file, like every other path in it.
 func (c *Config) resolveChannelFiles(base string) {
 	for _, ch := range c.Notifications.Channels {
-		switch {
-		case ch.Slack != nil:
-			ch.Slack.WebhookURLFile = resolve(base, ch.Slack.WebhookURLFile)
-		case ch.PagerDuty != nil:
-			ch.PagerDuty.RoutingKeyFile = resolve(base, ch.PagerDuty.RoutingKeyFile)
-		case ch.Webhook != nil:
-			ch.Webhook.URLFile = resolve(base, ch.Webhook.URLFile)
-			ch.Webhook.SecretFile = resolve(base, ch.Webhook.SecretFile)
-		case ch.Email != nil:
-			ch.Email.PasswordFile = resolve(base, ch.Email.PasswordFile)
-			ch.Email.TLS.CAFile = resolve(base, ch.Email.TLS.CAFile)
+		for _, f := range ch.Files() {
+			*f = resolve(base, *f)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,6 +115,33 @@ func TestSecretsNeverShow(t *testing.T) {
 		}
 		if !strings.Contains(out, "<secret>") && !strings.Contains(out, `\u003csecret\u003e`) {
 			t.Errorf("%s does not show <secret>: %s", name, out)
+		}
+	}
+}
+
+// TestChannelFilesRelativeToConfig: every channel type's *_file path is
+// read relative to the configuration file, like every other path in it.
+func TestChannelFilesRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `embedded_dir: store
+notifications:
+  channels:
+    chat: {type: teams, webhook_url_file: secrets/teams}
+    pager: {type: opsgenie, api_key_file: secrets/opsgenie}
+    tickets: {type: zendesk, url: https://acme.zendesk.example, email: bot@example.com, api_token_file: /abs/zendesk}
+`
+	p := filepath.Join(dir, "offtrail.yml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := c.Notifications.Channels
+	for name, want := range map[string]string{"chat": filepath.Join(dir, "secrets/teams"), "pager": filepath.Join(dir, "secrets/opsgenie"), "tickets": "/abs/zendesk"} {
+		if got := *ch[name].Files()[0]; got != want {
+			t.Errorf("%s: file %q, want %q", name, got, want)
 		}
 	}
 }
