@@ -277,6 +277,12 @@ func fromFile(v Secret, file, base, key string) (Secret, error) {
 }
 
 func (c *Config) validate() error {
+	if t := c.Incidents.Threshold; t < 0 || t > 100 {
+		return fmt.Errorf("incidents.threshold: %v is not a score between 0 and 100", t)
+	}
+	if c.Incidents.Gap < 0 || c.Incidents.MaxSpan < 0 {
+		return fmt.Errorf("incidents: gap and max_span must not be negative")
+	}
 	if c.Timezone != "" {
 		if _, err := time.LoadLocation(c.Timezone); err != nil {
 			return fmt.Errorf("timezone: %w", err)

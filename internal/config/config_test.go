@@ -145,3 +145,23 @@ notifications:
 		}
 	}
 }
+
+func TestIncidentsSettings(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "offtrail.yml")
+	if err := os.WriteFile(p, []byte("embedded_dir: store\nincidents: {threshold: 80, gap: 30m, max_span: 12h}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Incidents.Threshold != 80 || c.Incidents.Gap.String() != "30m" || c.Incidents.MaxSpan.String() != "12h" {
+		t.Errorf("incidents = %+v", c.Incidents)
+	}
+	if err := os.WriteFile(p, []byte("embedded_dir: store\nincidents: {threshold: 750}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, env(nil)); err == nil || !strings.Contains(err.Error(), "incidents.threshold") {
+		t.Errorf("threshold 750: %v, want an error naming incidents.threshold", err)
+	}
+}
