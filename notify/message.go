@@ -153,3 +153,24 @@ func fields(in []detector.Field) []Field {
 	}
 	return out
 }
+
+// Text is the message as plain text for ticketing systems (ServiceNow,
+// Zendesk): title line, the numbers, the reason, the link and the ids.
+func (m *Message) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s, risk score %d)\n\n", m.RuleName, m.Severity, m.RiskScore)
+	fmt.Fprintf(&b, "Identity: %s\nWhat: %s\nScore: %s (confidence %s)\nEvents: %d between %s and %s\n\n",
+		m.Identity, m.What(), m.ScoreText(), m.Confidence, m.Events,
+		m.FirstEvent.UTC().Format(time.RFC3339), m.LastEvent.UTC().Format(time.RFC3339))
+	if m.Reason != "" {
+		b.WriteString(m.Reason + "\n\n")
+	}
+	if m.Link != "" {
+		fmt.Fprintf(&b, "Open: %s\n", m.Link)
+	}
+	fmt.Fprintf(&b, "Rule: %s\nSignal: %s\n", m.RuleID, m.SignalID)
+	if m.Suppressed > 0 {
+		fmt.Fprintf(&b, "%d similar signal(s) were suppressed since the last message.\n", m.Suppressed)
+	}
+	return b.String()
+}

@@ -145,7 +145,7 @@ func (n *Notifier) NewIncident(m *notify.Message) Incident {
 	u, i := UrgencyImpact(m.Severity)
 	return Incident{
 		ShortDescription:   truncate(m.Title(), maxShortDescription),
-		Description:        description(m),
+		Description:        m.Text(),
 		Urgency:            u,
 		Impact:             i,
 		CorrelationID:      truncate(m.SignalID, maxCorrelationID),
@@ -155,25 +155,6 @@ func (n *Notifier) NewIncident(m *notify.Message) Incident {
 		Subcategory:        n.cfg.Subcategory,
 		CallerID:           n.cfg.CallerID,
 	}
-}
-
-func description(m *notify.Message) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s, risk score %d)\n\n", m.RuleName, m.Severity, m.RiskScore)
-	fmt.Fprintf(&b, "Identity: %s\nWhat: %s\nScore: %s (confidence %s)\nEvents: %d between %s and %s\n\n",
-		m.Identity, m.What(), m.ScoreText(), m.Confidence, m.Events,
-		m.FirstEvent.UTC().Format(time.RFC3339), m.LastEvent.UTC().Format(time.RFC3339))
-	if m.Reason != "" {
-		b.WriteString(m.Reason + "\n\n")
-	}
-	if m.Link != "" {
-		fmt.Fprintf(&b, "Open: %s\n", m.Link)
-	}
-	fmt.Fprintf(&b, "Rule: %s\nSignal: %s\n", m.RuleID, m.SignalID)
-	if m.Suppressed > 0 {
-		fmt.Fprintf(&b, "%d similar signal(s) were suppressed since the last message.\n", m.Suppressed)
-	}
-	return b.String()
 }
 
 // NewUpdate builds the work note for a signal that already has an incident.

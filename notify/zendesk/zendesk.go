@@ -128,7 +128,7 @@ func (n *Notifier) NewTicket(m *notify.Message) Request {
 	tags := append([]string{"offtrail", tag(m.RuleID)}, n.cfg.Tags...)
 	return Request{Ticket: Ticket{
 		Subject:    truncate(m.Title(), maxSubject),
-		Comment:    Comment{Body: body(m)},
+		Comment:    Comment{Body: m.Text()},
 		Priority:   Priority(m.Severity),
 		Type:       n.cfg.TicketType,
 		ExternalID: m.SignalID,
@@ -139,25 +139,6 @@ func (n *Notifier) NewTicket(m *notify.Message) Request {
 
 // tag makes a value a Zendesk tag, which cannot contain spaces.
 func tag(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), "_")) }
-
-func body(m *notify.Message) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s, risk score %d)\n\n", m.RuleName, m.Severity, m.RiskScore)
-	fmt.Fprintf(&b, "Identity: %s\nWhat: %s\nScore: %s (confidence %s)\nEvents: %d between %s and %s\n\n",
-		m.Identity, m.What(), m.ScoreText(), m.Confidence, m.Events,
-		m.FirstEvent.UTC().Format(time.RFC3339), m.LastEvent.UTC().Format(time.RFC3339))
-	if m.Reason != "" {
-		b.WriteString(m.Reason + "\n\n")
-	}
-	if m.Link != "" {
-		fmt.Fprintf(&b, "Open: %s\n", m.Link)
-	}
-	fmt.Fprintf(&b, "Rule: %s\nSignal: %s\n", m.RuleID, m.SignalID)
-	if m.Suppressed > 0 {
-		fmt.Fprintf(&b, "%d similar signal(s) were suppressed since the last message.\n", m.Suppressed)
-	}
-	return b.String()
-}
 
 // Notify opens one ticket per message; it stops at the first failure. The
 // API answers 201; 401/403 (a bad token) and 422 (an invalid field) are not
