@@ -8,6 +8,7 @@ import (
 	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/detector/store/embedded"
+	"github.com/offtrail/offtrail/detector/store/storetest"
 )
 
 // signal is a rule signal of alice at t with one event.
@@ -74,7 +75,7 @@ func TestIncidentsTracker(t *testing.T) {
 			if err != nil || len(ups) != 1 || ups[0].Incident.ID == id {
 				t.Fatalf("after the gap: %+v, %v", ups, err)
 			}
-			docs := incidentDocs(t, st, signals)
+			docs := storetest.ReadDocs(t, st.(store.Backend), signals)
 			if len(docs) != 2 {
 				t.Fatalf("%d incident documents, want 2", len(docs))
 			}
@@ -95,32 +96,4 @@ func TestIncidentsTracker(t *testing.T) {
 			}
 		})
 	}
-}
-
-func incidentDocs(t *testing.T, st IncidentStore, index string) map[string]json.RawMessage {
-	t.Helper()
-	if r, ok := st.(interface {
-		Docs(string) (map[string]json.RawMessage, error)
-	}); ok {
-		d, err := r.Docs(index)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	b := st.(store.Backend)
-	if err := b.Refresh(t.Context(), index); err != nil {
-		t.Fatal(err)
-	}
-	evs, err := b.Events(t.Context(), store.Query{Index: []string{index}, TimeField: "@timestamp",
-		Window: store.Window{From: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)},
-		Filter: store.Filter{Terms: map[string][]string{"offtrail.kind": {"incident"}}}}, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]json.RawMessage{}
-	for _, e := range evs {
-		out[e.ID], _ = json.Marshal(e.Source)
-	}
-	return out
 }

@@ -23,7 +23,7 @@ func testPutDocs(t *testing.T, b store.Backend, prefix string) {
 	if err := b.PutDocs(ctx, idx, []store.Doc{doc("inc-a", 90)}); err != nil {
 		t.Fatal(err)
 	}
-	got := readDocs(t, b, idx)
+	got := ReadDocs(t, b, idx)
 	want := map[string]float64{"inc-a": 90, "inc-b": 70}
 	if len(got) != len(want) {
 		t.Fatalf("%d documents %v, want %d", len(got), got, len(want))
@@ -49,7 +49,10 @@ type docReader interface {
 	Docs(index string) (map[string]json.RawMessage, error)
 }
 
-func readDocs(t *testing.T, b store.Backend, idx string) map[string]json.RawMessage {
+// ReadDocs returns the documents PutDocs wrote into idx, by id, on any
+// backend (the embedded store's incidents file, or a search on the
+// engines), failing the test on a duplicate id.
+func ReadDocs(t *testing.T, b store.Backend, idx string) map[string]json.RawMessage {
 	t.Helper()
 	if r, ok := b.(docReader); ok {
 		docs, err := r.Docs(idx)
@@ -61,8 +64,8 @@ func readDocs(t *testing.T, b store.Backend, idx string) map[string]json.RawMess
 	if err := b.Refresh(t.Context(), idx); err != nil {
 		t.Fatal(err)
 	}
-	day := time.Date(2024, 6, 10, 0, 0, 0, 0, time.UTC)
-	evs, err := b.Events(t.Context(), store.Query{Index: []string{idx}, TimeField: "@timestamp", Window: store.Window{From: day, To: day.Add(24 * time.Hour)}}, 100)
+	all := store.Window{From: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
+	evs, err := b.Events(t.Context(), store.Query{Index: []string{idx}, TimeField: "@timestamp", Window: all}, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
