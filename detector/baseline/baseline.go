@@ -1,0 +1,288 @@
+// Package baseline keeps what the jobs know about the past as compact
+// per-day documents, so that a tick aggregates its own window and at most
+// two partial days of raw history instead of the whole history.
+//
+// It works at the store seam: a Cache wraps a backend and answers the
+// detector's grouped counts. A count over a span that covers whole UTC days
+// is split into those days and the partial days at either end. Each whole
+// day that has sealed (ended at least Seal ago, so late CloudTrail
+// deliveries are in) is counted once over all entities, kept in memory and
+// in a state document ("baseline day"), and read back from there by every
+// later tick, restart and replica. The partial ends are counted raw, with
+// the request's restriction to the active entities. Summing the parts gives
+// exactly what one aggregation over the span gives (TestEquivalence proves
+// it on all three backends): the signals do not change, only the work.
+//
+// A day document is keyed by the request's signature — index, time field,
+// filter, grouping, hour buckets — so a rule whose definition changes gets
+// new documents and never reads stale ones. Size: one document per
+// (signature, day), holding one count per (partition, entity, value[, hour])
+// active that day; documents older than Keep are deleted as days fall out.
+package baseline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/offtrail/offtrail/detector/store"
+)
+
+// Backend is what the cache needs of a store: the counts it splits, the
+// events it passes through, and the state documents it keeps days in.
+type Backend interface {
+	CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error
+	Events(ctx context.Context, q store.Query, limit int) ([]store.Event, error)
+	GetState(ctx context.Context, index, id string) (json.RawMessage, store.Version, error)
+	PutState(ctx context.Context, index, id string, doc json.RawMessage, ifVersion *store.Version) (store.Version, error)
+	DeleteState(ctx context.Context, index, id string, version store.Version) error
+}
+
+// Defaults.
+const (
+	// DefaultSeal: CloudTrail delivers within about 15 minutes; an hour
+	// and more of margin before a day is counted for good.
+	DefaultSeal = 2 * time.Hour
+	// DefaultKeep covers the longest history a shipped rule uses (90 days)
+	// with its settle and a day of slack.
+	DefaultKeep = 92 * 24 * time.Hour
+)
+
+const day = 24 * time.Hour
+
+// Options configure a Cache.
+type Options struct {
+	// StateIndex holds the day documents (the scheduler's state index).
+	StateIndex string
+	// Seal is how long after its end a day is counted for good.
+	Seal time.Duration
+	// Keep is how far back from the newest span day documents are kept.
+	Keep time.Duration
+	// Rebuild recounts every day a request touches from the raw events
+	// and overwrites its document (offtrail baseline rebuild).
+	Rebuild bool
+	// OnBuild is called after a day is counted from raw events.
+	OnBuild func(signature string, day time.Time, groups int)
+	Now     func() time.Time
+	Log     zerolog.Logger
+}
+
+// Stats count where the cache's answers came from.
+type Stats struct {
+	Requests   int64 // grouped counts asked for
+	Split      int64 // of which answered from days plus raw edges
+	RawQueries int64 // counts sent to the backend (edges, unsplittable requests, day builds)
+	DaysMemory int64 // days served from memory
+	DaysState  int64 // days read from a state document
+	DaysBuilt  int64 // days counted from raw events
+	Expired    int64 // day documents deleted as they fell out of Keep
+}
+
+// Cache answers grouped counts from day documents where it can.
+type Cache struct {
+	b    Backend
+	opts Options
+
+	mu     sync.Mutex
+	days   map[string]*dayGroups    // document id -> counts
+	newest map[string]time.Time     // signature -> newest span end seen
+	span   map[string]time.Duration // signature -> widest span asked for
+
+	requests, split, raw, fromMemory, fromState, built, expired atomic.Int64
+}
+
+// New wraps b.
+func New(b Backend, opts Options) (*Cache, error) {
+	if opts.StateIndex == "" {
+		return nil, errors.New("baseline cache: no state index to keep days in")
+	}
+	if opts.Seal <= 0 {
+		opts.Seal = DefaultSeal
+	}
+	if opts.Keep <= 0 {
+		opts.Keep = DefaultKeep
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}}, nil
+}
+
+// Stats returns the counters so far.
+func (c *Cache) Stats() Stats {
+	return Stats{Requests: c.requests.Load(), Split: c.split.Load(), RawQueries: c.raw.Load(),
+		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load()}
+}
+
+// Events passes through: contributing events are always read raw.
+func (c *Cache) Events(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	return c.b.Events(ctx, q, limit)
+}
+
+// CountGroups answers req, from day documents where the span allows. Each
+// group is reported once, with the sum over the parts, in key order.
+func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
+	c.requests.Add(1)
+	p := c.plan(req)
+	if len(p.days) == 0 {
+		c.raw.Add(1)
+		return c.b.CountGroups(ctx, req, fn)
+	}
+	c.split.Add(1)
+	sum := map[string]int64{}
+	add := func(g store.Group) error {
+		sum[store.KeyString(g.Key)] += g.Count
+		return nil
+	}
+	for _, w := range p.edges {
+		edge := req
+		edge.Query.Window = w
+		c.raw.Add(1)
+		if err := c.b.CountGroups(ctx, edge, add); err != nil {
+			return err
+		}
+	}
+	keep := restriction(req)
+	for _, d := range p.days {
+		dg, err := c.day(ctx, req, p.signature, d)
+		if err != nil {
+			return err
+		}
+		for _, g := range dg.groups {
+			if keep(g.Key) {
+				sum[store.KeyString(g.Key)] += g.Count
+			}
+		}
+	}
+	c.expire(ctx, p.signature, req.Query.Window)
+	keys := sortedKeys(sum)
+	for _, k := range keys {
+		if err := fn(store.Group{Key: store.SplitKey(k), Count: sum[k]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plan is how one request is answered.
+type plan struct {
+	signature string
+	days      []time.Time    // whole sealed days, by their UTC midnight
+	edges     []store.Window // the rest of the span, counted raw
+}
+
+// plan splits req's span into whole sealed UTC days and raw edges. A
+// request is not split when it spans no whole sealed day, or when its
+// restriction names a field it does not group by (the day documents could
+// not apply it).
+func (c *Cache) plan(req store.CountRequest) plan {
+	w := req.Query.Window
+	first := w.From.UTC().Truncate(day)
+	if first.Before(w.From) {
+		first = first.Add(day)
+	}
+	sealedBy := c.opts.Now().Add(-c.opts.Seal)
+	var days []time.Time
+	for d := first; !d.Add(day).After(w.To) && !d.Add(day).After(sealedBy); d = d.Add(day) {
+		days = append(days, d)
+	}
+	if len(days) == 0 || !groupsByRestricted(req) {
+		return plan{}
+	}
+	p := plan{signature: Signature(req), days: days}
+	if w.From.Before(first) {
+		p.edges = append(p.edges, store.Window{From: w.From, To: first})
+	}
+	if end := days[len(days)-1].Add(day); end.Before(w.To) {
+		p.edges = append(p.edges, store.Window{From: end, To: w.To})
+	}
+	return p
+}
+
+func groupsByRestricted(req store.CountRequest) bool {
+	for f := range req.Restrict {
+		if indexOf(req.GroupBy, f) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// restriction returns the test a day's group must pass to be one the
+// restricted request would have counted.
+func restriction(req store.CountRequest) func(key []string) bool {
+	type rule struct {
+		at  int
+		set map[string]bool
+	}
+	var rs []rule
+	for f, vals := range req.Restrict {
+		set := make(map[string]bool, len(vals))
+		for _, v := range vals {
+			set[v] = true
+		}
+		rs = append(rs, rule{at: indexOf(req.GroupBy, f), set: set})
+	}
+	return func(key []string) bool {
+		for _, r := range rs {
+			if !r.set[key[r.at]] {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// signatureVersion changes when the day documents' meaning does.
+const signatureVersion = 1
+
+// Signature names what a day document counts: everything about a request
+// but its span, its restriction and its page size.
+func Signature(req store.CountRequest) string {
+	b, _ := json.Marshal(struct {
+		V           int          `json:"v"`
+		Index       []string     `json:"index"`
+		TimeField   string       `json:"time_field"`
+		Filter      store.Filter `json:"filter"`
+		GroupBy     []string     `json:"group_by"`
+		HourBuckets bool         `json:"hour_buckets"`
+	}{signatureVersion, req.Query.Index, req.Query.TimeField, req.Query.Filter, req.GroupBy, req.HourBuckets})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:12])
+}
+
+// DocID is the state document id of one signature's day.
+func DocID(signature string, d time.Time) string {
+	return "baseline-" + signature + "-" + d.UTC().Format(time.DateOnly)
+}
+
+func sortedKeys(m map[string]int64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func wrap(err error, what string, args ...any) error {
+	return fmt.Errorf("baseline: "+what+": %w", append(args, err)...)
+}
