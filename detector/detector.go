@@ -33,6 +33,7 @@ type Detector struct {
 	highImpact      map[string]string // action -> severity of its floor
 	eventsPerSignal int
 	now             func() time.Time
+	nearMisses      int // near misses kept per evaluation (WithNearMisses)
 }
 
 // Option configures a Detector.
@@ -75,6 +76,9 @@ type Result struct {
 	Candidates int
 	Above      int
 	Queries    int
+	// NearMisses are the best candidates below the threshold, with what
+	// lowered them; only with WithNearMisses (see nearmiss.go).
+	NearMisses []NearMiss
 }
 
 // Evaluate runs rule r over window w.
@@ -101,11 +105,13 @@ func (d *Detector) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, 
 	}
 	ev.res.Candidates = len(cands)
 	ev.res.Above = countAbove(cands, r.AnomalyThreshold)
+	ev.startExplain(cands)
 	sigs, err := ev.signals(ctx, selectCandidates(cands, r.AnomalyThreshold, 0))
 	if err != nil {
 		return nil, fmt.Errorf("rule %s window %s: %w", r.ID, w, err)
 	}
 	ev.res.Signals = sigs
+	ev.res.NearMisses = ev.nearMisses(cands)
 	return ev.res, nil
 }
 
@@ -131,6 +137,8 @@ func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Si
 			}
 			if sig != nil {
 				built, from = append(built, sig), append(from, c)
+			} else {
+				ev.dropped(c)
 			}
 		}
 		if err := ev.applyContext(ctx, built); err != nil {
@@ -138,6 +146,7 @@ func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Si
 		}
 		for i, sig := range built {
 			if sig.Score < r.AnomalyThreshold {
+				ev.missed(sig, from[i])
 				continue
 			}
 			ev.finish(sig, from[i])
@@ -193,6 +202,7 @@ type evaluation struct {
 	prof   *mappings.Profile
 	window store.Window
 	res    *Result
+	miss   *missLog // near misses, when asked for
 }
 
 func (ev *evaluation) physical(fields []string) []string {

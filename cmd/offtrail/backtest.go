@@ -27,14 +27,18 @@ func init() {
 }
 
 func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "backtest", "--store URL|file:DIR --from T --to T [--rules PATH] [--rule ID] [--format table|json] [--write INDEX] [--yes]")
+	fs := newFlagSet(env, "backtest", "--store URL|file:DIR --from T --to T [--rules PATH] [--rule ID] [--format table|json] [--write INDEX] [--yes] [--incident-threshold N] [--explain [--explain-top N]]")
 	ef := addEvalFlags(fs, "replay", "output: table (per-rule summary and incidents) or json (one signal, then one incident, a line)")
 	fromS := fs.String("from", "", "start: RFC 3339, a date (2024-03-05) or now-DURATION (now-7d)")
 	toS := fs.String("to", "now", "end: RFC 3339, a date or now[-DURATION]")
 	write := fs.String("write", "", "also write the signals (create-only) to this index")
 	yes := fs.Bool("yes", false, fmt.Sprintf("run even more than %d windows", maxBacktestWindows))
 	threshold := addIncidentThreshold(fs)
+	xf := addExplainFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := xf.check(); err != nil {
 		return err
 	}
 	if *fromS == "" {
@@ -95,7 +99,10 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	enc := json.NewEncoder(env.stdout)
 	prog := newBacktestProgress(env.stderr)
-	det := detector.New(st, env.log)
+	det := recordingEvaluator{det: detector.New(st, env.log, xf.options()...)}
+	if xf.on {
+		det.book = newNearMissBook(xf.top, selected)
+	}
 	var signals []*detector.Signal
 	stats, err := schedule.Backtest(ctx, det, selected, from, to, schedule.BacktestOptions{
 		OnSignal: func(s *detector.Signal) error {
@@ -129,11 +136,20 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 		env.log.Info().Str("index", *write).Int("created", out.res.Created).Int("existed", out.res.Existed).Int("incidents", len(incs)).Msg("signals and incidents written")
 	}
 	if ef.format == "json" {
-		return writeIncidentsJSON(env.stdout, incs)
+		if err := writeIncidentsJSON(env.stdout, incs); err != nil {
+			return err
+		}
+		if det.book != nil {
+			return writeNearMissesJSON(env.stdout, det.book.finish())
+		}
+		return nil
 	}
 	writeBacktestTable(env.stdout, stats, from, to)
 	fmt.Fprintln(env.stdout)
 	writeIncidentsTable(env.stdout, incs, *threshold)
+	if det.book != nil {
+		writeNearMissesText(env.stdout, det.book.finish())
+	}
 	return nil
 }
 

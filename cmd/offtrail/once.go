@@ -23,14 +23,18 @@ func init() {
 }
 
 func runOnce(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "once", "--store URL|file:DIR [--rules PATH] [--rule ID] [--at TIME] [--format table|json]")
+	fs := newFlagSet(env, "once", "--store URL|file:DIR [--rules PATH] [--rule ID] [--at TIME] [--format table|json] [--incident-threshold N] [--explain [--explain-top N]]")
 	ef := addEvalFlags(fs, "evaluate", "output: table or json (one incident or signal a line)")
 	at := fs.String("at", "now", "end of the window: RFC 3339, a date (2024-03-05) or now[-DURATION] (now-7d)")
 	threshold := addIncidentThreshold(fs)
+	xf := addExplainFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := ef.check(); err != nil {
+		return err
+	}
+	if err := xf.check(); err != nil {
 		return err
 	}
 	end, err := parseWhen(*at, time.Now().UTC())
@@ -46,7 +50,8 @@ func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 
-	det := detector.New(st, env.log)
+	det := detector.New(st, env.log, xf.options()...)
+	book := newNearMissBook(xf.top, selected)
 	runID := fmt.Sprintf("once-%d", time.Now().UnixNano())
 	var signals []*detector.Signal
 	for _, r := range selected {
@@ -57,17 +62,27 @@ func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		env.log.Debug().Str("rule", r.ID).Int("candidates", res.Candidates).Int("signals", len(res.Signals)).Msg("evaluated")
 		signals = append(signals, res.Signals...)
+		book.add(res)
 	}
 	incs := detector.IncidentsOf(signals, detector.IncidentOptions{Threshold: *threshold})
 	if ef.format == "json" {
 		if err := writeIncidentsJSON(env.stdout, incs); err != nil {
 			return err
 		}
-		return writeSignalsJSON(env.stdout, signals)
+		if err := writeSignalsJSON(env.stdout, signals); err != nil {
+			return err
+		}
+		if xf.on {
+			return writeNearMissesJSON(env.stdout, book.finish())
+		}
+		return nil
 	}
 	writeIncidentsTable(env.stdout, incs, *threshold)
 	fmt.Fprintln(env.stdout, "\nRule signals (the incidents' building blocks):")
 	writeSignalsTable(env.stdout, signals)
+	if xf.on {
+		writeNearMissesText(env.stdout, book.finish())
+	}
 	return nil
 }
 
