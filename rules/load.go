@@ -185,9 +185,18 @@ func (l Loader) checkProfile() (Diagnostics, bool) {
 	return Diagnostics{{File: "profile", Message: fmt.Sprintf("unknown profile %q (known: %s)", l.Profile, strings.Join(mappings.ProfileNames(), ", "))}}, true
 }
 
+// isRuleFile: YAML files, except rule tests (x_test.yml), which live
+// beside the rules they test and are read by `offtrail test`.
 func isRuleFile(name string) bool {
 	ext := strings.ToLower(path.Ext(name))
-	return ext == ".yml" || ext == ".yaml"
+	return (ext == ".yml" || ext == ".yaml") && !IsTestFile(name)
+}
+
+// IsTestFile reports whether name is a rule test file (*_test.yml or
+// *_test.yaml): never loaded as rules.
+func IsTestFile(name string) bool {
+	base := strings.ToLower(path.Base(filepath.ToSlash(name)))
+	return strings.HasSuffix(base, "_test.yml") || strings.HasSuffix(base, "_test.yaml")
 }
 
 func readLimited(r io.Reader) ([]byte, error) {
