@@ -40,13 +40,18 @@ func (w Window) Contains(t time.Time) bool {
 // the values are alternatives (OR); fields combine with AND. A document
 // missing a field in Terms does not match; a document missing a field in Not
 // does match.
+//
+// Exclude drops the documents that satisfy any one of its clauses (a
+// clause is a conjunction of conditions): exception entries, applied by the
+// engine so excluded events never reach the jobs.
 type Filter struct {
-	Terms map[string][]string `json:"terms,omitempty"`
-	Not   map[string][]string `json:"not,omitempty"`
+	Terms   map[string][]string `json:"terms,omitempty"`
+	Not     map[string][]string `json:"not,omitempty"`
+	Exclude []Clause            `json:"exclude,omitempty"`
 }
 
 // IsZero reports whether the filter matches everything.
-func (f Filter) IsZero() bool { return len(f.Terms) == 0 && len(f.Not) == 0 }
+func (f Filter) IsZero() bool { return len(f.Terms) == 0 && len(f.Not) == 0 && len(f.Exclude) == 0 }
 
 // And returns a filter that matches what both f and g match. Where both
 // constrain the same field, the values must satisfy both (intersection).
@@ -68,6 +73,7 @@ func (f Filter) And(g Filter) Filter {
 	for k, v := range g.Not {
 		out.Not[k] = append(out.Not[k], v...)
 	}
+	out.Exclude = append(append([]Clause(nil), f.Exclude...), g.Exclude...)
 	return out
 }
 
@@ -93,6 +99,11 @@ func (f Filter) Fields() []string {
 	}
 	for k := range f.Not {
 		seen[k] = true
+	}
+	for _, c := range f.Exclude {
+		for _, cond := range c {
+			seen[cond.Field] = true
+		}
 	}
 	out := make([]string, 0, len(seen))
 	for k := range seen {

@@ -55,14 +55,24 @@ func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // Resolver maps a field named in a request to the field to query; the Store
 // uses it to swap a dynamically mapped text field for its keyword
-// sub-field. nil means identity.
-type Resolver func(field string) string
+// sub-field. It also says whether the field is mapped as ip, where a term
+// query takes a CIDR. nil means identity, and no ip fields.
+type Resolver func(field string) (name string, ip bool)
 
 func (r Resolver) field(f string) string {
 	if r == nil {
 		return f
 	}
-	return r(f)
+	name, _ := r(f)
+	return name
+}
+
+func (r Resolver) ip(f string) bool {
+	if r == nil {
+		return false
+	}
+	_, ip := r(f)
+	return ip
 }
 
 // Query builds the bool query for q: a range on the time field, a terms
@@ -90,6 +100,9 @@ func Query(q store.Query, restrict map[string][]string, r Resolver) map[string]a
 		if len(q.Filter.Not[f]) > 0 {
 			not = append(not, terms(r.field(f), q.Filter.Not[f]))
 		}
+	}
+	for _, c := range q.Filter.Exclude {
+		not = append(not, clause(c, r))
 	}
 	if len(not) > 0 {
 		b["must_not"] = not

@@ -37,11 +37,11 @@ func values(n int) []string {
 	return out
 }
 
-func keywordResolver(f string) string {
+func keywordResolver(f string) (string, bool) {
 	if f == "eventName" {
-		return "eventName.keyword"
+		return "eventName.keyword", false
 	}
-	return f
+	return f, false
 }
 
 func TestBodies(t *testing.T) {
@@ -69,6 +69,19 @@ func TestBodies(t *testing.T) {
 			raw := store.Query{Index: []string{"cloudtrail"}, TimeField: "eventTime", Window: store.Window{From: from, To: to},
 				Filter: store.Filter{Terms: map[string][]string{"eventName": {"ConsoleLogin"}}}}
 			return CountBody(store.CountRequest{Query: raw, GroupBy: []string{"eventName"}}, nil, nil, keywordResolver)
+		}},
+		{"count_exclude", func() ([]byte, error) {
+			ex := q
+			ex.Filter.Exclude = []store.Clause{
+				{
+					{Field: "aws.cloudtrail.user_identity.arn", Op: store.OpTerms, Values: []string{"arn:aws:iam::1:user/alice"}},
+					{Field: "source.ip", Op: store.OpCIDR, Values: []string{"81.2.69.0/24", "2001:db8::/32"}},
+					{Field: "user_agent.original", Op: store.OpWildcard, Values: []string{"aws-cli/*"}},
+				},
+				{{Field: "sourceIPAddress", Op: store.OpCIDR, Values: []string{"10.1.16.0/20", "10.1.2.0/30", "2001:db8::1"}}},
+			}
+			ipResolver := func(f string) (string, bool) { return f, f == "source.ip" }
+			return CountBody(store.CountRequest{Query: ex, GroupBy: []string{"event.action"}}, nil, nil, ipResolver)
 		}},
 		{"stats", func() ([]byte, error) {
 			return StatsBody(store.StatsRequest{Query: q, By: []string{"cloud.account.id"}, Distinct: "user.name"}, nil, nil, nil)

@@ -41,6 +41,7 @@ type Store struct {
 
 type capsEntry struct {
 	swap    map[string]string
+	ip      map[string]bool // fields mapped as ip in every index
 	expires time.Time
 }
 
@@ -126,31 +127,33 @@ func (s *Store) resolver(ctx context.Context, index []string, fields []string) (
 	e, ok := s.caps[key]
 	s.capsMu.Unlock()
 	if !ok || time.Now().After(e.expires) {
-		swap, known, err := s.fieldCaps(ctx, index, fields)
+		swap, ip, known, err := s.fieldCaps(ctx, index, fields)
 		if err != nil {
 			return nil, err
 		}
-		e = capsEntry{swap: swap, expires: time.Now().Add(capsTTL)}
+		e = capsEntry{swap: swap, ip: ip, expires: time.Now().Add(capsTTL)}
 		if known { // nothing mapped yet (no index): ask again next time
 			s.capsMu.Lock()
 			s.caps[key] = e
 			s.capsMu.Unlock()
 		}
 	}
-	if len(e.swap) == 0 {
+	if len(e.swap) == 0 && len(e.ip) == 0 {
 		return nil, nil
 	}
-	return func(f string) string {
+	return func(f string) (string, bool) {
 		if k, ok := e.swap[f]; ok {
-			return k
+			return k, false
 		}
-		return f
+		return f, e.ip[f]
 	}, nil
 }
 
 // fieldCaps returns, for the fields that are only text, their keyword
-// sub-field, and whether the engine knew any of the fields.
-func (s *Store) fieldCaps(ctx context.Context, index []string, fields []string) (map[string]string, bool, error) {
+// sub-field; the fields mapped as ip in every index (a CIDR condition on a
+// field that is ip in some indices and keyword in others is rendered for
+// keyword); and whether the engine knew any of the fields.
+func (s *Store) fieldCaps(ctx context.Context, index []string, fields []string) (map[string]string, map[string]bool, bool, error) {
 	ask := make([]string, 0, 2*len(fields))
 	for _, f := range fields {
 		ask = append(ask, f, f+".keyword")
@@ -159,19 +162,22 @@ func (s *Store) fieldCaps(ctx context.Context, index []string, fields []string) 
 	q.Set("fields", strings.Join(ask, ","))
 	body, err := s.do(ctx, http.MethodGet, Path(index, "_field_caps"), q, nil)
 	if err != nil {
-		return nil, false, fmt.Errorf("field caps: %w", err)
+		return nil, nil, false, fmt.Errorf("field caps: %w", err)
 	}
 	var resp struct {
 		Fields map[string]map[string]json.RawMessage `json:"fields"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, false, fmt.Errorf("field caps: %w", err)
+		return nil, nil, false, fmt.Errorf("field caps: %w", err)
 	}
-	swap := map[string]string{}
+	swap, ip := map[string]string{}, map[string]bool{}
 	for _, f := range fields {
 		caps, ok := resp.Fields[f]
 		if !ok {
 			continue
+		}
+		if _, isIP := caps["ip"]; isIP && len(caps) == 1 {
+			ip[f] = true
 		}
 		textOnly := true
 		for typ := range caps {
@@ -183,7 +189,7 @@ func (s *Store) fieldCaps(ctx context.Context, index []string, fields []string) 
 			swap[f] = f + ".keyword"
 		}
 	}
-	return swap, len(resp.Fields) > 0, nil
+	return swap, ip, len(resp.Fields) > 0, nil
 }
 
 func filterFields(f store.Filter, restrict map[string][]string, more ...string) []string {

@@ -35,6 +35,16 @@ func newCond(col *column, vals []string) cond {
 	return cond{col: col, allowed: allowed}
 }
 
+// newPredCond allows the dictionary values pred accepts: exclusion
+// conditions, judged once per distinct value rather than per document.
+func newPredCond(col *column, pred func(string) bool) cond {
+	allowed := make([]bool, len(col.dict))
+	for i, v := range col.dict {
+		allowed[i] = pred(v)
+	}
+	return cond{col: col, allowed: allowed}
+}
+
 func (c cond) match(i int) bool {
 	switch code := c.col.codes[i]; code {
 	case 0:
@@ -58,6 +68,7 @@ type scan struct {
 	from, to int64
 	must     []cond
 	not      []cond
+	exclude  [][]cond // a document satisfying every cond of one is dropped
 	cols     map[string]*column
 	dead     []bool   // replaced documents, on disk; nil in memory
 	seg      *segment // the file scanned, on disk; nil in memory
@@ -104,6 +115,9 @@ func (sc *scan) each(ctx context.Context, fn func(i int, t int64) error) error {
 				ok = false
 				break
 			}
+		}
+		if ok && sc.excluded(i) {
+			ok = false
 		}
 		if ok {
 			if err := fn(i, t); err != nil {
@@ -157,6 +171,27 @@ func (sc *scan) compile(q store.Query, restrict map[string][]string) {
 	for f, vs := range q.Filter.Not {
 		sc.not = append(sc.not, newCond(sc.cols[f], vs))
 	}
+	for _, cl := range q.Filter.Exclude {
+		conds := make([]cond, 0, len(cl))
+		for _, c := range cl {
+			conds = append(conds, newPredCond(sc.cols[c.Field], c.MatchValue))
+		}
+		sc.exclude = append(sc.exclude, conds)
+	}
+}
+
+// excluded reports whether document i satisfies one exclusion clause.
+func (sc *scan) excluded(i int) bool {
+clauses:
+	for _, cl := range sc.exclude {
+		for _, c := range cl {
+			if !c.match(i) {
+				continue clauses
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // queryMemory calls fn once for an in-memory index, read-locked.

@@ -166,6 +166,7 @@ func FixtureN(seed uint64, n int) []Doc {
 			"cloud":      cloud,
 			"aws":        map[string]any{"cloudtrail": ct},
 		}
+		addNetwork(src, i)
 		if i%7 == 0 {
 			src["user.name"] = id.user
 		} else {
@@ -174,4 +175,37 @@ func FixtureN(seed uint64, n int) []Doc {
 		docs = append(docs, Doc{ID: fmt.Sprintf("evt-%04x-%06d", r.IntN(0x10000), i), Source: src})
 	}
 	return docs
+}
+
+// fixtureIPs are the client addresses of the fixture: IPv4 either side of
+// prefix boundaries (10.1.16.0/20, 10.1.2.0/26), IPv6 inside and outside
+// 2001:db8::/32. Raw CloudTrail also writes service names there.
+var fixtureIPs = []string{
+	"10.1.2.3", "10.1.2.70", "10.1.17.40", "10.1.31.255", "10.1.32.1",
+	"192.168.7.9", "81.2.69.160", "2001:db8::1", "2001:db8:0:1::5", "2a02:1810:abcd::7",
+}
+
+var fixtureAgents = []string{
+	"aws-cli/2.15.0 Python/3.11.6 Linux/6.1", "aws-cli/1.29.0 Python/3.9", "Boto3/1.34.0 Python/3.12",
+	"aws-sdk-go-v2/1.30.0 os/linux", "Mozilla/5.0 (Macintosh)", "console.amazonaws.com",
+}
+
+// addNetwork sets the client of document i, derived from i alone so the
+// random sequence of the other fields stays as it was: source.ip (mapped
+// as ip), sourceIPAddress (a keyword, as raw CloudTrail has it) and the
+// user agent; each is missing from some documents.
+func addNetwork(src map[string]any, i int) {
+	ip := fixtureIPs[(i*7)%len(fixtureIPs)]
+	switch {
+	case i%9 == 4:
+		src[FieldRawIP] = "ec2.amazonaws.com"
+	case i%9 == 7:
+		// no address at all
+	default:
+		src["source"] = map[string]any{"ip": ip}
+		src[FieldRawIP] = ip
+	}
+	if i%8 != 3 {
+		src["user_agent"] = map[string]any{"original": fixtureAgents[(i*5)%len(fixtureAgents)]}
+	}
 }

@@ -1,8 +1,11 @@
 package storetest
 
 import (
+	"net/netip"
 	"path"
+	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/offtrail/offtrail/detector/store"
@@ -91,6 +94,11 @@ func (r reference) hits(q store.Query, restrict map[string][]string) []refHit {
 					continue docs
 				}
 			}
+			for _, c := range q.Filter.Exclude {
+				if satisfies(d.Source, c) {
+					continue docs
+				}
+			}
 			out = append(out, refHit{index: name, doc: d, t: t})
 		}
 	}
@@ -167,4 +175,45 @@ func (r reference) events(q store.Query, limit int) []refHit {
 		hs = hs[:limit]
 	}
 	return hs
+}
+
+// satisfies reports whether a document meets every condition of c, each
+// judged naively: CIDR by parsing, wildcards through a regular expression.
+func satisfies(src map[string]any, c store.Clause) bool {
+	for _, cond := range c {
+		met := false
+		for _, v := range values(src, cond.Field) {
+			for _, w := range cond.Values {
+				if refMatch(cond.Op, w, v) {
+					met = true
+				}
+			}
+		}
+		if !met {
+			return false
+		}
+	}
+	return true
+}
+
+func refMatch(op, want, v string) bool {
+	switch op {
+	case store.OpTerms:
+		return v == want
+	case store.OpCIDR:
+		p, err := netip.ParsePrefix(want)
+		if err != nil {
+			a, err := netip.ParseAddr(want)
+			if err != nil {
+				return false
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		a, err := netip.ParseAddr(v)
+		return err == nil && p.Masked().Contains(a)
+	case store.OpWildcard:
+		re := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(want)) + "$"
+		return regexp.MustCompile("(?s)" + re).MatchString(v)
+	}
+	return false
 }

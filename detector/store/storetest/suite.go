@@ -21,7 +21,8 @@ import (
 const IndexPrefix = "offtrail-conf-"
 
 // Template is the composable index template the suite installs: every
-// string is a keyword, the two time fields are dates, one shard, no replica.
+// string is a keyword, the two time fields are dates, source.ip is an ip
+// (as in ECS), one shard, no replica.
 const Template = `{
   "index_patterns": ["offtrail-conf-*"],
   "priority": 200,
@@ -33,7 +34,8 @@ const Template = `{
       ],
       "properties": {
         "@timestamp": {"type": "date"},
-        "event": {"properties": {"ingested": {"type": "date"}}}
+        "event": {"properties": {"ingested": {"type": "date"}}},
+        "source": {"properties": {"ip": {"type": "ip"}}}
       }
     }
   }
@@ -54,6 +56,9 @@ const (
 	FieldRegion   = "cloud.region"
 	FieldUser     = "user.name" // a flat top-level key in some docs
 	FieldMFA      = "aws.cloudtrail.console_login.additional_eventdata.mfa_used"
+	FieldIP       = "source.ip"           // mapped as ip
+	FieldRawIP    = "sourceIPAddress"     // a keyword, as in raw CloudTrail
+	FieldAgent    = "user_agent.original" // a keyword
 )
 
 func randomPrefix(t *testing.T) string {
@@ -172,6 +177,14 @@ func collectGroups(t *testing.T, b store.Backend, req store.CountRequest) map[st
 	return got
 }
 
+func total(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
 func diffCounts[V comparable](t *testing.T, got, want map[string]V) {
 	t.Helper()
 	var problems []string
@@ -277,6 +290,76 @@ func testCountGroups(t *testing.T, b store.Backend, ref reference, all store.Que
 			Query:   withFilter(store.Filter{Terms: map[string][]string{FieldAction: {"NoSuchAction"}}}),
 			GroupBy: []string{FieldAction},
 		}},
+		// Exclusions (exception entries): must_not of conjunctions.
+		{"exclude/terms", store.CountRequest{
+			Query:   withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldAction, Op: store.OpTerms, Values: []string{"ListUsers", "GetObject"}}}}}),
+			GroupBy: []string{FieldAction},
+		}},
+		{"exclude/conjunction", store.CountRequest{
+			Query: withFilter(store.Filter{Exclude: []store.Clause{{
+				{Field: FieldARN, Op: store.OpTerms, Values: []string{fixtureIdentities[0].arn}},
+				{Field: FieldRegion, Op: store.OpTerms, Values: []string{"us-east-1"}},
+			}}}),
+			GroupBy: []string{FieldARN, FieldRegion},
+		}},
+		{"exclude/two clauses", store.CountRequest{
+			Query: withFilter(store.Filter{Exclude: []store.Clause{
+				{{Field: FieldProvider, Op: store.OpTerms, Values: []string{"s3.amazonaws.com"}}},
+				{{Field: FieldOutcome, Op: store.OpTerms, Values: []string{"failure"}}, {Field: FieldAccount, Op: store.OpTerms, Values: []string{"222222222222"}}},
+			}}),
+			GroupBy: []string{FieldProvider, FieldOutcome},
+		}},
+		{"exclude/missing field not excluded", store.CountRequest{
+			Query:   withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldOutcome, Op: store.OpTerms, Values: []string{"success"}}}}}),
+			GroupBy: []string{FieldAction},
+		}},
+		{"exclude/with terms and not", store.CountRequest{
+			Query: withFilter(store.Filter{
+				Terms:   map[string][]string{FieldProvider: {"iam.amazonaws.com", "sts.amazonaws.com"}},
+				Not:     map[string][]string{FieldAction: {"ListUsers"}},
+				Exclude: []store.Clause{{{Field: FieldUser, Op: store.OpTerms, Values: []string{"alice", "bob"}}}},
+			}),
+			GroupBy: []string{FieldUser, FieldAction},
+		}},
+		{"exclude/boolean", store.CountRequest{
+			Query:   withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldMFA, Op: store.OpTerms, Values: []string{"true"}}}}}),
+			GroupBy: []string{FieldAction},
+		}},
+		{"exclude/cidr on ip field", store.CountRequest{
+			Query:   withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldIP, Op: store.OpCIDR, Values: []string{"10.1.16.0/20", "192.168.7.9"}}}}}),
+			GroupBy: []string{FieldAction},
+		}},
+		{"exclude/cidr ipv6 on ip field", store.CountRequest{
+			Query:   withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldIP, Op: store.OpCIDR, Values: []string{"2001:db8::/32"}}}}}),
+			GroupBy: []string{FieldAction},
+		}},
+		{"exclude/cidr on keyword field", store.CountRequest{
+			Query: withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldRawIP, Op: store.OpCIDR, Values: []string{
+				"10.1.16.0/20", "10.1.2.0/26", "81.2.69.160", "2001:db8::/32", "2a02:1810:abcd::7"}}}}}),
+			GroupBy: []string{FieldAction},
+		}},
+		{"exclude/cidr short prefixes on keyword field", store.CountRequest{
+			Query:   withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldRawIP, Op: store.OpCIDR, Values: []string{"10.0.0.0/7", "192.168.0.0/16"}}}}}),
+			GroupBy: []string{FieldAction},
+		}},
+		{"exclude/wildcard", store.CountRequest{
+			Query:   withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldAgent, Op: store.OpWildcard, Values: []string{"aws-cli/2.*", "Boto3/1.3?.0 *"}}}}}),
+			GroupBy: []string{FieldAction},
+		}},
+		{"exclude/wildcard and cidr and terms", store.CountRequest{
+			Query: withFilter(store.Filter{Exclude: []store.Clause{{
+				{Field: FieldAgent, Op: store.OpWildcard, Values: []string{"*Python*"}},
+				{Field: FieldIP, Op: store.OpCIDR, Values: []string{"10.0.0.0/8"}},
+				{Field: FieldAccount, Op: store.OpTerms, Values: []string{"111111111111", "333333333333"}},
+			}}}),
+			GroupBy: []string{FieldARN},
+		}},
+		{"exclude/with restrict paged", store.CountRequest{
+			Query:    withFilter(store.Filter{Exclude: []store.Clause{{{Field: FieldAgent, Op: store.OpWildcard, Values: []string{"aws-sdk-*"}}}}}),
+			GroupBy:  []string{FieldARN, FieldAction},
+			Restrict: map[string][]string{FieldARN: arns},
+			PageSize: 5,
+		}},
 		{"window/includes from", store.CountRequest{Query: withWindow(tie, tie.Add(time.Millisecond)), GroupBy: []string{FieldProvider}}},
 		{"window/excludes to", store.CountRequest{Query: withWindow(tie.Add(-6*time.Hour), tie), GroupBy: []string{FieldProvider}}},
 		{"window/middle", store.CountRequest{Query: withWindow(FixtureBase.Add(7*time.Hour), FixtureBase.Add(31*time.Hour)), GroupBy: []string{FieldARN}}},
@@ -314,6 +397,14 @@ func testCountGroups(t *testing.T, b store.Backend, ref reference, all store.Que
 			want := ref.count(c.req)
 			got := collectGroups(t, b, c.req)
 			diffCounts(t, got, want)
+			if len(c.req.Query.Filter.Exclude) > 0 {
+				// An exclusion that drops nothing proves nothing.
+				without := c.req
+				without.Query.Filter.Exclude = nil
+				if total(want) >= total(ref.count(without)) {
+					t.Errorf("fixture: %s excludes no document", c.name)
+				}
+			}
 		})
 	}
 
@@ -424,6 +515,11 @@ func testEvents(t *testing.T, b store.Backend, ref reference, all store.Query, f
 	wild.Index = []string{strings.TrimSuffix(all.Index[0], "a") + "*"}
 	ingested := all
 	ingested.TimeField = FieldIngested
+	excluded := all
+	excluded.Filter = store.Filter{Exclude: []store.Clause{
+		{{Field: FieldIP, Op: store.OpCIDR, Values: []string{"10.1.0.0/16"}}, {Field: FieldAgent, Op: store.OpWildcard, Values: []string{"aws-cli/*"}}},
+		{{Field: FieldRawIP, Op: store.OpTerms, Values: []string{"ec2.amazonaws.com"}}},
+	}}
 
 	cases := []struct {
 		name  string
@@ -436,6 +532,7 @@ func testEvents(t *testing.T, b store.Backend, ref reference, all store.Query, f
 		{"filter", filtered, 1000},
 		{"wildcard", wild, 50},
 		{"event.ingested", ingested, 1000},
+		{"exclude", excluded, 1000},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
