@@ -136,6 +136,8 @@ type Incident struct {
 	Anomalies  []Anomaly       `json:"anomalies"`
 	Timeline   []TimelineEvent `json:"timeline"`
 	Updated    time.Time       `json:"updated"`
+	// Triage is set by a Triager before the incident is written.
+	Triage *Triage `json:"triage,omitempty"`
 }
 
 // BuildIncidents groups anomalies by actor and session and scores each

@@ -38,6 +38,18 @@ func (inc *Incident) Document() map[string]any {
 	for i, a := range inc.Anomalies {
 		signalIDs[i] = a.SignalID
 	}
+	incident := map[string]any{
+		"id":         inc.ID,
+		"alert":      inc.Alert,
+		"evidence":   inc.Evidence,
+		"rules":      inc.Rules,
+		"signal_ids": signalIDs,
+		"anomalies":  inc.Anomalies,
+		"timeline":   inc.Timeline,
+	}
+	if inc.Triage != nil {
+		incident["triage"] = inc.Triage
+	}
 	doc["offtrail"] = map[string]any{
 		"kind":         "incident",
 		"score":        inc.Score,
@@ -48,15 +60,7 @@ func (inc *Incident) Document() map[string]any {
 		"actor":        inc.Actor,
 		"reason":       inc.Summary,
 		"no_baseline":  inc.NoBaseline,
-		"incident": map[string]any{
-			"id":         inc.ID,
-			"alert":      inc.Alert,
-			"evidence":   inc.Evidence,
-			"rules":      inc.Rules,
-			"signal_ids": signalIDs,
-			"anomalies":  inc.Anomalies,
-			"timeline":   inc.Timeline,
-		},
+		"incident":     incident,
 	}
 	return doc
 }

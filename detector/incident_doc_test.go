@@ -173,7 +173,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 }
 
 func TestIncidentDocumentGolden(t *testing.T) {
-	inc := goldenIncident(t, goldenAnomalies())
+	inc := triaged(t, goldenAnomalies())
 	doc := decode(t, checkGolden(t, incidentGolden, inc.Document()))
 
 	// The contract, whatever the golden file says.
@@ -221,7 +221,7 @@ func TestIncidentDocumentGolden(t *testing.T) {
 	again := goldenAnomalies()
 	slices.Reverse(again)
 	b1, _ := json.Marshal(inc.Document())
-	b2, _ := json.Marshal(goldenIncident(t, again).Document())
+	b2, _ := json.Marshal(triaged(t, again).Document())
 	if !bytes.Equal(b1, b2) {
 		t.Errorf("the document depends on the anomalies' order:\n%s\n%s", b1, b2)
 	}
@@ -405,7 +405,7 @@ func TestIncidentDocumentOnEngines(t *testing.T) {
 	sig := goldenSignal(t)
 	anoms := goldenAnomalies()
 	first := goldenIncident(t, anoms[:2]) // the session so far
-	inc := goldenIncident(t, anoms)       // and grown by one anomaly
+	inc := triaged(t, anoms)              // grown by one anomaly, with triage
 	if first.ID != inc.ID {
 		t.Fatalf("a growing session changed its incident id: %s, %s", first.ID, inc.ID)
 	}
