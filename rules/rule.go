@@ -18,6 +18,7 @@ var (
 		"rare", "off_hours", "anomaly_threshold", "risk_score", "severity",
 		"max_signals", "threat", "notify", "investigation", "false_positives",
 		"references", "tags", "enabled", "context", "burst",
+		"exceptions",
 	}
 	contextKeys  = []string{"fields", "require", "by", "history", "settle", "min_events", "discount"}
 	scheduleKeys = []string{"interval", "lookback", "query_delay", "window"}
@@ -154,6 +155,9 @@ func (rd *ruleDecoder) rule(n *yaml.Node) (*Rule, *yaml.Node) {
 		if b, ok := rd.boolv(v, "enabled"); ok {
 			r.Enabled = b
 		}
+	}
+	if v, ok := m.get("exceptions"); ok {
+		r.Exceptions = rd.ruleExceptions(v)
 	}
 
 	rd.checkFields(r)

@@ -145,6 +145,11 @@ type Rule struct {
 	Tags           []string `yaml:"tags,omitempty" json:"tags,omitempty"`
 	Enabled        bool     `yaml:"enabled" json:"enabled"`
 
+	// Exceptions are the shared lists the rule names and its own entries.
+	Exceptions *RuleExceptions `yaml:"exceptions,omitempty" json:"exceptions,omitempty"`
+	// boundLists are the shared lists in force for the rule (Exceptions.Bind).
+	boundLists []*ExceptionList
+
 	// File and Line say where the rule was loaded from.
 	File string `yaml:"-" json:"-"`
 	Line int    `yaml:"-" json:"-"`
