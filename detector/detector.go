@@ -232,7 +232,41 @@ func (ev *evaluation) windowQuery() store.Query {
 	if ev.rule.Schedule.Window == "ingested" && ev.prof.Ingested != "" {
 		tf = ev.prof.Ingested
 	}
-	return store.Query{Index: ev.rule.Source.Index, TimeField: tf, Window: ev.window, Filter: ev.filter()}
+	f := ev.filter()
+	f.Exclude = ev.exclusions()
+	return store.Query{Index: ev.rule.Source.Index, TimeField: tf, Window: ev.window, Filter: f}
+}
+
+// exclusions are the rule's exception entries in force at the window's
+// end, one clause each, for the window query only: exceptions suppress
+// alerts, they do not change what the baselines learn is normal.
+func (ev *evaluation) exclusions() []store.Clause {
+	applied := ev.rule.ExceptionsAt(ev.window.To)
+	out := make([]store.Clause, 0, len(applied))
+	for _, a := range applied {
+		cl := make(store.Clause, 0, len(a.Entry.Conditions))
+		for _, c := range a.Entry.Conditions {
+			op := store.OpTerms
+			switch {
+			case c.Op == rules.OpMatches:
+				op = store.OpWildcard
+			case c.Address():
+				op = store.OpCIDR
+			}
+			cl = append(cl, store.Cond{Field: c.PhysicalField(ev.prof), Op: op, Values: c.Values})
+		}
+		out = append(out, cl)
+	}
+	return out
+}
+
+// exceptionNames lists the entries evaluated for the window, "list/entry".
+func (ev *evaluation) exceptionNames() []string {
+	var out []string
+	for _, a := range ev.rule.ExceptionsAt(ev.window.To) {
+		out = append(out, a.Name())
+	}
+	return out
 }
 
 // historyQuery selects the baseline: the span before the window, on event

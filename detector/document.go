@@ -152,6 +152,10 @@ func (ev *evaluation) document(s *Signal) map[string]any {
 	if s.Context != nil {
 		off["context"] = s.Context
 	}
+	if names := ev.exceptionNames(); len(names) > 0 {
+		// The entries in force for this window (README, Exceptions).
+		off["exceptions"] = names
+	}
 	for k, v := range s.Extra {
 		off[k] = v
 	}
