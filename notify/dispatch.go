@@ -181,6 +181,13 @@ func NewDispatcher(channels map[string]Channel, opts Options) (*Dispatcher, erro
 // Check reports channel names that are not configured, so that a rule
 // naming a missing channel is caught at load time, not at 3 a.m.
 func (d *Dispatcher) Check(names []string) error {
+	d.life.mu.RLock()
+	defer d.life.mu.RUnlock()
+	return d.check(names)
+}
+
+// check is Check with the lifecycle lock held (channels change on Adopt).
+func (d *Dispatcher) check(names []string) error {
 	var errs []error
 	for _, n := range names {
 		if _, ok := d.channels[n]; !ok {
@@ -192,6 +199,8 @@ func (d *Dispatcher) Check(names []string) error {
 
 // Channels returns the configured channel names, sorted.
 func (d *Dispatcher) Channels() []string {
+	d.life.mu.RLock()
+	defer d.life.mu.RUnlock()
 	out := make([]string, 0, len(d.channels))
 	for n := range d.channels {
 		out = append(out, n)
@@ -205,11 +214,17 @@ func (d *Dispatcher) Channels() []string {
 // the message (counted); the error reports unknown channels and a closed
 // dispatcher only.
 func (d *Dispatcher) Enqueue(channels []string, msgs ...*Message) error {
+	l := &d.life
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
 	names := channels
 	if len(names) == 0 {
 		names = d.defaults
 	}
-	if err := d.Check(names); err != nil {
+	if err := d.check(names); err != nil {
 		return err
 	}
 	names = slices.Compact(slices.Sorted(slices.Values(names)))

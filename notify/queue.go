@@ -32,6 +32,7 @@ type lifecycle struct {
 	pending int           // enqueued and not yet handled
 	idle    chan struct{} // closed when pending drops to 0
 
+	ctx     context.Context    // the workers' context, for channels Adopt adds
 	cancel  context.CancelFunc // aborts deliveries after Close's deadline
 	workers sync.WaitGroup
 }
@@ -88,24 +89,19 @@ func (d *Dispatcher) Start(st StateStore, index string) {
 	}
 	d.supp = newSuppressor(st, index)
 	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
+	l.ctx, l.cancel = ctx, cancel
 	for _, c := range d.channels {
 		l.workers.Go(func() { d.work(ctx, c) })
 	}
 }
 
-// push queues m on c without blocking.
+// push queues m on c without blocking; the caller holds life.mu shared.
 func (d *Dispatcher) push(c *channel, m *Message) error {
 	if c.MinSeverity != "" && rules.SeverityScore(m.Severity) < rules.SeverityScore(c.MinSeverity) {
 		d.metrics.total.WithLabelValues(c.name, OutcomeFiltered).Inc()
 		return nil
 	}
 	l := &d.life
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
-		return ErrClosed
-	}
 	l.add(1)
 	select {
 	case c.queue <- m:
@@ -213,4 +209,64 @@ func (l *lifecycle) pendingNow() int {
 	l.pmu.Lock()
 	defer l.pmu.Unlock()
 	return l.pending
+}
+
+// Adopt replaces the channels, default channels and link template with
+// next's (a dispatcher built from a reloaded configuration, never
+// started), keeping this one's queues' messages, metrics and suppression
+// state. Messages already queued are delivered as configured when they
+// were queued: each retired channel's worker drains its queue and stops.
+// Enqueue after Adopt uses the new channels only. next must not be used
+// afterwards.
+func (d *Dispatcher) Adopt(next *Dispatcher) error {
+	l := &d.life
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	old := d.channels
+	d.channels, d.defaults, d.link = next.channels, next.defaults, next.link
+	for name, c := range d.channels {
+		if p, ok := old[name]; ok && !l.started {
+			// Nobody drains an unstarted queue: carry its messages over.
+			moveQueued(p, c)
+		}
+		d.metrics.depth.WithLabelValues(name).Set(float64(len(c.queue)))
+	}
+	for name, c := range old {
+		close(c.queue)
+		if !l.started {
+			for m := range c.queue { // left only where no channel of that name remains
+				d.drop(c, m, DropShutdown)
+				l.add(-1)
+			}
+		}
+		if _, kept := d.channels[name]; !kept {
+			d.metrics.depth.DeleteLabelValues(name)
+		}
+	}
+	if l.started {
+		for _, c := range d.channels {
+			l.workers.Go(func() { d.work(l.ctx, c) })
+		}
+	}
+	return nil
+}
+
+// moveQueued moves what fits of from's queued messages onto to.
+func moveQueued(from, to *channel) {
+	for {
+		select {
+		case m := <-from.queue:
+			select {
+			case to.queue <- m:
+			default:
+				from.queue <- m // no room: left for the caller to drop
+				return
+			}
+		default:
+			return
+		}
+	}
 }
