@@ -25,9 +25,10 @@ WITH_GEOIP := OFFTRAIL_GEOIP_DB="$${OFFTRAIL_GEOIP_DB:-$$($(GEOIP))}"
 
 all: build
 
-## test: start the real engines, vet, and run every test against them
+## test: start the real engines, vet, run every test against them, then the shipped rule tests (rules/aws/*_test.yml)
 test: tidy engines-up geoip vet
 	$(WITH_ENGINES) $(WITH_GEOIP) $(GO) test -count=1 $(TESTFLAGS) $(PKGS)
+	$(GO) run ./cmd/offtrail test rules/aws
 
 geoip:
 	$(GEOIP) >/dev/null

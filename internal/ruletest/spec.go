@@ -297,7 +297,7 @@ func (c *caseDec) events(n *yaml.Node, path string, at time.Time, defaults map[s
 }
 
 func (c *caseDec) event(n *yaml.Node, path string, at time.Time, defaults map[string]*yaml.Node) []Event {
-	n = rules.Deref(n)
+	n = merged(rules.Deref(n))
 	vals, _, ok := c.d.Mapping(n, path, eventKeys)
 	if !c.ok(ok) {
 		return nil
@@ -319,20 +319,58 @@ func (c *caseDec) event(n *yaml.Node, path string, at time.Time, defaults map[st
 		return nil
 	}
 	e.At = t
-	every, times := time.Duration(0), 1
+	offsets := []time.Duration{0}
 	if v, ok := vals["repeat"]; ok {
-		every, times = c.repeat(v, path+".repeat")
+		if offsets = c.repeats(v, path+".repeat"); offsets == nil {
+			return nil
+		}
 	}
-	out := make([]Event, 0, times)
-	for i := 0; i < times; i++ {
-		r := e
-		r.At = t.Add(time.Duration(i) * every)
-		out = append(out, r)
-	}
-	c.n += len(out)
-	if c.n > maxEvents {
+	if c.n += len(offsets); c.n > maxEvents {
 		c.errf(n, path, "more than %d events in one case: tests should be small", maxEvents)
 		return nil
+	}
+	out := make([]Event, len(offsets))
+	for i, off := range offsets {
+		out[i] = e
+		out[i].At = t.Add(off)
+	}
+	return out
+}
+
+// repeats is one {every, times} or a list of them, nested: [{every: 24h,
+// times: 20}, {every: 10s, times: 30}] is 30 events ten seconds apart on
+// each of 20 days.
+func (c *caseDec) repeats(n *yaml.Node, path string) []time.Duration {
+	n = rules.Deref(n)
+	levels := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		if len(n.Content) == 0 {
+			c.errf(n, path, "must not be an empty list")
+			return nil
+		}
+		levels = n.Content
+	}
+	out := []time.Duration{0}
+	for i, l := range levels {
+		p := path
+		if n.Kind == yaml.SequenceNode {
+			p = fmt.Sprintf("%s[%d]", path, i)
+		}
+		every, times, ok := c.repeat(l, p)
+		if !ok {
+			return nil
+		}
+		if len(out)*times > maxEvents {
+			c.errf(rules.Deref(l), p, "more than %d events in one case: tests should be small", maxEvents)
+			return nil
+		}
+		next := make([]time.Duration, 0, len(out)*times)
+		for _, base := range out {
+			for k := 0; k < times; k++ {
+				next = append(next, base+time.Duration(k)*every)
+			}
+		}
+		out = next
 	}
 	return out
 }
@@ -378,27 +416,30 @@ func (c *caseDec) field(e *Event, k string, v *yaml.Node, path string) {
 	}
 }
 
-func (c *caseDec) repeat(n *yaml.Node, path string) (time.Duration, int) {
+func (c *caseDec) repeat(n *yaml.Node, path string) (time.Duration, int, bool) {
 	vals, _, ok := c.d.Mapping(n, path, repeatKeys)
 	if !c.ok(ok) {
-		return 0, 1
+		return 0, 0, false
 	}
 	c.d.Required(n, vals, path, "every", "times")
+	if vals["every"] == nil || vals["times"] == nil {
+		c.bad = true
+		return 0, 0, false
+	}
 	every, okE := c.d.Duration(vals["every"], path+".every")
 	times, okT := c.d.Int(vals["times"], path+".times")
-	if !okE || !okT {
+	switch {
+	case !okE || !okT:
 		c.bad = true
-		return 0, 1
-	}
-	if every <= 0 {
+		return 0, 0, false
+	case every <= 0:
 		c.errf(rules.Deref(vals["every"]), path+".every", "must be positive")
-		return 0, 1
-	}
-	if times < 1 || times > maxEvents {
+		return 0, 0, false
+	case times < 1 || times > maxEvents:
 		c.errf(rules.Deref(vals["times"]), path+".times", "must be between 1 and %d", maxEvents)
-		return 0, 1
+		return 0, 0, false
 	}
-	return every.Std(), times
+	return every.Std(), times, true
 }
 
 func (c *caseDec) expect(n *yaml.Node, path string, ruleIDs []string) Expect {
@@ -575,4 +616,50 @@ func (c *caseDec) optBool(vals map[string]*yaml.Node, key, path string) *bool {
 		return nil
 	}
 	return &b
+}
+
+// merged resolves YAML merge keys ({<<: *sweep, region: us-east-2}), which
+// the Node API leaves as written: keys written in n win over merged ones,
+// earlier merged mappings over later ones.
+func merged(n *yaml.Node) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return n
+	}
+	var own, merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			v := rules.Deref(n.Content[i+1])
+			if v.Kind == yaml.SequenceNode {
+				for _, m := range v.Content {
+					merges = append(merges, merged(rules.Deref(m)))
+				}
+			} else {
+				merges = append(merges, merged(v))
+			}
+			continue
+		}
+		own = append(own, n.Content[i], n.Content[i+1])
+	}
+	if merges == nil {
+		return n
+	}
+	seen := map[string]bool{}
+	for i := 0; i < len(own); i += 2 {
+		seen[own[i].Value] = true
+	}
+	out := *n
+	out.Content = own
+	for _, m := range merges {
+		if m == nil || m.Kind != yaml.MappingNode {
+			out.Content = append(out.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "<<", Line: m.Line, Column: m.Column}, m)
+			continue
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if k := m.Content[i].Value; !seen[k] {
+				seen[k] = true
+				out.Content = append(out.Content, m.Content[i], m.Content[i+1])
+			}
+		}
+	}
+	return &out
 }
