@@ -17,6 +17,7 @@ import (
 	"github.com/offtrail/offtrail/internal/bench"
 	"github.com/offtrail/offtrail/internal/cloudtrail"
 	"github.com/offtrail/offtrail/internal/geoip"
+	"github.com/offtrail/offtrail/rules"
 )
 
 func init() {
@@ -49,10 +50,34 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	reusePartial := fs.Bool("reuse-partial", false, "with --keep-indices, time a kept index even if a load stopped by --load-within left it partial")
 	loadWithin := fs.Duration("load-within", 0, "stop loading after this long (0: load everything); files go newest first, so the index holds the newest history")
 	gzipRate := fs.Bool("gzip", true, "measure the plain gzip decompression rate of each dataset")
+	pack := fs.Bool("pack", true, "time the whole enabled pack per tick")
+	var ruleIDs listFlag
+	fs.Var(&ruleIDs, "rule", "also time this rule alone per tick (repeatable), e.g. aws-rare-method-for-user")
+	incidents := fs.Bool("incidents", true, "write each tick's signals and fold them into incidents, as the scheduler does (to indices made for the bench and dropped after)")
+	elastalert := fs.Bool("elastalert", false, "on the engines, also replay ElastAlert 2's new_term rule on (user ARN, action) over the same index and span (scripts/elastalert-bench.sh install first)")
+	eaScript := fs.String("elastalert-script", "scripts/elastalert-bench.sh", "the script that installs and drives ElastAlert 2")
+	eaSpan := fs.Duration("elastalert-span", 0, "ElastAlert's replay span ending where the ticks end (0: the timed ticks' span, --windows × 15m)")
+	plotPath := fs.String("plot", "", "draw per-tick total CPU and p95 against history size as a PNG here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	hopts := historyOpts{keep: *keep, reusePartial: *reusePartial, gzip: *gzipRate, loadWithin: *loadWithin}
+	hopts := historyOpts{keep: *keep, reusePartial: *reusePartial, gzip: *gzipRate, loadWithin: *loadWithin,
+		elastalert: *elastalert, eaScript: *eaScript, eaSpan: *eaSpan}
+	if *pack {
+		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents})
+	}
+	for _, id := range ruleIDs {
+		if _, ok := builtinRule(id); !ok {
+			return &exitError{code: 2, err: fmt.Errorf("--rule %q: not in the built-in pack", id)}
+		}
+		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents})
+	}
+	if len(stores) > 0 && len(hopts.scopes) == 0 && !*elastalert {
+		return &exitError{code: 2, err: errors.New("--pack=false and no --rule: nothing to time")}
+	}
+	if *plotPath != "" && len(stores) == 0 {
+		return &exitError{code: 2, err: errors.New("--plot needs --store: it draws the per-tick costs")}
+	}
 	if *format != "table" && *format != "markdown" {
 		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table or markdown", *format)}
 	}
@@ -108,13 +133,28 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 			}
 		}
 	}
+	if *plotPath != "" {
+		if err := bench.PlotFile(*plotPath, t.Costs); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stderr, "bench: plot written to %s\n", *plotPath)
+	}
 	return t.Write(env.stdout, *format)
+}
+
+func builtinRule(id string) (*rules.Rule, bool) {
+	pack, _ := rules.Builtin()
+	return pack.Get(id)
 }
 
 // historyOpts are the flags of the history measurements.
 type historyOpts struct {
 	keep, reusePartial, gzip bool
 	loadWithin               time.Duration
+	scopes                   []bench.Scope
+	elastalert               bool
+	eaScript                 string
+	eaSpan                   time.Duration
 }
 
 func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string, n, identities, windows int,
@@ -246,21 +286,20 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 			t.Add(bench.Row{Section: "scan", Metric: "embedded cold scan (count by action, whole period)", Backend: name, History: hist,
 				Value: fmt.Sprintf("%.0f events/s", float64(counted)/took.Seconds()), Note: note})
 		}
-		fmt.Fprintf(env.stderr, "bench: %s: timing the pack over %d ticks on %s (%d events)...\n", name, windows, index, u.events)
-		lat, err := bench.PackLatency(ctx, st, index, ds.Labels.End, windows, env.log)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		for _, sc := range o.scopes {
+			if err := benchScope(ctx, env, t, st, name, index, hist, u.events, sc, ds.Labels.End, windows); err != nil {
+				return err
+			}
 		}
-		t.Add(bench.Row{Section: "latency", Metric: "full pack per tick p50 / p95", Backend: name, History: hist,
-			Value: bench.Ms(lat.P50) + " / " + bench.Ms(lat.P95),
-			Note:  fmt.Sprintf("%d warm ticks of 15 min (%d rules each), max %s, first (cold) tick %s; load average %s; target p95 ≤ 2 s at 10M", lat.Ticks, lat.Rules, bench.Ms(lat.Max), bench.Ms(lat.Cold), bench.LoadAverage())})
-		for _, r := range lat.PerRule {
-			t.Add(bench.Row{Section: "latency", Metric: "rule " + r.Rule + " p50 / p95", Backend: name, History: hist,
-				Value: bench.Ms(r.P50) + " / " + bench.Ms(r.P95), Note: "max " + bench.Ms(r.Max)})
+		if o.elastalert && u.url != "" {
+			span := o.eaSpan
+			if span <= 0 {
+				span = time.Duration(windows) * 15 * time.Minute
+			}
+			if err := benchElastAlert(ctx, env, t, st, u.url, name, index, u.events, ds.Labels.End, span, o.eaScript); err != nil {
+				return err
+			}
 		}
-		t.Add(bench.Row{Section: "memory", Metric: "offtrail peak heap in use while evaluating / process peak RSS", Backend: name, History: hist,
-			Value: bench.MiB(lat.PeakHeap) + " / " + bench.MiB(uint64(bench.PeakRSS())),
-			Note:  "peak RSS is the process's so far (includes loading and earlier steps)"})
 	}
 	return nil
 }
@@ -274,4 +313,69 @@ func dsFiles(ds *bench.Dataset) []string {
 		return nil
 	})
 	return out
+}
+
+// benchScope times one scope's ticks and adds its latency, memory and cost.
+func benchScope(ctx context.Context, env *cliEnv, t *bench.Table, st store.Backend, name, index, hist string, events int64,
+	sc bench.Scope, end time.Time, windows int) error {
+	fmt.Fprintf(env.stderr, "bench: %s: timing %s over %d ticks on %s (%d events)...\n", name, sc.Name(), windows, index, events)
+	lat, err := bench.Measure(ctx, st, index, sc, end, windows, env.log)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", name, sc.Name(), err)
+	}
+	what := "full pack"
+	if sc.Rule != "" {
+		what = "rule " + sc.Rule + " alone"
+	}
+	writes := "evaluated only"
+	if sc.Writes {
+		writes = fmt.Sprintf("signals and incidents written (%d signals, %d incident updates)", lat.Signals, lat.Incidents)
+	}
+	t.Add(bench.Row{Section: "latency", Metric: what + " per tick p50 / p95", Backend: name, History: hist,
+		Value: bench.Ms(lat.P50) + " / " + bench.Ms(lat.P95),
+		Note: fmt.Sprintf("%d warm ticks of %s (%d rules each; %s), max %s, first (cold) tick %s; load average %s; target p95 ≤ 2 s at 10M",
+			lat.Ticks, lat.Step, lat.Rules, writes, bench.Ms(lat.Max), bench.Ms(lat.Cold), bench.LoadAverage())})
+	if sc.Rule == "" {
+		for _, r := range lat.PerRule {
+			t.Add(bench.Row{Section: "latency", Metric: "rule " + r.Rule + " p50 / p95", Backend: name, History: hist,
+				Value: bench.Ms(r.P50) + " / " + bench.Ms(r.P95), Note: "max " + bench.Ms(r.Max)})
+		}
+	}
+	rssNote := "peak RSS over the ticks"
+	if !lat.PeakRSSTicks {
+		rssNote = "peak RSS of the process so far (includes loading and earlier steps)"
+	}
+	t.Add(bench.Row{Section: "memory", Metric: "offtrail peak heap in use while evaluating / peak RSS", Backend: name, History: hist,
+		Value: bench.MiB(lat.PeakHeap) + " / " + bench.MiB(lat.PeakRSS), Note: what + "; " + rssNote})
+	t.AddCost(scopeCost(lat, name, int(events)))
+	return nil
+}
+
+// scopeCost is a scope's line of the cost table.
+func scopeCost(lat *bench.Latency, name string, events int) bench.Cost {
+	note := fmt.Sprintf("load average %s", bench.LoadAverage())
+	if lat.Used.HasEngine {
+		note = fmt.Sprintf("engine idle %.0f ms/s before; %s", 1000*lat.Background, note)
+	} else {
+		note = "engine in-process (embedded): its CPU is the client's; " + note
+	}
+	return bench.Cost{Backend: name, Tool: bench.ToolOfftrail, Scope: lat.Scope, Events: events, Ticks: lat.Ticks,
+		P50: lat.P50, P95: lat.P95, Client: lat.PerTick(lat.Used.Client), Engine: lat.PerTick(lat.Used.Engine),
+		HasEngine: lat.Used.HasEngine, PeakHeap: lat.PeakHeap, PeakRSS: lat.PeakRSS, Note: note}
+}
+
+// benchElastAlert replays ElastAlert 2's new_term rule over the span
+// ending at end on the same engine and index, and adds its costs.
+func benchElastAlert(ctx context.Context, env *cliEnv, t *bench.Table, st store.Backend, url, name, index string, events int64,
+	end time.Time, span time.Duration, script string) error {
+	fmt.Fprintf(env.stderr, "bench: %s: replaying ElastAlert 2 new_term over %s of %s...\n", name, span, index)
+	ea := bench.ElastAlert{Script: script, URL: strings.Split(url, ",")[0], Index: index, Store: st, Log: env.log}
+	run, err := ea.Run(ctx, end.Add(-span), end)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	for _, c := range run.Costs(name, int(events)) {
+		t.AddCost(c)
+	}
+	return nil
 }

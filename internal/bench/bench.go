@@ -21,15 +21,12 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/rs/zerolog"
 
-	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/internal/cloudtrail"
 	"github.com/offtrail/offtrail/internal/demo"
 	"github.com/offtrail/offtrail/internal/ingest"
 	"github.com/offtrail/offtrail/internal/synth"
 	"github.com/offtrail/offtrail/mappings"
-	"github.com/offtrail/offtrail/rules"
-	"github.com/offtrail/offtrail/schedule"
 )
 
 // End is the fixed end of every generated period, so runs are comparable.
@@ -473,83 +470,6 @@ func installTemplate(ctx context.Context, st store.Backend, index string) error 
 
 // templateName is the name ingest.Template gives a bench index's template.
 func templateName(index string) string { return "offtrail-cloudtrail-ecs-" + index }
-
-// Latency is the per-tick cost of the full pack.
-type Latency struct {
-	Cold          time.Duration // first tick, caches empty
-	P50, P95, Max time.Duration
-	Ticks         int
-	PeakHeap      uint64 // highest HeapInuse seen after an evaluation
-	Signals       int
-	Rules         int
-	PerRule       []RuleLatency // in pack order, over the warm ticks
-}
-
-// RuleLatency is one rule's share of the warm ticks.
-type RuleLatency struct {
-	Rule          string
-	P50, P95, Max time.Duration
-}
-
-// PackLatency evaluates every rule for the window it would run at each of
-// n consecutive ticks ending at end, as the scheduler does at one tick
-// (signals are not written). The first, cold tick is reported apart.
-func PackLatency(ctx context.Context, st store.Backend, index string, end time.Time, n int, log zerolog.Logger) (*Latency, error) {
-	pack, diags := rules.Builtin()
-	if diags.HasErrors() {
-		return nil, diags.Err()
-	}
-	var rs []*rules.Rule
-	step := time.Duration(math.MaxInt64)
-	for _, r := range pack.Enabled() {
-		rc := *r
-		rc.Source.Index = []string{index}
-		rs = append(rs, &rc)
-		step = min(step, schedule.TimingOf(&rc).Interval)
-	}
-	det := detector.New(st, log, detector.WithHighRiskActions(rules.HighRiskActions()),
-		detector.WithClock(func() time.Time { return end }))
-	runtime.GC()
-	lat := &Latency{Rules: len(rs)}
-	var times []time.Duration
-	perRule := make([][]time.Duration, len(rs))
-	var ms runtime.MemStats
-	for i := 0; i <= n; i++ {
-		tick := end.Add(-time.Duration(n-i) * step)
-		start := time.Now()
-		for j, r := range rs {
-			tm := schedule.TimingOf(r)
-			ruleStart := time.Now()
-			res, err := det.Evaluate(ctx, r, tm.Window(tm.End(tick)), "bench")
-			if i > 0 {
-				perRule[j] = append(perRule[j], time.Since(ruleStart))
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s at %s: %w", r.ID, tick.Format(time.RFC3339), err)
-			}
-			lat.Signals += len(res.Signals)
-			runtime.ReadMemStats(&ms)
-			lat.PeakHeap = max(lat.PeakHeap, ms.HeapInuse)
-		}
-		d := time.Since(start)
-		if i == 0 {
-			lat.Cold = d
-			continue
-		}
-		times = append(times, d)
-	}
-	slices.Sort(times)
-	lat.Ticks = len(times)
-	lat.P50 = quantile(times, 0.50)
-	lat.P95 = quantile(times, 0.95)
-	lat.Max = times[len(times)-1]
-	for j, r := range rs {
-		ts := perRule[j]
-		slices.Sort(ts)
-		lat.PerRule = append(lat.PerRule, RuleLatency{Rule: r.ID, P50: quantile(ts, 0.50), P95: quantile(ts, 0.95), Max: ts[len(ts)-1]})
-	}
-	return lat, nil
-}
 
 func quantile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 )
 
 // Row is one measurement.
@@ -22,13 +21,18 @@ type Row struct {
 	Note    string
 }
 
-// Table collects rows in the order measured.
+// Table collects rows in the order measured, and the per-tick costs
+// printed after them as a table of their own.
 type Table struct {
-	Rows []Row
+	Rows  []Row
+	Costs []Cost
 }
 
 // Add appends a row.
 func (t *Table) Add(r Row) { t.Rows = append(t.Rows, r) }
+
+// AddCost appends a cost.
+func (t *Table) AddCost(c Cost) { t.Costs = append(t.Costs, c) }
 
 var header = []string{"SECTION", "METRIC", "BACKEND", "HISTORY", "VALUE", "NOTE"}
 
@@ -37,30 +41,16 @@ func (r Row) cells() []string {
 }
 
 // Write prints the table as aligned text ("table") or a Markdown table
-// ("markdown").
+// ("markdown"), then the costs and their history ratios.
 func (t *Table) Write(w io.Writer, format string) error {
-	switch format {
-	case "", "table":
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(header, "\t"))
-		for _, r := range t.Rows {
-			fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
-		}
-		return tw.Flush()
-	case "markdown":
-		fmt.Fprintf(w, "| %s |\n", strings.Join(header, " | "))
-		fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(header)))
-		for _, r := range t.Rows {
-			cells := r.cells()
-			for i, c := range cells {
-				cells[i] = strings.ReplaceAll(c, "|", `\|`)
-			}
-			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-		}
-		return nil
-	default:
-		return fmt.Errorf("format %q: want table or markdown", format)
+	rows := make([][]string, len(t.Rows))
+	for i, r := range t.Rows {
+		rows[i] = r.cells()
 	}
+	if err := writeGrid(w, format, header, rows); err != nil {
+		return err
+	}
+	return writeCosts(w, format, t.Costs)
 }
 
 // HumanCount prints an event count as 100k, 1.0M.

@@ -1,0 +1,263 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/internal/ingest"
+	"github.com/offtrail/offtrail/rules"
+	"github.com/offtrail/offtrail/schedule"
+)
+
+// PackScope names the whole enabled pack in a Scope.
+const PackScope = "pack"
+
+// Scope is what one tick evaluates: the whole enabled pack or one rule.
+type Scope struct {
+	// Rule is a rule id, or "" for the whole enabled pack.
+	Rule string
+	// Writes: each rule's signals are written and folded into incidents
+	// (state documents and incident alerts), as the scheduler does at a
+	// tick; the two indices are created for the measurement and dropped
+	// after it.
+	Writes bool
+}
+
+// Name is "pack" or the rule id.
+func (s Scope) Name() string {
+	if s.Rule == "" {
+		return PackScope
+	}
+	return s.Rule
+}
+
+// Latency is the per-tick cost of a scope.
+type Latency struct {
+	Scope         string
+	Cold          time.Duration // first tick, caches empty
+	P50, P95, Max time.Duration
+	Ticks         int
+	Step          time.Duration // between ticks: the shortest rule interval
+	PeakHeap      uint64        // highest HeapInuse seen after an evaluation
+	// PeakRSS is the process's peak resident set during the ticks (since
+	// ResetPeakRSS; the process's whole life where that cannot be done).
+	PeakRSS      uint64
+	PeakRSSTicks bool // PeakRSS covers the ticks only
+	Signals      int
+	Incidents    int // incident documents written (Writes)
+	Rules        int
+	PerRule      []RuleLatency // in pack order, over the warm ticks
+	// Used is the CPU of the warm ticks, client and engine.
+	Used Used
+	// Background is the engine's CPU per second of wall time in an idle
+	// moment just before the ticks (others' work on shared engines).
+	Background float64
+}
+
+// PerTick divides d over the warm ticks.
+func (l *Latency) PerTick(d time.Duration) time.Duration {
+	return d / time.Duration(max(1, l.Ticks))
+}
+
+// RuleLatency is one rule's share of the warm ticks.
+type RuleLatency struct {
+	Rule          string
+	P50, P95, Max time.Duration
+}
+
+// PackLatency evaluates every enabled rule for the window it would run at
+// each of n consecutive ticks ending at end (signals are not written).
+func PackLatency(ctx context.Context, st store.Backend, index string, end time.Time, n int, log zerolog.Logger) (*Latency, error) {
+	return Measure(ctx, st, index, Scope{}, end, n, log)
+}
+
+// scopeRules returns the scope's rules, reading index.
+func scopeRules(sc Scope, index string) ([]*rules.Rule, error) {
+	pack, diags := rules.Builtin()
+	if diags.HasErrors() {
+		return nil, diags.Err()
+	}
+	var src []*rules.Rule
+	if sc.Rule == "" {
+		src = pack.Enabled()
+	} else {
+		r, ok := pack.Get(sc.Rule)
+		if !ok {
+			return nil, fmt.Errorf("rule %q: not in the built-in pack", sc.Rule)
+		}
+		src = []*rules.Rule{r}
+	}
+	var rs []*rules.Rule
+	for _, r := range src {
+		rc := *r
+		rc.Source.Index = []string{index}
+		rs = append(rs, &rc)
+	}
+	return rs, nil
+}
+
+// ticker runs the scope's rules at one tick.
+type ticker struct {
+	st        store.Backend
+	det       *detector.Detector
+	rules     []*rules.Rule
+	writes    bool
+	signals   string
+	incidents *schedule.Incidents
+}
+
+// run evaluates every rule at tick, writing when asked, and returns each
+// rule's time.
+func (t *ticker) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.Duration, error) {
+	times := make([]time.Duration, len(t.rules))
+	for j, r := range t.rules {
+		tm := schedule.TimingOf(r)
+		start := time.Now()
+		res, err := t.det.Evaluate(ctx, r, tm.Window(tm.End(tick)), "bench")
+		if err == nil && t.writes {
+			err = t.write(ctx, res.Signals, lat)
+		}
+		times[j] = time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("%s at %s: %w", r.ID, tick.Format(time.RFC3339), err)
+		}
+		lat.Signals += len(res.Signals)
+	}
+	return times, nil
+}
+
+// write stores a rule's signals and folds them into incidents, as the
+// scheduler's tick does.
+func (t *ticker) write(ctx context.Context, sigs []*detector.Signal, lat *Latency) error {
+	if len(sigs) == 0 {
+		return nil
+	}
+	docs, err := schedule.SignalDocs(sigs)
+	if err != nil {
+		return err
+	}
+	if _, err := t.st.WriteSignals(ctx, t.signals, docs); err != nil {
+		return fmt.Errorf("write signals: %w", err)
+	}
+	ups, err := t.incidents.Add(ctx, sigs)
+	lat.Incidents += len(ups)
+	return err
+}
+
+// Measure runs the scope's rules for the window each would run at n+1
+// consecutive ticks ending at end, as the scheduler does. The first, cold
+// tick is reported apart; latency, CPU (client and engine) and memory are
+// of the n warm ticks.
+func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end time.Time, n int, log zerolog.Logger) (lat *Latency, err error) {
+	rs, err := scopeRules(sc, index)
+	if err != nil {
+		return nil, err
+	}
+	step := time.Duration(math.MaxInt64)
+	for _, r := range rs {
+		step = min(step, schedule.TimingOf(r).Interval)
+	}
+	clock := func() time.Time { return end }
+	tk := &ticker{st: st, rules: rs, writes: sc.Writes,
+		det: detector.New(st, log, detector.WithHighRiskActions(rules.HighRiskActions()), detector.WithClock(clock))}
+	if sc.Writes {
+		drop, err := tk.prepareWrites(ctx, index, sc, clock)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if derr := drop(); derr != nil && err == nil {
+				err = derr
+			}
+		}()
+	}
+	meter := Meter{Store: st}
+	lat = &Latency{Scope: sc.Name(), Rules: len(rs), Step: step}
+	if lat.Background, err = meter.Background(ctx, 2*time.Second); err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	var times []time.Duration
+	perRule := make([][]time.Duration, len(rs))
+	var ms runtime.MemStats
+	var before Sample
+	for i := 0; i <= n; i++ {
+		if i == 1 {
+			lat.PeakRSSTicks = ResetPeakRSS()
+			if before, err = meter.Take(ctx); err != nil {
+				return nil, err
+			}
+		}
+		tick := end.Add(-time.Duration(n-i) * step)
+		start := time.Now()
+		ts, err := tk.run(ctx, tick, lat)
+		if err != nil {
+			return nil, err
+		}
+		d := time.Since(start)
+		runtime.ReadMemStats(&ms)
+		lat.PeakHeap = max(lat.PeakHeap, ms.HeapInuse)
+		if i == 0 {
+			lat.Cold = d
+			continue
+		}
+		times = append(times, d)
+		for j := range ts {
+			perRule[j] = append(perRule[j], ts[j])
+		}
+	}
+	after, err := meter.Take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if lat.Used, err = after.Since(before); err != nil {
+		return nil, err
+	}
+	lat.PeakRSS = uint64(PeakRSS())
+	lat.summarise(times, perRule, rs)
+	return lat, nil
+}
+
+func (l *Latency) summarise(times []time.Duration, perRule [][]time.Duration, rs []*rules.Rule) {
+	slices.Sort(times)
+	l.Ticks = len(times)
+	if len(times) == 0 {
+		return
+	}
+	l.P50, l.P95, l.Max = quantile(times, 0.50), quantile(times, 0.95), times[len(times)-1]
+	for j, r := range rs {
+		ts := perRule[j]
+		slices.Sort(ts)
+		l.PerRule = append(l.PerRule, RuleLatency{Rule: r.ID, P50: quantile(ts, 0.50), P95: quantile(ts, 0.95), Max: ts[len(ts)-1]})
+	}
+}
+
+// prepareWrites creates the signals and state indices of one measurement
+// (named after the data index and the scope, so measurements never share
+// incident state) and returns what drops them.
+func (t *ticker) prepareWrites(ctx context.Context, index string, sc Scope, clock func() time.Time) (func() error, error) {
+	base := index + "-" + sc.Name()
+	t.signals = base + "-signals"
+	state := base + "-state"
+	t.incidents = &schedule.Incidents{Store: t.st, SignalsIndex: t.signals, StateIndex: state, Now: clock}
+	drop := func() error {
+		name, _, _ := ingest.Template("signals", t.signals, nil)
+		return DropIndices(context.Background(), t.st, []string{t.signals, state}, []string{name})
+	}
+	// Left over from an interrupted run: start from empty state.
+	if err := drop(); err != nil {
+		return nil, err
+	}
+	if err := ingest.EnsureTemplate(ctx, t.st, "signals", t.signals, nil); err != nil {
+		return nil, err
+	}
+	return drop, nil
+}
