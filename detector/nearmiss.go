@@ -229,13 +229,18 @@ func (ev *evaluation) lowerings(c *candidate) []Lowering {
 		if n, _ := c.extra["slot_history_events"].(int64); n > 0 {
 			add("habit", "active at %s before: %s of %s events in %s", c.extra["slot"], commas(n), commas(b.Total), hist)
 		}
+		if b.Total < mediumConfidenceEvents {
+			add("low_history", "little history (%s events in %s): its hours are not learned yet", commas(b.Total), hist)
+		}
 	case "burst":
 		if n, _ := c.extra["history_hours_reaching"].(int64); n > 0 {
 			add("habit", "%s of its hours in %s reached this count (busiest: %v)", commas(n), hist, c.extra["history_busiest_hour"])
 		}
 	}
 	if c.automation {
-		add("automation", "behaves like automation: judged 1.15 times stricter, peers ignored and no context discount, so it is not the reason the score is low")
+		// Automation is judged stricter, never laxer: said so that nobody
+		// looks for the reason there.
+		add("automation", "behaves like automation (judged 1.15 times stricter, no context discount)")
 	}
 	// Confidence follows from the score except where history caps it.
 	if conf := ConfidenceFor(100, b.Total); conf != ConfidenceHigh {
@@ -267,8 +272,11 @@ func (ev *evaluation) rareLowerings(c *candidate) []Lowering {
 		if c.peers.Nearest {
 			peers = "nearest peers by behaviour"
 		}
-		without := EstimateValue(b, c.valueKey, Peers{Total: c.peers.Total}, c.automation)
-		add("peers", "%d of %d %s did the same (without them: %.0f)", c.peers.WithValue, c.peers.Total, peers, max(without.Score, c.least))
+		// Only when they made a difference (not for an entity whose
+		// novelty alone keeps it low).
+		if without := max(EstimateValue(b, c.valueKey, Peers{Total: c.peers.Total}, c.automation).Score, c.least); without-c.est.Score >= 1 {
+			add("peers", "%d of %d %s did the same (without them: %.0f)", c.peers.WithValue, c.peers.Total, peers, without)
+		}
 	}
 	for i, f := range rr.Field {
 		if f != "action" || i >= len(c.value) {

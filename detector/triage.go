@@ -487,3 +487,42 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// Line is the triage block in one short line, for tables and
+// notifications: the other alerts, then the usual places, client and hours.
+func (t *Triage) Line() string {
+	if t == nil {
+		return ""
+	}
+	var parts []string
+	switch n := len(t.Recent); n {
+	case 0:
+		parts = append(parts, fmt.Sprintf("no other alerts in the %dh before", t.RecentHours))
+	default:
+		last := t.Recent[n-1]
+		parts = append(parts, fmt.Sprintf("%d other %s in the %dh before (last: %s %s at %s)", n, plural(n, "alert", "alerts"),
+			t.RecentHours, last.Kind, strings.Join(last.Rules, "+"), last.Start.UTC().Format("2006-01-02 15:04")))
+	}
+	if b := t.Baseline; b != nil {
+		var usual []string
+		for _, vs := range [][]ValueCount{b.Countries, b.Networks, b.UserAgents} {
+			if len(vs) > 0 {
+				usual = append(usual, shorten(vs[0].Value, 40))
+			}
+		}
+		if b.Hours != nil && b.Hours.Usual != "" {
+			usual = append(usual, b.Hours.Usual+" "+b.Hours.Timezone)
+		}
+		if len(usual) > 0 {
+			parts = append(parts, "usually "+strings.Join(usual, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}

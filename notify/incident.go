@@ -1,10 +1,15 @@
 package notify
 
-import "github.com/offtrail/offtrail/detector"
+import (
+	"slices"
+
+	"github.com/offtrail/offtrail/detector"
+)
 
 // FromIncident is the message announcing an incident: its summary as the
 // reason, its rules as the values, grouped (suppressed) by incident id so
-// an incident that grows is one message.
+// an incident that grows is one message. With a triage block, its short
+// line follows the summary and its first link (by name) is the message's.
 func FromIncident(inc *detector.Incident) *Message {
 	m := &Message{
 		SignalID:   inc.ID,
@@ -24,6 +29,17 @@ func FromIncident(inc *detector.Incident) *Message {
 	}
 	for _, r := range inc.Rules {
 		m.Values = append(m.Values, Field{Name: "rule", Value: r})
+	}
+	if line := inc.Triage.Line(); line != "" {
+		m.Reason += " Triage: " + line + "."
+	}
+	if inc.Triage != nil && len(inc.Triage.Links) > 0 {
+		names := make([]string, 0, len(inc.Triage.Links))
+		for n := range inc.Triage.Links {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		m.Link = inc.Triage.Links[names[0]]
 	}
 	return m
 }

@@ -36,6 +36,9 @@ type Incidents struct {
 	StateIndex   string
 	Options      detector.IncidentOptions
 	Now          func() time.Time
+	// Triage, if set, fills each incident's triage block before it is
+	// written (one batch per Add).
+	Triage *detector.Triager
 
 	mu sync.Mutex // one update at a time per process; CAS across processes
 }
@@ -58,6 +61,12 @@ type IncidentUpdate struct {
 // Add merges sigs into their actors' sessions, writes every incident they
 // touch and returns them. Adding the same signals twice changes nothing.
 func (t *Incidents) Add(ctx context.Context, sigs []*detector.Signal) ([]IncidentUpdate, error) {
+	return t.AddFrom(ctx, detector.TriageSource{}, sigs)
+}
+
+// AddFrom is Add for signals of one rule whose source (indices and
+// profile) holds the actors' history, for the triage baseline.
+func (t *Incidents) AddFrom(ctx context.Context, src detector.TriageSource, sigs []*detector.Signal) ([]IncidentUpdate, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	opts := t.Options.WithDefaults()
@@ -66,23 +75,30 @@ func (t *Incidents) Add(ctx context.Context, sigs []*detector.Signal) ([]Inciden
 		byActor[s.Actor] = append(byActor[s.Actor], detector.AnomalyOf(s))
 	}
 	var out []IncidentUpdate
-	var docs []store.Doc
 	for _, actor := range sortedActors(byActor) {
 		ups, err := t.addActor(ctx, actor, byActor[actor], opts)
 		if err != nil {
 			return out, fmt.Errorf("incidents of %s: %w", actor.Label, err)
 		}
-		for _, u := range ups {
-			src, err := json.Marshal(u.Incident.Document())
-			if err != nil {
-				return out, err
-			}
-			docs = append(docs, store.Doc{ID: u.Incident.ID, Source: src})
-		}
 		out = append(out, ups...)
 	}
-	if len(docs) == 0 {
+	if len(out) == 0 {
 		return out, nil
+	}
+	if t.Triage != nil {
+		incs := make([]*detector.Incident, len(out))
+		for i, u := range out {
+			incs[i] = u.Incident
+		}
+		t.Triage.Enrich(ctx, incs, func(*detector.Incident) detector.TriageSource { return src }, nil)
+	}
+	docs := make([]store.Doc, 0, len(out))
+	for _, u := range out {
+		b, err := json.Marshal(u.Incident.Document())
+		if err != nil {
+			return out, err
+		}
+		docs = append(docs, store.Doc{ID: u.Incident.ID, Source: b})
 	}
 	if err := t.Store.PutDocs(ctx, t.SignalsIndex, docs); err != nil {
 		return out, fmt.Errorf("write %d incident(s) to %s: %w", len(docs), t.SignalsIndex, err)

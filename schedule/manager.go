@@ -70,6 +70,8 @@ type Options struct {
 	// threshold with for the first time (announce them); like OnCreated it
 	// must not block.
 	OnIncidents func(r *rules.Rule, incidents []*detector.Incident)
+	// Triage, if set, fills incidents' triage blocks (detector.Triager).
+	Triage *detector.Triager
 	// Now is the clock (default time.Now); tests use a fake one.
 	Now func() time.Time
 }
@@ -168,7 +170,7 @@ func New(opts Options) (*Manager, error) {
 		leases:  newLeaser(opts.Store, opts.StateIndex, opts.ReplicaID, opts.LeaseDuration, opts.Now),
 		rules:   map[string]*ruleState{},
 		incidents: &Incidents{Store: opts.Store, SignalsIndex: opts.SignalsIndex, StateIndex: opts.StateIndex,
-			Options: opts.Incidents, Now: opts.Now},
+			Options: opts.Incidents, Now: opts.Now, Triage: opts.Triage},
 	}
 	clog := cronLogger{log}
 	m.cron = cron.New(cron.WithLocation(time.UTC), cron.WithLogger(clog),
@@ -538,7 +540,7 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, c
 func (m *Manager) updateIncidents(ctx context.Context, r *rules.Rule, sigs []*detector.Signal) ([]*detector.Incident, error) {
 	var announce []*detector.Incident
 	err := m.retry(ctx, r.ID, func() error {
-		ups, err := m.incidents.Add(ctx, sigs)
+		ups, err := m.incidents.AddFrom(ctx, detector.TriageSource{Index: r.Source.Index, Profile: r.Profile()}, sigs)
 		for _, u := range ups {
 			if u.New {
 				announce = append(announce, u.Incident)

@@ -126,6 +126,7 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	// Incidents from every signal of the span, as the scheduler would
 	// have built them window by window.
 	incs := detector.IncidentsOf(signals, detector.IncidentOptions{Threshold: *threshold})
+	triageIncidents(ctx, env, st, selected, signals, incs)
 	if out != nil {
 		if err := out.flush(ctx); err != nil {
 			return err

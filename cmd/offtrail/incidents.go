@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/internal/config"
+	"github.com/offtrail/offtrail/rules"
 )
 
 // writeIncidentsTable prints the alerting incidents for a person, then
@@ -36,6 +40,11 @@ func writeIncidentsTable(w io.Writer, incs []*detector.Incident, threshold float
 				inc.Start.UTC().Format("2006-01-02 15:04"), inc.Score, inc.Severity, inc.Confidence, len(inc.Anomalies), inc.Summary)
 		}
 		tw.Flush()
+		for _, inc := range alerts {
+			if line := inc.Triage.Line(); line != "" {
+				fmt.Fprintf(w, "%s triage: %s\n", inc.ID[:12], line)
+			}
+		}
 		fmt.Fprintf(w, "%d incident(s) at or above %.0f", len(alerts), threshold)
 	}
 	fmt.Fprintf(w, "; %d session(s) of building blocks below it; %d actor(s) with no baseline.\n", below, len(noBase))
@@ -58,4 +67,35 @@ func writeIncidentsJSON(w io.Writer, incs []*detector.Incident) error {
 func addIncidentThreshold(fs *flag.FlagSet) *float64 {
 	return fs.Float64("incident-threshold", detector.DefaultIncidentThreshold,
 		"incident score (0-100) at which a session of anomalies alerts; 75 is \"1 in 32,000\"")
+}
+
+// newTriager fills incidents' triage blocks in `run`: other alerts from
+// the signals index, baselines from the rules' sources, the configured
+// links.
+func newTriager(env *cliEnv, st store.Backend, cfg *config.Config) (*detector.Triager, error) {
+	links, err := cfg.Incidents.LinkTemplates()
+	if err != nil {
+		return nil, fmt.Errorf("incidents.links: %w", err)
+	}
+	return &detector.Triager{Store: st, SignalsIndex: cfg.SignalsIndex, Links: links, Log: env.log}, nil
+}
+
+// triageIncidents fills the triage blocks of once's and backtest's
+// incidents: the other alerts are the run's own (the signals index holds
+// none of a replay), each baseline from its first rule's source.
+func triageIncidents(ctx context.Context, env *cliEnv, st store.Backend, rs []*rules.Rule, sigs []*detector.Signal, incs []*detector.Incident) {
+	byID := map[string]*rules.Rule{}
+	for _, r := range rs {
+		byID[r.ID] = r
+	}
+	src := func(inc *detector.Incident) detector.TriageSource {
+		for _, a := range inc.Anomalies {
+			if r := byID[a.Rule]; r != nil {
+				return detector.TriageSource{Index: r.Source.Index, Profile: r.Profile()}
+			}
+		}
+		return detector.TriageSource{}
+	}
+	tr := &detector.Triager{Store: st, Log: env.log}
+	tr.Enrich(ctx, incs, src, detector.RecentOf(sigs, incs))
 }

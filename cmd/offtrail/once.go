@@ -65,6 +65,7 @@ func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 		book.add(res)
 	}
 	incs := detector.IncidentsOf(signals, detector.IncidentOptions{Threshold: *threshold})
+	triageIncidents(ctx, env, st, selected, signals, incs)
 	if ef.format == "json" {
 		if err := writeIncidentsJSON(env.stdout, incs); err != nil {
 			return err

@@ -123,6 +123,9 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		Incidents: detector.IncidentOptions{Threshold: cfg.Incidents.Threshold,
 			Gap: cfg.Incidents.Gap.Std(), MaxSpan: cfg.Incidents.MaxSpan.Std()},
 	}
+	if opts.Triage, err = newTriager(env, st, cfg); err != nil {
+		return err
+	}
 	if len(disp.Channels()) > 0 {
 		// Suppression state shares the scheduler's state index, so one
 		// incident is one message across restarts and replicas.

@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/notify/channels"
 	"github.com/offtrail/offtrail/rules"
 	"github.com/offtrail/offtrail/schedule"
@@ -98,7 +99,15 @@ type Incidents struct {
 	Threshold float64        `yaml:"threshold"`
 	Gap       rules.Duration `yaml:"gap"`
 	MaxSpan   rules.Duration `yaml:"max_span"`
+	// Links are URL templates (Go text/template over detector.LinkData:
+	// From, To, Actor, ARN, Account, IncidentID) written into each
+	// incident's triage block, by name: searches of the actor's events
+	// around the incident in Kibana or OpenSearch Dashboards.
+	Links map[string]string `yaml:"links"`
 }
+
+// LinkTemplates compiles incidents.links (validated at load).
+func (i Incidents) LinkTemplates() (detector.Links, error) { return detector.ParseLinks(i.Links) }
 
 // Store says how to reach Elasticsearch or OpenSearch.
 type Store struct {
@@ -282,6 +291,9 @@ func (c *Config) validate() error {
 	}
 	if c.Incidents.Gap < 0 || c.Incidents.MaxSpan < 0 {
 		return fmt.Errorf("incidents: gap and max_span must not be negative")
+	}
+	if _, err := c.Incidents.LinkTemplates(); err != nil {
+		return fmt.Errorf("incidents.links: %w", err)
 	}
 	if c.Timezone != "" {
 		if _, err := time.LoadLocation(c.Timezone); err != nil {

@@ -165,3 +165,27 @@ func TestIncidentsSettings(t *testing.T) {
 		t.Errorf("threshold 750: %v, want an error naming incidents.threshold", err)
 	}
 }
+
+func TestIncidentLinks(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "offtrail.yml")
+	for _, tc := range []struct{ yml, err string }{
+		{`incidents: {links: {kibana: "https://kibana.example/app/discover#/?_g=(time:(from:'{{.From}}',to:'{{.To}}'))&_a=(query:(language:kuery,query:'user.name:\"{{.Actor}}\"'))"}}`, ""},
+		{`incidents: {links: {dashboards: "https://dashboards.example/app/data-explorer/discover#?q={{.ARN | urlquery}}&id={{.IncidentID}}"}}`, ""},
+		{`incidents: {links: {kibana: "https://kibana.example/?q={{.User}}"}}`, "incidents.links: link kibana"},
+		{`incidents: {links: {kibana: "https://kibana.example/?q={{.Actor"}}`, "incidents.links: link kibana"},
+	} {
+		if err := os.WriteFile(p, []byte("embedded_dir: store\n"+tc.yml+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(p, env(nil))
+		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: error %v, want %q", tc.yml, err, tc.err)
+			continue
+		}
+		if err == nil {
+			if l, err := c.Incidents.LinkTemplates(); err != nil || len(l) != 1 {
+				t.Errorf("%s: %d templates, %v", tc.yml, len(l), err)
+			}
+		}
+	}
+}
