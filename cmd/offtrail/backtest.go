@@ -64,6 +64,9 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := bindExceptions(env.stderr, *ef.exceptions, pack); err != nil {
+		return err
+	}
 	selected, err := selectRules(pack, ef.rule)
 	if err != nil {
 		return err

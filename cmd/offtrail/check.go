@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/offtrail/offtrail/mappings"
 	"github.com/offtrail/offtrail/rules"
@@ -21,11 +22,13 @@ func init() {
 // runCheck prints every diagnostic of every file as file:line:col and
 // exits 1 when any is an error (warnings alone pass).
 func runCheck(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "check", "[--profile P] [--store URL|file:DIR] [PATH...]")
+	fs := newFlagSet(env, "check", "[--profile P] [--store URL|file:DIR] [--exceptions PATH]... [PATH...]")
 	profile := fs.String("profile", "", "check every rule against this field profile ("+
 		strings.Join(mappings.ProfileNames(), ", ")+") instead of its own, e.g. cloudtrail to see what the pack needs on raw CloudTrail")
 	storeSpec := fs.String("store", "", "also check the data: warn about the GeoIP fields (source.geo.*) only when the last day of events has none "+
 		"(Elasticsearch/OpenSearch URL, or file:DIR; without it the warnings come from the rule's profile)")
+	excPaths := addExceptionsFlag(fs)
+	at := fs.String("at", "", "judge exception expiry as of this time (RFC 3339 or a date; default now)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -45,6 +48,15 @@ func runCheck(ctx context.Context, env *cliEnv, args []string) error {
 	} else {
 		pack, diags = loader.LoadFiles(paths...)
 	}
+	// Exceptions: their errors are the check's; entries that expired or
+	// expire within a week are warnings (they stop applying on their own).
+	now, err := parseWhen(*at, time.Now().UTC())
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--at: %w", err)}
+	}
+	x, xdiags := loadExceptions(*excPaths, pack)
+	diags = append(diags, xdiags...)
+	diags = append(diags, expiryWarnings(x, pack, now)...)
 	var dataWarnings []string
 	if *storeSpec != "" && !diags.HasErrors() {
 		geo, rest := splitGeo(diags)
@@ -65,11 +77,23 @@ func runCheck(ctx context.Context, env *cliEnv, args []string) error {
 		return &exitError{code: 1, err: errors.New("rules are invalid")}
 	}
 	n := len(pack.Rules)
+	what := fmt.Sprintf("%d %s", n, plural(n, "rule"))
+	if len(*excPaths) > 0 {
+		e := 0
+		for _, l := range x.Lists {
+			e += len(l.Entries)
+		}
+		entries := "entries"
+		if e == 1 {
+			entries = "entry"
+		}
+		what += fmt.Sprintf(", %d exception %s in %d %s", e, entries, len(x.Lists), plural(len(x.Lists), "list"))
+	}
 	if warns > 0 {
-		fmt.Fprintf(env.stdout, "%d %s OK, %d %s\n", n, plural(n, "rule"), warns, plural(warns, "warning"))
+		fmt.Fprintf(env.stdout, "%s OK, %d %s\n", what, warns, plural(warns, "warning"))
 		return nil
 	}
-	fmt.Fprintf(env.stdout, "%d %s OK\n", n, plural(n, "rule"))
+	fmt.Fprintf(env.stdout, "%s OK\n", what)
 	return nil
 }
 

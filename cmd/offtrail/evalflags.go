@@ -17,6 +17,7 @@ import (
 // (once, backtest): where the data is, which rules, and the output format.
 type evalFlags struct {
 	store, rules, rule, format string
+	exceptions                 *exceptionsFlag
 }
 
 // addEvalFlags registers them; verb says what is done to the one --rule.
@@ -32,6 +33,7 @@ func addEvalFlags(fs *flag.FlagSet, verb, formatHelp string) *evalFlags {
 		return nil
 	})
 	fs.StringVar(&f.rule, "rule", "", verb+" only this rule (default: every enabled rule)")
+	f.exceptions = addExceptionsFlag(fs)
 	fs.StringVar(&f.format, "format", "table", formatHelp)
 	return f
 }
@@ -60,6 +62,9 @@ func (f *evalFlags) check() error {
 func (f *evalFlags) open(ctx context.Context, env *cliEnv) ([]*rules.Rule, store.Backend, error) {
 	pack, err := loadPack(env, f.rules)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := bindExceptions(env.stderr, *f.exceptions, pack); err != nil {
 		return nil, nil, err
 	}
 	selected, err := selectRules(pack, f.rule)

@@ -36,6 +36,7 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	cfgPath := fs.String("config", "", "YAML configuration file (default: defaults and OFFTRAIL_* environment only)")
 	listen := fs.String("listen", "", "address for /metrics, /healthz and /readyz (overrides the config's listen)")
 	replica := fs.String("replica-id", "", "this replica's id (default hostname-pid-random)")
+	excFlag := addExceptionsFlag(fs)
 	var startupTimeout time.Duration
 	if v := os.Getenv(envStartupTimeout); v != "" {
 		d, err := time.ParseDuration(v)
@@ -58,6 +59,9 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
+	}
+	if len(*excFlag) > 0 {
+		cfg.Exceptions = *excFlag // the flag replaces the configuration's lists
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -126,15 +130,14 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	if opts.Triage, err = newTriager(env, st, cfg); err != nil {
 		return err
 	}
-	if len(disp.Channels()) > 0 {
-		// Suppression state shares the scheduler's state index, so one
-		// incident is one message across restarts and replicas.
-		disp.Start(st, cfg.StateIndex)
-		defer closeDispatcher(env, disp)
-		// Notifications go per incident: rule signals are its building
-		// blocks, announced through the incident they make.
-		opts.OnIncidents = enqueueIncidents(env, disp)
-	}
+	// Suppression state shares the scheduler's state index, so one
+	// incident is one message across restarts and replicas. Started even
+	// without channels: a reload may add some.
+	disp.Start(st, cfg.StateIndex)
+	defer closeDispatcher(env, disp)
+	// Notifications go per incident: rule signals are its building
+	// blocks, announced through the incident they make.
+	opts.OnIncidents = enqueueIncidents(env, disp)
 	m, err := schedule.New(opts)
 	if err != nil {
 		return err
@@ -144,8 +147,9 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	env.log.Info().Str("listen", ln.Addr().String()).Str("store", st.Kind()).Int("rules", len(enabled)).Strs("channels", disp.Channels()).
 		Str("replica", m.ReplicaID()).Str("signals_index", cfg.SignalsIndex).Msg("offtrail running")
 
-	// SIGHUP reloads the rules (not the configuration: the store and the
-	// channels stay); an invalid pack keeps the running one.
+	// SIGHUP reloads the rules, the exceptions and the notification
+	// channels (the store and the rest of the configuration stay): see
+	// reload.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -155,12 +159,7 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				next, err := runRules(env, cfg, disp)
-				if err != nil {
-					env.log.Error().Err(err).Msg("reload failed; keeping the running rules")
-					continue
-				}
-				m.Reload(next)
+				reload(env, *cfgPath, *excFlag, cfg, disp, m)
 			}
 		}
 	}()
@@ -207,6 +206,9 @@ func closeDispatcher(env *cliEnv, disp *notify.Dispatcher) {
 func runRules(env *cliEnv, cfg *config.Config, disp *notify.Dispatcher) ([]*rules.Rule, error) {
 	pack, err := loadRunRules(env, cfg.Rules, cfg.SkipInvalidRules)
 	if err != nil {
+		return nil, err
+	}
+	if err := bindRunExceptions(env, cfg.Exceptions, pack); err != nil {
 		return nil, err
 	}
 	var out []*rules.Rule

@@ -64,7 +64,10 @@ type Config struct {
 	// empty means the built-in AWS pack.
 	Rules            []string `yaml:"rules"`
 	SkipInvalidRules bool     `yaml:"skip_invalid_rules"`
-	SignalsIndex     string   `yaml:"signals_index"`
+	// Exceptions are exception list files or directories (exceptions/*.yml),
+	// relative to the config file; reloaded with the rules on SIGHUP.
+	Exceptions   []string `yaml:"exceptions"`
+	SignalsIndex string   `yaml:"signals_index"`
 	// InstallTemplates (default true) makes run install the signals and
 	// state index templates at start. Set it to false when the service runs
 	// with the least-privilege runner role and an installer did it once.
@@ -243,6 +246,9 @@ func (c *Config) finish(getenv func(string) string) error {
 	}
 	for i, p := range c.Rules {
 		c.Rules[i] = resolve(base, p)
+	}
+	for i, p := range c.Exceptions {
+		c.Exceptions[i] = resolve(base, p)
 	}
 	conn, err := Connect(Sources{File: &c.Store, EmbeddedDir: c.EmbeddedDir, Base: base, Getenv: getenv})
 	if err != nil {

@@ -284,6 +284,24 @@ func TestSavedObjects(t *testing.T) {
 				"offtrail.confidence", "offtrail.incident.rules", "message", "event.start", "event.end"}; !slices.Equal(got, want) {
 				t.Errorf("incidents columns %v, want %v", got, want)
 			}
+			// The triage view: incidents with what is looked up first.
+			triage, ok := byKey["search/offtrail-incidents-triage"]
+			if !ok {
+				t.Fatal("no incidents triage search")
+			}
+			if q := searchQuery(t, triage); q != "offtrail.kind:incident and offtrail.incident.alert:true" {
+				t.Errorf("triage search query %q", q)
+			}
+			for _, c := range []string{"offtrail.actor.label", "offtrail.score", "event.severity", "message", "offtrail.incident.triage.recent.rules",
+				"offtrail.incident.triage.baseline.countries.value", "offtrail.incident.triage.baseline.networks.value",
+				"offtrail.incident.triage.baseline.user_agents.value", "offtrail.incident.triage.baseline.hours.usual"} {
+				if !slices.Contains(triage.Attributes["columns"].([]any), any(c)) {
+					t.Errorf("triage search lacks column %s", c)
+				}
+			}
+			if !slices.ContainsFunc(byKey["dashboard/offtrail-overview"].References, func(r reference) bool { return r.ID == triage.ID && r.Type == "search" }) {
+				t.Error("the dashboard does not show the triage search")
+			}
 			if _, ok := byKey["search/offtrail-cloudtrail-events"]; !ok {
 				t.Error("no CloudTrail search to pivot into")
 			}
