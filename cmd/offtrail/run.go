@@ -144,8 +144,6 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	m.Reload(enabled)
 	running.Store(m)
-	env.log.Info().Str("listen", ln.Addr().String()).Str("store", st.Kind()).Int("rules", len(enabled)).Strs("channels", disp.Channels()).
-		Str("replica", m.ReplicaID()).Str("signals_index", cfg.SignalsIndex).Msg("offtrail running")
 
 	// SIGHUP reloads the rules, the exceptions and the notification
 	// channels (the store and the rest of the configuration stay): see
@@ -163,6 +161,9 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 			}
 		}
 	}()
+	// Logged once SIGHUP is handled: a reload sent on this line is safe.
+	env.log.Info().Str("listen", ln.Addr().String()).Str("store", st.Kind()).Int("rules", len(enabled)).Strs("channels", disp.Channels()).
+		Str("replica", m.ReplicaID()).Str("signals_index", cfg.SignalsIndex).Msg("offtrail running")
 
 	err = m.Run(ctx) // returns after SIGINT/SIGTERM, once runs are done
 	env.log.Info().Msg("offtrail stopped")
