@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -93,9 +96,8 @@ func PlotFile(path string, costs []Cost) error {
 	return f.Close()
 }
 
-// panel draws curves on a log scale of history (sizes span decades); one
-// colour per backend, a dash per scope, so a backend's pack and single
-// rule read as a pair.
+// panel draws curves against history; one colour per backend, a dash
+// and marker per tool and scope, so a backend's lines read as a group.
 func panel(title, ylabel string, curves []curve) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
@@ -104,9 +106,14 @@ func panel(title, ylabel string, curves []curve) (*plot.Plot, error) {
 	p.Y.Min = 0
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
-	if distinctX(curves) > 1 {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-	}
+	xs, top := extent(curves)
+	// Log history (sizes span decades), ticks at the sizes measured, and
+	// head-room above the data for the legend.
+	p.X.Scale = plot.LogScale{}
+	p.X.Min, p.X.Max = xs[0]/2, xs[len(xs)-1]*2
+	p.X.Tick.Marker = sizeTicks(xs)
+	p.Y.Max = top * 1.9
+	p.Y.Tick.Marker = wholeTicks{}
 	colours, dashes := map[string]int{}, map[string]int{}
 	for _, c := range curves {
 		pts := make(plotter.XYs, len(c.Points))
@@ -137,12 +144,40 @@ func indexOf(m map[string]int, k string) int {
 	return m[k]
 }
 
-func distinctX(curves []curve) int {
+// extent returns the history sizes of the curves, sorted, and the
+// highest value.
+func extent(curves []curve) ([]float64, float64) {
 	seen := map[float64]bool{}
+	top := 1.0
 	for _, c := range curves {
 		for _, pt := range c.Points {
 			seen[pt[0]] = true
+			top = max(top, pt[1])
 		}
 	}
-	return len(seen)
+	return slices.Sorted(maps.Keys(seen)), top
+}
+
+// sizeTicks labels the measured history sizes (83k, 1.2M).
+type sizeTicks []float64
+
+func (s sizeTicks) Ticks(float64, float64) []plot.Tick {
+	out := make([]plot.Tick, len(s))
+	for i, x := range s {
+		out[i] = plot.Tick{Value: x, Label: HumanCount(int(x))}
+	}
+	return out
+}
+
+// wholeTicks are the default ticks without decimals (milliseconds).
+type wholeTicks struct{}
+
+func (wholeTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', 0, 64)
+		}
+	}
+	return ts
 }
