@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/baseline"
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/internal/config"
 	"github.com/offtrail/offtrail/rules"
@@ -18,6 +20,8 @@ import (
 type evalFlags struct {
 	store, rules, rule, format string
 	exceptions                 *exceptionsFlag
+	baselines                  *baselineFlags
+	cache                      *baseline.Cache
 }
 
 // addEvalFlags registers them; verb says what is done to the one --rule.
@@ -35,8 +39,23 @@ func addEvalFlags(fs *flag.FlagSet, verb, formatHelp string) *evalFlags {
 	fs.StringVar(&f.rule, "rule", "", verb+" only this rule (default: every enabled rule)")
 	f.exceptions = addExceptionsFlag(fs)
 	fs.StringVar(&f.format, "format", "table", formatHelp)
+	f.baselines = addBaselineFlags(fs)
 	return f
 }
+
+// detectorStore is what the detector counts through: st, behind the
+// baseline cache unless --baselines=false. report says what it did.
+func (f *evalFlags) detectorStore(env *cliEnv, st store.Backend) detector.Store {
+	ds, c, err := f.baselines.store(env, st)
+	if err != nil { // check refused an empty --state-index already
+		env.log.Warn().Err(err).Msg("baselines off")
+		return st
+	}
+	f.cache = c
+	return ds
+}
+
+func (f *evalFlags) report(env *cliEnv) { reportBaselines(env, f.cache) }
 
 // needStore reports a usage error when neither --store nor
 // $OFFTRAIL_STORE_URL names a store.
@@ -54,6 +73,9 @@ func (f *evalFlags) check() error {
 	}
 	if f.format != "table" && f.format != "json" {
 		return &exitError{code: 2, err: fmt.Errorf("--format must be table or json")}
+	}
+	if f.baselines.on && f.baselines.stateIndex == "" {
+		return &exitError{code: 2, err: fmt.Errorf("--state-index is empty (or give --baselines=false)")}
 	}
 	return nil
 }

@@ -113,7 +113,14 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer st.Close()
 
-	det := detector.New(st, env.log)
+	// History counts come from the baseline days in the state index, so a
+	// tick's work follows its window (detector/baseline).
+	counted, cache, err := newBaselineCache(env, st, cfg.StateIndex)
+	if err != nil {
+		return err
+	}
+	registerBaselineMetrics(reg, cache)
+	det := detector.New(counted, env.log)
 	opts := schedule.Options{
 		Store:         st,
 		Evaluator:     det,

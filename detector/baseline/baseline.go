@@ -85,6 +85,9 @@ type Stats struct {
 	DaysState  int64 // days read from a state document
 	DaysBuilt  int64 // days counted from raw events
 	Expired    int64 // day documents deleted as they fell out of Keep
+	// StateErrors count failed reads and writes of day documents; the
+	// days were counted raw instead.
+	StateErrors int64
 }
 
 // Cache answers grouped counts from day documents where it can.
@@ -97,7 +100,7 @@ type Cache struct {
 	newest map[string]time.Time     // signature -> newest span end seen
 	span   map[string]time.Duration // signature -> widest span asked for
 
-	requests, split, raw, fromMemory, fromState, built, expired atomic.Int64
+	requests, split, raw, fromMemory, fromState, built, expired, stateErrors atomic.Int64
 }
 
 // New wraps b.
@@ -120,7 +123,7 @@ func New(b Backend, opts Options) (*Cache, error) {
 // Stats returns the counters so far.
 func (c *Cache) Stats() Stats {
 	return Stats{Requests: c.requests.Load(), Split: c.split.Load(), RawQueries: c.raw.Load(),
-		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load()}
+		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load()}
 }
 
 // Events passes through: contributing events are always read raw.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/offtrail/offtrail/detector/store"
@@ -16,18 +19,21 @@ type dayGroups struct {
 	groups    []store.Group
 }
 
-// dayDoc is a day as stored: compact, one key tuple and count per group.
-// The state index maps none of it (dynamic: false): it is read by id only.
+// dayDoc is a day as stored. The groups are one opaque string, a line per
+// group ("key\x1fkey\tcount"): the state template maps none of the
+// document (dynamic: false), and where no template was installed the
+// engine's dynamic mapping sees one text field, never a key it could take
+// for a date or a number and then refuse the next day's.
 type dayDoc struct {
-	Kind        string     `json:"kind"`
-	Signature   string     `json:"signature"`
-	Day         string     `json:"day"`
-	Index       []string   `json:"index"`
-	GroupBy     []string   `json:"group_by"`
-	HourBuckets bool       `json:"hour_buckets,omitempty"`
-	Built       time.Time  `json:"built"`
-	Keys        [][]string `json:"keys"`
-	Counts      []int64    `json:"counts"`
+	Kind        string    `json:"kind"`
+	Signature   string    `json:"signature"`
+	Day         string    `json:"day"`
+	Index       []string  `json:"index"`
+	GroupBy     []string  `json:"group_by"`
+	HourBuckets bool      `json:"hour_buckets,omitempty"`
+	Built       time.Time `json:"built"`
+	Count       int       `json:"count"`
+	Groups      string    `json:"groups"`
 }
 
 const dayKind = "baseline-day"
@@ -55,7 +61,9 @@ func (c *Cache) day(ctx context.Context, req store.CountRequest, sig string, d t
 	case err == nil:
 		prev = &v
 	case !errors.Is(err, store.ErrNotFound):
-		return nil, wrap(err, "read day %s", id)
+		// The days are an optimisation: a state index this process may
+		// not read (a read-only backtest role) costs raw counting only.
+		c.stateError(err, "read", id)
 	}
 	dg, err = c.build(ctx, req, sig, d)
 	if err != nil {
@@ -107,18 +115,24 @@ func (c *Cache) build(ctx context.Context, req store.CountRequest, sig string, d
 func (c *Cache) store(ctx context.Context, id string, req store.CountRequest, dg *dayGroups, prev *store.Version) error {
 	doc := dayDoc{Kind: dayKind, Signature: dg.signature, Day: dg.day.Format(time.DateOnly),
 		Index: req.Query.Index, GroupBy: req.GroupBy, HourBuckets: req.HourBuckets, Built: c.opts.Now().UTC(),
-		Keys: make([][]string, len(dg.groups)), Counts: make([]int64, len(dg.groups))}
-	for i, g := range dg.groups {
-		doc.Keys[i], doc.Counts[i] = g.Key, g.Count
-	}
+		Count: len(dg.groups), Groups: encodeGroups(dg.groups)}
 	raw, err := json.Marshal(doc)
 	if err != nil {
 		return wrap(err, "encode day %s", id)
 	}
 	if _, err := c.b.PutState(ctx, c.opts.StateIndex, id, raw, prev); err != nil && !errors.Is(err, store.ErrConflict) {
-		return wrap(err, "write day %s", id)
+		c.stateError(err, "write", id)
 	}
 	return nil
+}
+
+// stateError logs the first failure to read or write day documents and
+// counts every one: the answer stays right, only the saving is lost.
+func (c *Cache) stateError(err error, op, id string) {
+	if c.stateErrors.Add(1) == 1 {
+		c.opts.Log.Warn().Err(err).Str("op", op).Str("id", id).Str("state_index", c.opts.StateIndex).
+			Msg("baseline: cannot keep days in the state index; counting history raw (later failures are counted, not logged)")
+	}
 }
 
 func decodeDay(raw json.RawMessage, sig string, d time.Time) (*dayGroups, error) {
@@ -126,14 +140,41 @@ func decodeDay(raw json.RawMessage, sig string, d time.Time) (*dayGroups, error)
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, err
 	}
-	if doc.Kind != dayKind || doc.Signature != sig || doc.Day != d.Format(time.DateOnly) || len(doc.Keys) != len(doc.Counts) {
+	if doc.Kind != dayKind || doc.Signature != sig || doc.Day != d.Format(time.DateOnly) {
 		return nil, errors.New("not the day document expected")
 	}
-	dg := &dayGroups{signature: sig, day: d, groups: make([]store.Group, len(doc.Keys))}
-	for i := range doc.Keys {
-		dg.groups[i] = store.Group{Key: doc.Keys[i], Count: doc.Counts[i]}
+	groups, err := decodeGroups(doc.Groups)
+	if err != nil {
+		return nil, err
 	}
-	return dg, nil
+	if len(groups) != doc.Count {
+		return nil, fmt.Errorf("%d groups, the document says %d", len(groups), doc.Count)
+	}
+	return &dayGroups{signature: sig, day: d, groups: groups}, nil
+}
+
+func encodeGroups(groups []store.Group) string {
+	var b strings.Builder
+	for _, g := range groups {
+		b.WriteString(store.KeyString(g.Key))
+		b.WriteByte('\t')
+		b.WriteString(strconv.FormatInt(g.Count, 10))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func decodeGroups(s string) ([]store.Group, error) {
+	var out []store.Group
+	for line := range strings.Lines(s) {
+		key, count, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
+		n, err := strconv.ParseInt(count, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("bad group line %q", line)
+		}
+		out = append(out, store.Group{Key: store.SplitKey(key), Count: n})
+	}
+	return out, nil
 }
 
 // sweepBack is how many days before Keep a signature's first use looks

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/baseline"
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/internal/cloudtrail"
@@ -46,7 +47,16 @@ type Config struct {
 	// Store, when set, receives the documents instead of a new in-memory
 	// embedded store (the bench uses it to compare backends).
 	Store store.Backend
+	// RawHistory aggregates the whole history every tick instead of using
+	// the baseline days (the equivalence test compares both).
+	RawHistory bool
+	// Index and StateIndex name the demo's indices (default Index and
+	// StateIndex): tests on a shared engine give their own.
+	Index, StateIndex string
 }
+
+// StateIndex holds the demo's baseline days.
+const StateIndex = "offtrail-state-demo"
 
 // Report is what the demo found and how good that was.
 type Report struct {
@@ -75,6 +85,9 @@ type Report struct {
 	IdentityWeeks float64 // identities × replayed weeks
 	LoadTime      time.Duration
 	ReplayTime    time.Duration
+	// Baselines is the cache the replay counted history through (nil with
+	// RawHistory).
+	Baselines *baseline.Cache
 }
 
 // ScenarioResult says whether a labelled scenario was caught, and by what.
@@ -120,6 +133,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Replay == 0 {
 		cfg.Replay = 72 * time.Hour
 	}
+	if cfg.Index == "" {
+		cfg.Index = Index
+	}
+	if cfg.StateIndex == "" {
+		cfg.StateIndex = StateIndex
+	}
 	if cfg.Synth.Locate == nil && cfg.Geo != nil {
 		cfg.Synth.Locate = Locator(cfg.Geo)
 	}
@@ -142,7 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// shaping and JSON encoding dominate, so they run on every core; the
 	// store does not care in which order documents arrive (ids are fixed).
 	start := time.Now()
-	w, err := st.NewBulkWriter(ctx, Index, nil)
+	w, err := st.NewBulkWriter(ctx, cfg.Index, nil)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
@@ -154,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if _, failed, err := w.Close(ctx); err != nil || failed > 0 {
 		return nil, fmt.Errorf("demo: load: %d failed: %v", failed, err)
 	}
-	if err := st.Refresh(ctx, Index); err != nil {
+	if err := st.Refresh(ctx, cfg.Index); err != nil {
 		return nil, err
 	}
 	rep.Labels = labels
@@ -164,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rs := make([]*rules.Rule, len(cfg.Rules))
 	for i, r := range cfg.Rules {
 		rc := *r
-		rc.Source.Index = []string{Index}
+		rc.Source.Index = []string{cfg.Index}
 		if rc.OffHours != nil && !rc.OffHours.Learned() {
 			// People work in their own zones: give the fixed-hours rule the
 			// mapping a team would supply through off_hours.timezones.
@@ -174,7 +193,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rs[i] = &rc
 	}
-	det := detector.New(st, cfg.Log, detector.WithHighRiskActions(rules.HighRiskActions()),
+	counted := detector.Store(st)
+	if !cfg.RawHistory {
+		cache, err := baseline.New(st, baseline.Options{StateIndex: cfg.StateIndex, Log: cfg.Log, Now: func() time.Time { return labels.End }})
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		counted, rep.Baselines = cache, cache
+	}
+	det := detector.New(counted, cfg.Log, detector.WithHighRiskActions(rules.HighRiskActions()),
 		detector.WithClock(func() time.Time { return labels.End }))
 	start = time.Now()
 	if err := replay(ctx, det, rs, labels.End.Add(-cfg.Replay), labels.End, cfg.OnProgress, rep); err != nil {
