@@ -166,3 +166,14 @@ func TestRuleExceptionsBind(t *testing.T) {
 		t.Errorf("expiring:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantExp, "\n"))
 	}
 }
+
+// The example lists the README shows load without a diagnostic.
+func TestExampleExceptions(t *testing.T) {
+	x, diags := LoadExceptions(filepath.Join("examples", "exceptions"))
+	if len(diags) > 0 {
+		t.Fatal(diags.Error())
+	}
+	if len(x.Lists) != 2 {
+		t.Fatalf("%d lists", len(x.Lists))
+	}
+}
