@@ -53,7 +53,7 @@ func TestIncidentsTriage(t *testing.T) {
 			for _, s := range []*detector.Signal{earlier, bob} {
 				b, _ := json.Marshal(map[string]any{"@timestamp": s.Window.To.Add(time.Hour).Format(time.RFC3339),
 					"event": map[string]any{"start": s.Events[0].Time.Format(time.RFC3339), "end": s.Events[0].Time.Format(time.RFC3339)},
-					"rule": map[string]any{"id": s.RuleID}, "offtrail": map[string]any{"kind": "signal", "score": s.Score, "actor": s.Actor}})
+					"rule":  map[string]any{"id": s.RuleID}, "offtrail": map[string]any{"kind": "signal", "score": s.Score, "actor": s.Actor}})
 				docs = append(docs, store.Doc{ID: s.ID, Source: b})
 			}
 			if _, err := st.WriteSignals(ctx, signals, docs); err != nil {
