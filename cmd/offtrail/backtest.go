@@ -102,7 +102,8 @@ func runBacktest(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	enc := json.NewEncoder(env.stdout)
 	prog := newBacktestProgress(env.stderr)
-	det := recordingEvaluator{det: detector.New(st, env.log, xf.options()...)}
+	det := recordingEvaluator{det: detector.New(ef.detectorStore(env, st), env.log, xf.options()...)}
+	defer ef.report(env)
 	if xf.on {
 		det.book = newNearMissBook(xf.top, selected)
 	}

@@ -50,7 +50,8 @@ func runOnce(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 
-	det := detector.New(st, env.log, xf.options()...)
+	det := detector.New(ef.detectorStore(env, st), env.log, xf.options()...)
+	defer ef.report(env)
 	book := newNearMissBook(xf.top, selected)
 	runID := fmt.Sprintf("once-%d", time.Now().UnixNano())
 	var signals []*detector.Signal
