@@ -57,6 +57,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	elastalert := fs.Bool("elastalert", false, "on the engines, also replay ElastAlert 2's new_term rule on (user ARN, action) over the same index and span (scripts/elastalert-bench.sh install first)")
 	eaScript := fs.String("elastalert-script", "scripts/elastalert-bench.sh", "the script that installs and drives ElastAlert 2")
 	eaSpan := fs.Duration("elastalert-span", 0, "ElastAlert's replay span ending where the ticks end (0: the timed ticks' span, --windows × 15m)")
+	compareRaw := fs.Bool("compare-raw", false, "also time every scope aggregating the raw history each tick (no baseline days), as before the cache")
 	plotPath := fs.String("plot", "", "draw per-tick total CPU and p95 against history size as a PNG here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,6 +72,14 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 			return &exitError{code: 2, err: fmt.Errorf("--rule %q: not in the built-in pack", id)}
 		}
 		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents})
+	}
+	if *compareRaw {
+		// The same scopes counting the whole history every tick: the work
+		// the baseline days save, in the same run.
+		for _, sc := range hopts.scopes {
+			sc.RawHistory = true
+			hopts.scopes = append(hopts.scopes, sc)
+		}
 	}
 	if len(stores) > 0 && len(hopts.scopes) == 0 && !*elastalert {
 		return &exitError{code: 2, err: errors.New("--pack=false and no --rule: nothing to time")}

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/baseline"
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/internal/ingest"
 	"github.com/offtrail/offtrail/rules"
@@ -29,14 +30,22 @@ type Scope struct {
 	// tick; the two indices are created for the measurement and dropped
 	// after it.
 	Writes bool
+	// RawHistory aggregates each rule's whole history every tick instead
+	// of reading the baseline days (detector/baseline): the cost before
+	// the cache, for comparison.
+	RawHistory bool
 }
 
 // Name is "pack" or the rule id.
 func (s Scope) Name() string {
+	name := s.Rule
 	if s.Rule == "" {
-		return PackScope
+		name = PackScope
 	}
-	return s.Rule
+	if s.RawHistory {
+		name += "-raw-history" // also part of the bench's index names
+	}
+	return name
 }
 
 // Latency is the per-tick cost of a scope.
@@ -166,8 +175,13 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		step = min(step, schedule.TimingOf(r).Interval)
 	}
 	clock := func() time.Time { return end }
+	counted, dropDays, err := baselinesFor(st, sc, clock, log)
+	if err != nil {
+		return nil, err
+	}
+	defer dropDays()
 	tk := &ticker{st: st, rules: rs, writes: sc.Writes,
-		det: detector.New(st, log, detector.WithHighRiskActions(rules.HighRiskActions()), detector.WithClock(clock))}
+		det: detector.New(counted, log, detector.WithHighRiskActions(rules.HighRiskActions()), detector.WithClock(clock))}
 	if sc.Writes {
 		drop, err := tk.prepareWrites(ctx, index, sc, clock)
 		if err != nil {
@@ -260,4 +274,20 @@ func (t *ticker) prepareWrites(ctx context.Context, index string, sc Scope, cloc
 		return nil, err
 	}
 	return drop, nil
+}
+
+// baselinesFor puts the baseline cache in front of st unless the scope
+// asks for raw history. Its days go to a state index of their own, so the
+// cold tick counts them as a first deployment would, and the warm ticks
+// read them as a running service does.
+func baselinesFor(st store.Backend, sc Scope, clock func() time.Time, log zerolog.Logger) (detector.Store, func(), error) {
+	if sc.RawHistory {
+		return st, func() {}, nil
+	}
+	state := fmt.Sprintf("offtrail-state-bench-%d", time.Now().UnixNano())
+	c, err := baseline.New(st, baseline.Options{StateIndex: state, Now: clock, Log: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = DropIndices(context.Background(), st, []string{state}, nil) }, nil
 }
