@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"testing"
@@ -33,7 +34,8 @@ func TestBaselinesEquivalentToRawHistory(t *testing.T) {
 	open := map[string]func(t *testing.T) store.Backend{
 		"embedded": func(*testing.T) store.Backend { return embedded.NewMemory() },
 	}
-	for name, url := range testenv.Engines(t) {
+	urls := testenv.Engines(t)
+	for name, url := range urls {
 		open[name] = func(t *testing.T) store.Backend {
 			b, err := backends.Open(t.Context(), backends.Options{URLs: []string{url}}, zerolog.Nop())
 			if err != nil {
@@ -64,6 +66,9 @@ func TestBaselinesEquivalentToRawHistory(t *testing.T) {
 			}
 			if geo != nil {
 				cfg.Geo = geo
+			}
+			if url, ok := urls[name]; ok {
+				t.Cleanup(func() { deleteIndices(url, cfg.Index, cfg.StateIndex) })
 			}
 			raw := cfg
 			raw.RawHistory = true
@@ -124,4 +129,17 @@ func replayed(t *testing.T, cfg Config) replayOutput {
 		out.stats = c.Stats()
 	}
 	return out
+}
+
+// deleteIndices drops what a test made on a shared engine.
+func deleteIndices(base string, names ...string) {
+	for _, n := range names {
+		req, err := http.NewRequest(http.MethodDelete, base+"/"+n+"?ignore_unavailable=true", nil)
+		if err != nil {
+			continue
+		}
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}
 }
