@@ -61,7 +61,7 @@ func TestBaselinesEquivalentToRawHistory(t *testing.T) {
 			cfg := Config{
 				Synth:  synth.Config{Identities: 24, Days: 8, Seed: 3, End: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
 				Replay: 10 * time.Hour, // 40 ticks of every rule; the edges move with each
-				Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Store: b,
+				Log:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Store: b,
 				Index: "logs-aws.cloudtrail-bltest-" + id, StateIndex: "offtrail-state-bltest-" + id,
 			}
 			if geo != nil {
