@@ -138,6 +138,9 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 				return &exitError{code: 2, err: err}
 			}
 			if err := benchHistory(ctx, env, t, root, n, *identities, *windows, stores, geo, hopts); err != nil {
+				// What was measured before the failure is still printed:
+				// a run at 1M events takes many minutes.
+				_ = t.Write(env.stdout, *format)
 				return err
 			}
 		}

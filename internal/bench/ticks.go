@@ -262,16 +262,29 @@ func (t *ticker) prepareWrites(ctx context.Context, index string, sc Scope, cloc
 	t.signals = base + "-signals"
 	state := base + "-state"
 	t.incidents = &schedule.Incidents{Store: t.st, SignalsIndex: t.signals, StateIndex: state, Now: clock}
+	// The templates offtrail run installs: without the state one, dynamic
+	// mapping fixes a score's type at its first value (long), and the
+	// first fractional score is refused.
+	indices := map[string]string{"signals": t.signals, "state": state}
+	var templates []string
+	for _, tmpl := range []string{"signals", "state"} {
+		name, _, err := ingest.Template(tmpl, indices[tmpl], nil)
+		if err != nil {
+			return nil, err
+		}
+		templates = append(templates, name)
+	}
 	drop := func() error {
-		name, _, _ := ingest.Template("signals", t.signals, nil)
-		return DropIndices(context.Background(), t.st, []string{t.signals, state}, []string{name})
+		return DropIndices(context.Background(), t.st, []string{t.signals, state}, templates)
 	}
 	// Left over from an interrupted run: start from empty state.
 	if err := drop(); err != nil {
 		return nil, err
 	}
-	if err := ingest.EnsureTemplate(ctx, t.st, "signals", t.signals, nil); err != nil {
-		return nil, err
+	for _, tmpl := range []string{"signals", "state"} {
+		if err := ingest.EnsureTemplate(ctx, t.st, tmpl, indices[tmpl], nil); err != nil {
+			return nil, err
+		}
 	}
 	return drop, nil
 }
