@@ -28,7 +28,7 @@ func runCheck(ctx context.Context, env *cliEnv, args []string) error {
 	storeSpec := fs.String("store", "", "also check the data: warn about the GeoIP fields (source.geo.*) only when the last day of events has none "+
 		"(Elasticsearch/OpenSearch URL, or file:DIR; without it the warnings come from the rule's profile)")
 	excPaths := addExceptionsFlag(fs)
-	at := fs.String("at", "", "judge exception expiry as of this time (RFC 3339 or a date; default now)")
+	at := fs.String("at", "now", "judge exception expiry as of this time: RFC 3339, a date or now[-DURATION]")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
