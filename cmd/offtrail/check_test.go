@@ -14,6 +14,7 @@ func TestCheck(t *testing.T) {
 		out  []string // substrings of stdout
 	}{
 		{"builtin", []string{"check"}, 0, []string{"13 rules OK"}},
+		{"shipped pack by path", []string{"check", "../../rules/aws"}, 0, []string{"13 rules OK"}},
 		{"builtin raw cloudtrail", []string{"check", "--profile", "cloudtrail"}, 0, []string{"rules OK", "warning: source.where"}},
 		{"valid files", []string{"check", "../../rules/testdata/good"}, 0, []string{"4 rules OK\n"}},
 		{"invalid", []string{"check", "../../rules/testdata/bad/unknown_keys.yml", "--profile", "ecs"}, 1,
