@@ -21,8 +21,12 @@ type candidate struct {
 	peers      Peers
 	est        Estimate
 	automation bool
-	floor      string  // severity of the high-impact floor applied, if any
-	least      float64 // the score no context may lower it below (a floor)
+	floor      string // severity of the high-impact floor applied, if any
+	// freshSince is when the entity first produced a value it had only
+	// produced within rare.fresh before the window (judged as new).
+	freshSince  time.Time
+	freshEvents int64
+	least       float64 // the score no context may lower it below (a floor)
 	// eventFilter narrows the window query to this pair's events; keep, when
 	// set, drops fetched events that do not belong (off-hours precision).
 	eventFilter store.Filter
@@ -143,12 +147,18 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 		return nil, err
 	}
 
+	// 2b. Values the entity first produced only just before the window.
+	fresh, err := ev.freshValues(ctx, hq, groupBy, nEnt, byF[0], restrict, active, baselines)
+	if err != nil {
+		return nil, err
+	}
+
 	// 3. Peer statistics for values new to their entity.
 	novelFirst := map[string]bool{}
 	novel := map[string]bool{}
 	for ek, vals := range active {
 		for vk := range vals {
-			if b := baselines[ek]; b == nil || b.Counts[vk] == 0 {
+			if b := baselines[ek]; b == nil || b.Counts[vk] == 0 || !fresh[ek+"\x1e"+vk].IsZero() {
 				novel[vk] = true
 				novelFirst[store.SplitKey(vk)[0]] = true
 			}
@@ -215,12 +225,16 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 		pk := store.KeyString(ent[:nPart])
 		auto := looksAutomated(rr.Field, rr.By, ent[len(ent)-1], b)
 		for vk, n := range vals {
+			judged, since := b, fresh[ek+"\x1e"+vk]
+			if !since.IsZero() {
+				judged = b.without(vk)
+			}
 			peers := Peers{Total: peerTotals[pk], WithValue: valueUsers[pk+"\x1e"+vk]}
 			if b.Total > 0 && peers.Total > 0 {
 				peers.Total-- // the entity is not its own peer
 			}
 			switch {
-			case b.Counts[vk] > 0:
+			case judged.Counts[vk] > 0:
 			case behaviour:
 				peers = sets.peerStats(pk, ek, vk, active, partOf)
 			default:
@@ -231,17 +245,17 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 					}
 				}
 			}
-			if auto && b.Counts[vk] == 0 {
+			if auto && judged.Counts[vk] == 0 {
 				// What people do says nothing about what a job should do:
 				// a backup role listing users is new whoever else does it.
 				peers.WithValue = 0
 			}
-			est := EstimateValue(b, vk, peers, auto)
+			est := EstimateValue(judged, vk, peers, auto)
 			floor, least := ev.floorFor(rr.Field, store.SplitKey(vk), est), 0.0
 			if floor != "" {
 				least = FloorScore
 			}
-			if rr.NovelFloor > 0 && est.Novel && b.Total >= int64(max(1, rr.MinHistoryEvents)) {
+			if rr.NovelFloor > 0 && est.Novel && judged.Total >= int64(max(1, rr.MinHistoryEvents)) {
 				least = max(least, rr.NovelFloor)
 			}
 			est.Score = max(est.Score, least)
@@ -262,9 +276,50 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			}
 			out = append(out, &candidate{
 				job: job, entity: ent, value: value, entityKey: ek, valueKey: vk,
-				count: n, baseline: b, peers: peers, est: est, automation: auto, floor: floor, least: least,
+				count: n, baseline: judged, freshSince: since, freshEvents: b.Counts[vk] - judged.Counts[vk], peers: peers, est: est, automation: auto, floor: floor, least: least,
 				eventFilter: f, reason: rareReason,
 			})
+		}
+	}
+	return out, nil
+}
+
+// freshValues finds, when the rule sets rare.fresh, the (entity, value)
+// pairs whose every baseline event lies within Fresh before the baseline's
+// end, and when each was first produced (to the hour). One grouped count
+// over that span, restricted to the active entities.
+func (ev *evaluation) freshValues(ctx context.Context, hq store.Query, groupBy []string, nEnt int, byField string,
+	restrict map[string]bool, active map[string]map[string]int64, baselines map[string]*Baseline) (map[string]time.Time, error) {
+	span := time.Duration(ev.rule.Rare.Fresh)
+	if span <= 0 {
+		return nil, nil
+	}
+	q := hq
+	if from := hq.Window.To.Add(-span); from.After(q.Window.From) {
+		q.Window.From = from
+	}
+	recent := map[string]int64{}
+	first := map[string]time.Time{}
+	err := ev.count(ctx, store.CountRequest{Query: q, GroupBy: groupBy, HourBuckets: true, Restrict: map[string][]string{byField: sortedKeys(restrict)}}, func(g store.Group) error {
+		ek, vk := store.KeyString(g.Key[:nEnt]), store.KeyString(g.Key[nEnt:len(g.Key)-1])
+		if active[ek][vk] == 0 {
+			return nil
+		}
+		k := ek + "\x1e" + vk
+		recent[k] += g.Count
+		if h, err := time.Parse(time.RFC3339, g.Key[len(g.Key)-1]); err == nil && (first[k].IsZero() || h.Before(first[k])) {
+			first[k] = h
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for k, n := range recent {
+		ek, vk, _ := strings.Cut(k, "\x1e")
+		if b := baselines[ek]; b != nil && b.Counts[vk] == n {
+			out[k] = first[k]
 		}
 	}
 	return out, nil

@@ -116,6 +116,11 @@ func rareReason(ev *evaluation, s *Signal, c *candidate) string {
 			fmt.Fprintf(&sb, "%s %s for the first time (%s in this window); the previous %s had %s",
 				s.Label, what, times(c.count), b.History, habitPhrase(s.Value, b.Events, b.Distinct))
 		}
+		if !c.freshSince.IsZero() {
+			// Still new: its only earlier uses are this intrusion's own.
+			fmt.Fprintf(&sb, "; its %s before were all since %s UTC, within the %s a value stays new",
+				times(c.freshEvents), c.freshSince.UTC().Format("Jan 2 15:04"), shortDuration(time.Duration(ev.rule.Rare.Fresh)))
+		}
 		if b.PeersNearest {
 			fmt.Fprintf(&sb, "; %d of its %d most similar peers (by what they do) did the same", b.PeersWithValue, b.Peers)
 		} else {

@@ -96,6 +96,17 @@ func (b *Baseline) Add(v string, n int64) {
 	}
 }
 
+// without returns a copy of b that never saw v.
+func (b *Baseline) without(v string) *Baseline {
+	out := &Baseline{Counts: make(map[string]int64, len(b.Counts))}
+	for k, n := range b.Counts {
+		if k != v {
+			out.Add(k, n)
+		}
+	}
+	return out
+}
+
 // Distinct is the number of different values seen.
 func (b *Baseline) Distinct() int { return len(b.Counts) }
 

@@ -23,7 +23,7 @@ var (
 	contextKeys  = []string{"fields", "require", "by", "history", "settle", "min_events", "discount"}
 	scheduleKeys = []string{"interval", "lookback", "query_delay", "window"}
 	sourceKeys   = []string{"index", "profile", "where"}
-	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events", "settle", "novel_floor"}
+	rareKeys     = []string{"field", "by", "partition", "history", "mode", "min_history_events", "settle", "novel_floor", "fresh"}
 	offHoursKeys = []string{"start", "end", "days", "timezone", "timezones", "learn", "by"}
 	burstKeys    = []string{"by", "partition", "count", "field", "history", "min_count"}
 	threatKeys   = []string{"tactic", "technique", "subtechnique"}
@@ -481,6 +481,14 @@ func (rd *ruleDecoder) rare(n *yaml.Node) *Rare {
 				rd.errf(deref(v), "rare.settle", "must not be negative, got %s", d)
 			}
 			r.Settle = d
+		}
+	}
+	if v, ok := m.get("fresh"); ok {
+		if d, ok := rd.duration(v, "rare.fresh"); ok {
+			if d < 0 || d > r.History {
+				rd.errf(deref(v), "rare.fresh", "must be between 0 and the history (%s), got %s", r.History, d)
+			}
+			r.Fresh = d
 		}
 	}
 	return r

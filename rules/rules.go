@@ -237,6 +237,12 @@ type Rare struct {
 	// that lasts hours keeps being judged against the time before it, not
 	// against its own first hour.
 	Settle Duration `yaml:"settle,omitempty" json:"settle,omitempty"`
+	// Fresh keeps a value new for this long after the entity first
+	// produced it: a value whose every baseline occurrence lies within
+	// Fresh before the window is judged as never seen ("first seen 40
+	// minutes ago"). A chained intrusion reuses its own first calls
+	// minutes later; without it, they already read as habit.
+	Fresh Duration `yaml:"fresh,omitempty" json:"fresh,omitempty"`
 }
 
 // Burst configures a burst job: an hourly count (of events, or of distinct
