@@ -42,7 +42,7 @@ func TestFreshValueStaysNew(t *testing.T) {
 		}
 	}
 	add("victim", "UpdateAssumeRolePolicy", w.From.Add(-2*time.Hour)) // the campaign's first step
-	add("victim", "ListRoles", w.From.Add(-2*time.Hour))               // and a habit, recently too
+	add("victim", "ListRoles", w.From.Add(-2*time.Hour))              // and a habit, recently too
 	add("victim", "UpdateAssumeRolePolicy", w.From.Add(20*time.Minute))
 	add("victim", "ListRoles", w.From.Add(21*time.Minute))
 
