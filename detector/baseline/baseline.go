@@ -99,6 +99,7 @@ type Cache struct {
 	days   map[string]*dayGroups    // document id -> counts
 	newest map[string]time.Time     // signature -> newest span end seen
 	span   map[string]time.Duration // signature -> widest span asked for
+	sums   map[string]*spanSum      // signature -> its latest run of whole days, summed
 
 	requests, split, raw, fromMemory, fromState, built, expired, stateErrors atomic.Int64
 }
@@ -117,7 +118,7 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}}, nil
+	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}}, nil
 }
 
 // Stats returns the counters so far.
@@ -154,17 +155,12 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 			return err
 		}
 	}
-	keep := restriction(req)
-	for _, d := range p.days {
-		dg, err := c.day(ctx, req, p.signature, d)
-		if err != nil {
-			return err
-		}
-		for _, g := range dg.groups {
-			if keep(g.Key) {
-				sum[store.KeyString(g.Key)] += g.Count
-			}
-		}
+	days, err := c.spanSum(ctx, req, p)
+	if err != nil {
+		return err
+	}
+	for _, g := range days.restricted(req) {
+		sum[store.KeyString(g.Key)] += g.Count
 	}
 	c.expire(ctx, p.signature, req.Query.Window)
 	keys := sortedKeys(sum)

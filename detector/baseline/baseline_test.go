@@ -98,6 +98,7 @@ func requests() []store.CountRequest {
 		{Query: whole, GroupBy: []string{storetest.FieldAccount, arn, action}, Restrict: map[string][]string{arn: {alice, ci, "nobody"}}},
 		{Query: aligned, GroupBy: []string{storetest.FieldAccount, action, arn}, Restrict: map[string][]string{action: {"CreateUser", "StopLogging"}}},
 		{Query: odd, GroupBy: []string{arn}, HourBuckets: true, Restrict: map[string][]string{arn: {alice}}},
+		{Query: whole, GroupBy: []string{arn, action}, Restrict: map[string][]string{arn: {ci, alice, ci}, action: {"ListUsers", "GetObject", "PutObject"}}},
 		{Query: whole, GroupBy: []string{arn, storetest.FieldRegion}, HourBuckets: true},
 		{Query: func() store.Query {
 			q := odd

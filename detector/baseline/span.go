@@ -1,0 +1,101 @@
+package baseline
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/store"
+)
+
+// spanSum is a run of whole days summed once: consecutive ticks ask for
+// the same days until midnight moves the span, so the merge is paid once
+// a day, and each tick only picks out its active entities' groups through
+// the index on the restricted field.
+type spanSum struct {
+	first, last time.Time
+	groups      []store.Group // one per key, in key order
+
+	mu    sync.Mutex
+	index map[int]map[string][]int // key position -> value -> group indices
+}
+
+// spanSum returns the sum of p's days for req's signature.
+func (c *Cache) spanSum(ctx context.Context, req store.CountRequest, p plan) (*spanSum, error) {
+	first, last := p.days[0], p.days[len(p.days)-1]
+	c.mu.Lock()
+	ss := c.sums[p.signature]
+	c.mu.Unlock()
+	if ss != nil && ss.first.Equal(first) && ss.last.Equal(last) && !c.opts.Rebuild {
+		c.fromMemory.Add(int64(len(p.days)))
+		return ss, nil
+	}
+	merged := map[string]int64{}
+	for _, d := range p.days {
+		dg, err := c.day(ctx, req, p.signature, d)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range dg.groups {
+			merged[store.KeyString(g.Key)] += g.Count
+		}
+	}
+	ss = &spanSum{first: first, last: last, groups: make([]store.Group, 0, len(merged))}
+	for _, k := range sortedKeys(merged) {
+		ss.groups = append(ss.groups, store.Group{Key: store.SplitKey(k), Count: merged[k]})
+	}
+	c.mu.Lock()
+	if cur := c.sums[p.signature]; cur == nil || !cur.last.After(last) {
+		c.sums[p.signature] = ss
+	}
+	c.mu.Unlock()
+	return ss, nil
+}
+
+// restricted returns the groups req's restriction keeps: through the
+// index of its most selective field, then the other fields checked.
+func (ss *spanSum) restricted(req store.CountRequest) []store.Group {
+	if len(req.Restrict) == 0 {
+		return ss.groups
+	}
+	fields := make([]string, 0, len(req.Restrict))
+	for f := range req.Restrict {
+		fields = append(fields, f)
+	}
+	sort.Slice(fields, func(i, j int) bool { return len(req.Restrict[fields[i]]) < len(req.Restrict[fields[j]]) })
+	at := indexOf(req.GroupBy, fields[0])
+	idx := ss.indexOn(at)
+	keep := restriction(req)
+	var out []store.Group
+	seen := make(map[string]bool, len(req.Restrict[fields[0]]))
+	for _, v := range req.Restrict[fields[0]] {
+		if seen[v] {
+			continue // a value listed twice is one restriction
+		}
+		seen[v] = true
+		for _, i := range idx[v] {
+			if g := ss.groups[i]; keep(g.Key) {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
+}
+
+func (ss *spanSum) indexOn(at int) map[string][]int {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ix := ss.index[at]; ix != nil {
+		return ix
+	}
+	ix := map[string][]int{}
+	for i, g := range ss.groups {
+		ix[g.Key[at]] = append(ix[g.Key[at]], i)
+	}
+	if ss.index == nil {
+		ss.index = map[int]map[string][]int{}
+	}
+	ss.index[at] = ix
+	return ix
+}
