@@ -106,7 +106,7 @@ func (d *Detector) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, 
 	ev.res.Candidates = len(cands)
 	ev.res.Above = countAbove(cands, r.AnomalyThreshold)
 	ev.startExplain(cands)
-	sigs, err := ev.signals(ctx, selectCandidates(cands, r.AnomalyThreshold, 0))
+	sigs, err := ev.signals(ctx, selectCandidates(cands, attachThreshold(r.AnomalyThreshold), 0))
 	if err != nil {
 		return nil, fmt.Errorf("rule %s window %s: %w", r.ID, w, err)
 	}
@@ -125,7 +125,7 @@ func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Si
 	if max <= 0 {
 		max = len(selected)
 	}
-	var out []*Signal
+	var out, attached []*Signal
 	for start := 0; start < len(selected) && len(out) < max; start += max {
 		batch := selected[start:min(start+max, len(selected))]
 		var built []*Signal
@@ -145,20 +145,40 @@ func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Si
 			return nil, err
 		}
 		for i, sig := range built {
-			if sig.Score < r.AnomalyThreshold {
+			switch {
+			case sig.Score >= r.AnomalyThreshold:
+				ev.finish(sig, from[i])
+				out = append(out, sig)
+			case from[i].est.Novel && sig.Score >= attachThreshold(r.AnomalyThreshold) && len(attached) < maxAttached:
+				// Too weak to alert on, worth showing in an incident
+				// that alerts for other reasons.
+				sig.Attached = true
+				ev.finish(sig, from[i])
+				attached = append(attached, sig)
+			default:
 				ev.missed(sig, from[i])
-				continue
 			}
-			ev.finish(sig, from[i])
-			out = append(out, sig)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
 	if len(out) > max {
 		out = out[:max]
 	}
-	return out, nil
+	return append(out, attached...), nil
 }
+
+// Attached signals: a value new to its actor that scores at least half the
+// rule's threshold is written as an attached building block. It never
+// raises an incident's score nor opens one; it joins the session of an
+// incident its actor has anyway, so the incident shows every first-time
+// call of the session (a chained intrusion's quieter steps, made from the
+// victim's own device, sit beside its loud ones).
+const (
+	attachFraction = 0.5
+	maxAttached    = 20 // per rule and window, beside max_signals
+)
+
+func attachThreshold(threshold float64) float64 { return threshold * attachFraction }
 
 func countAbove(cands []*candidate, threshold float64) int {
 	n := 0

@@ -149,6 +149,9 @@ func (ev *evaluation) document(s *Signal) map[string]any {
 	if s.HighRisk != "" {
 		off["high_risk"] = s.HighRisk
 	}
+	if s.Attached {
+		off["attached"] = true // below the threshold: context for an incident, never an alert
+	}
 	if s.Context != nil {
 		off["context"] = s.Context
 	}

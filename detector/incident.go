@@ -100,6 +100,9 @@ type Anomaly struct {
 	// stronger member of its group stands for it).
 	Evidence int     `json:"evidence"`
 	Weight   float64 `json:"weight"`
+	// Attached anomalies are below their rule's threshold: they join a
+	// session made by the others and weigh nothing in its score.
+	Attached bool `json:"attached,omitempty"`
 }
 
 // AnomalyOf is the incident's view of a signal.
@@ -108,7 +111,7 @@ func AnomalyOf(s *Signal) Anomaly {
 		SignalID: s.ID, Rule: s.RuleID, RuleName: s.RuleName, Job: s.Job, Value: valueString(s.Value),
 		Score: s.Score, Surprisal: round(SurprisalFromScore(s.Score), 3), Severity: s.Severity, RiskScore: s.RiskScore,
 		HighRisk: s.HighRisk, Floor: s.Floor, Confidence: s.Confidence, BaselineEvents: s.Baseline.Events,
-		Automation: s.Automation, Reason: s.Reason, Events: s.Timeline,
+		Automation: s.Automation, Reason: s.Reason, Events: s.Timeline, Attached: s.Attached,
 	}
 	if len(s.Events) > 0 {
 		a.Start, a.End = s.Events[0].Time.UTC(), s.Events[len(s.Events)-1].Time.UTC()
@@ -184,7 +187,12 @@ func Sessions(list []Anomaly, opts IncidentOptions) [][]Anomaly {
 	var out [][]Anomaly
 	var cur []Anomaly
 	var start, end time.Time
+	var attached []Anomaly
 	for _, a := range sorted {
+		if a.Attached {
+			attached = append(attached, a)
+			continue
+		}
 		if len(cur) > 0 && (a.Start.Sub(end) > opts.Gap || a.Start.Sub(start) >= opts.MaxSpan) {
 			out = append(out, cur)
 			cur = nil
@@ -200,7 +208,39 @@ func Sessions(list []Anomaly, opts IncidentOptions) [][]Anomaly {
 	if len(cur) > 0 {
 		out = append(out, cur)
 	}
-	return out
+	return attach(out, attached, opts.Gap)
+}
+
+// attach adds each attached anomaly to the session it falls in, or within
+// Gap of; one that falls near none is dropped: it cannot alert alone, and
+// it neither opens a session nor joins two.
+func attach(sessions [][]Anomaly, attached []Anomaly, gap time.Duration) [][]Anomaly {
+	if len(attached) == 0 {
+		return sessions
+	}
+	for _, a := range attached {
+		for i, sess := range sessions {
+			start, end := sess[0].Start, sess[0].End
+			for _, b := range sess {
+				if !b.Attached && b.End.After(end) {
+					end = b.End
+				}
+			}
+			if !a.Start.Before(start.Add(-gap)) && !a.Start.After(end.Add(gap)) {
+				sessions[i] = append(sess, a)
+				break
+			}
+		}
+	}
+	for _, sess := range sessions {
+		sort.SliceStable(sess, func(i, j int) bool {
+			if !sess[i].Start.Equal(sess[j].Start) {
+				return sess[i].Start.Before(sess[j].Start)
+			}
+			return sess[i].SignalID < sess[j].SignalID
+		})
+	}
+	return sessions
 }
 
 // IncidentID is deterministic: the actor and the first contributing event
@@ -224,7 +264,7 @@ func IncidentID(actor Actor, first Anomaly) string {
 func NewIncident(actor Actor, sess []Anomaly, opts IncidentOptions) *Incident {
 	opts = opts.WithDefaults()
 	anoms := dedupAnomalies(sess)
-	inc := &Incident{ID: IncidentID(actor, anoms[0]), Actor: actor, Threshold: opts.Threshold, Anomalies: anoms}
+	inc := &Incident{ID: IncidentID(actor, firstContributing(anoms)), Actor: actor, Threshold: opts.Threshold, Anomalies: anoms}
 	inc.Evidence, inc.Surprisal = combine(anoms)
 	inc.Score = round(ScoreFromSurprisal(inc.Surprisal), 2)
 	var floor string
@@ -232,6 +272,15 @@ func NewIncident(actor Actor, sess []Anomaly, opts IncidentOptions) *Incident {
 	ruleIDs := map[string]bool{}
 	inc.NoBaseline = true
 	for _, a := range anoms {
+		if inc.Start.IsZero() || a.Start.Before(inc.Start) {
+			inc.Start = a.Start
+		}
+		if a.End.After(inc.End) {
+			inc.End = a.End
+		}
+		if a.Attached {
+			continue // shown, never weighed
+		}
 		ruleIDs[a.Rule] = true
 		inc.Severity = maxSeverity(inc.Severity, a.Severity)
 		inc.RiskScore = max(inc.RiskScore, a.RiskScore)
@@ -240,12 +289,6 @@ func NewIncident(actor Actor, sess []Anomaly, opts IncidentOptions) *Incident {
 		}
 		history = max(history, a.BaselineEvents)
 		inc.NoBaseline = inc.NoBaseline && a.BaselineEvents == 0
-		if inc.Start.IsZero() || a.Start.Before(inc.Start) {
-			inc.Start = a.Start
-		}
-		if a.End.After(inc.End) {
-			inc.End = a.End
-		}
 	}
 	if floor != "" {
 		inc.Score = max(inc.Score, FloorScore)
@@ -260,6 +303,17 @@ func NewIncident(actor Actor, sess []Anomaly, opts IncidentOptions) *Incident {
 	inc.Timeline = timeline(anoms)
 	inc.Summary = summarise(inc)
 	return inc
+}
+
+// firstContributing is the session's first anomaly that is not attached:
+// the incident's id must not change when an attached one comes before it.
+func firstContributing(anoms []Anomaly) Anomaly {
+	for _, a := range anoms {
+		if !a.Attached {
+			return a
+		}
+	}
+	return anoms[0]
 }
 
 // severityForScore: an incident stronger than any one rule's judgement
@@ -316,6 +370,9 @@ func combine(anoms []Anomaly) (int, float64) {
 	byEvent := map[string]int{}
 	byRule := map[string]int{}
 	for i, a := range anoms {
+		if a.Attached {
+			continue
+		}
 		for _, e := range a.Events {
 			if j, ok := byEvent[e.ID]; ok {
 				union(i, j)
@@ -331,6 +388,9 @@ func combine(anoms []Anomaly) (int, float64) {
 	}
 	best := map[int]int{} // group root -> its strongest anomaly
 	for i := range anoms {
+		if anoms[i].Attached {
+			continue
+		}
 		r := find(i)
 		if b, ok := best[r]; !ok || anoms[i].Surprisal > anoms[b].Surprisal {
 			best[r] = i
@@ -338,7 +398,7 @@ func combine(anoms []Anomaly) (int, float64) {
 	}
 	rest := map[int]float64{} // group root -> surprisal of its other members
 	for i := range anoms {
-		if r := find(i); best[r] != i {
+		if r := find(i); best[r] != i && !anoms[i].Attached {
 			rest[r] += anoms[i].Surprisal
 		}
 	}
@@ -363,7 +423,7 @@ func combine(anoms []Anomaly) (int, float64) {
 		w /= 2
 	}
 	for i := range anoms {
-		anoms[i].Evidence = group[find(i)]
+		anoms[i].Evidence = group[find(i)] // 0 for attached ones
 	}
 	return len(leaders), round(total, 3)
 }

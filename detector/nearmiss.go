@@ -147,7 +147,9 @@ func (ev *evaluation) nearMisses(cands []*candidate) []NearMiss {
 	threshold := ev.rule.AnomalyThreshold
 	var below []*candidate
 	for _, c := range cands {
-		if c.est.Score < threshold {
+		// Those at or above the attach threshold went down the signal
+		// path: it records them if it drops them.
+		if c.est.Score < attachThreshold(threshold) {
 			below = append(below, c)
 		}
 	}

@@ -36,6 +36,9 @@ type Signal struct {
 	HighRisk    string // category when the action is high-risk
 	// Floor is the severity of the high-impact floor when it applied.
 	Floor string
+	// Attached: below the rule's threshold, kept only to join an incident
+	// its actor has for other reasons (see attachThreshold).
+	Attached bool
 	// Actor is who acted: the identity and account of the first event.
 	Actor      Actor
 	Automation bool

@@ -104,6 +104,16 @@ func (rn *Runner) runCase(ctx context.Context, file string, c *Case, pack *rules
 		res.Signals = append(res.Signals, out.Signals...)
 	}
 	res.Incidents = detector.IncidentsOf(res.Signals, detector.IncidentOptions{Threshold: c.Threshold})
+	// Attached signals are below their rule's threshold: context for an
+	// incident, not something the rule fired. Expectations are about what
+	// fired.
+	fired := res.Signals[:0:0]
+	for _, s := range res.Signals {
+		if !s.Attached {
+			fired = append(fired, s)
+		}
+	}
+	res.Signals = fired
 	res.Problems = compare(c, res.Signals, res.Incidents)
 	return res
 }
