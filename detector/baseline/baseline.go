@@ -88,6 +88,9 @@ type Stats struct {
 	// StateErrors count failed reads and writes of day documents; the
 	// days were counted raw instead.
 	StateErrors int64
+	// Hours stand in for partial days at the span's ends (memory only).
+	HoursMemory int64
+	HoursBuilt  int64
 }
 
 // Cache answers grouped counts from day documents where it can.
@@ -100,8 +103,9 @@ type Cache struct {
 	newest map[string]time.Time     // signature -> newest span end seen
 	span   map[string]time.Duration // signature -> widest span asked for
 	sums   map[string]*spanSum      // signature -> its latest run of whole days, summed
+	hours  map[string]*dayGroups    // signature-hour -> counts (memory only)
 
-	requests, split, raw, fromMemory, fromState, built, expired, stateErrors atomic.Int64
+	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt atomic.Int64
 }
 
 // New wraps b.
@@ -118,13 +122,13 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}}, nil
+	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hours: map[string]*dayGroups{}}, nil
 }
 
 // Stats returns the counters so far.
 func (c *Cache) Stats() Stats {
 	return Stats{Requests: c.requests.Load(), Split: c.split.Load(), RawQueries: c.raw.Load(),
-		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load()}
+		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load()}
 }
 
 // Events passes through: contributing events are always read raw.
@@ -137,7 +141,7 @@ func (c *Cache) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
 	c.requests.Add(1)
 	p := c.plan(req)
-	if len(p.days) == 0 {
+	if p.signature == "" {
 		c.raw.Add(1)
 		return c.b.CountGroups(ctx, req, fn)
 	}
@@ -155,12 +159,26 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 			return err
 		}
 	}
-	days, err := c.spanSum(ctx, req, p)
-	if err != nil {
-		return err
+	if len(p.days) > 0 {
+		days, err := c.spanSum(ctx, req, p)
+		if err != nil {
+			return err
+		}
+		for _, g := range days.restricted(req) {
+			sum[store.KeyString(g.Key)] += g.Count
+		}
 	}
-	for _, g := range days.restricted(req) {
-		sum[store.KeyString(g.Key)] += g.Count
+	keep := restriction(req)
+	for _, h := range p.hours {
+		hg, err := c.hour(ctx, req, p.signature, h)
+		if err != nil {
+			return err
+		}
+		for _, g := range hg.groups {
+			if keep(g.Key) {
+				sum[store.KeyString(g.Key)] += g.Count
+			}
+		}
 	}
 	c.expire(ctx, p.signature, req.Query.Window)
 	keys := sortedKeys(sum)
@@ -175,35 +193,59 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 // plan is how one request is answered.
 type plan struct {
 	signature string
-	days      []time.Time    // whole sealed days, by their UTC midnight
+	days      []time.Time    // whole sealed UTC days, by their midnight
+	hours     []time.Time    // whole sealed hours outside those days
 	edges     []store.Window // the rest of the span, counted raw
 }
 
-// plan splits req's span into whole sealed UTC days and raw edges. A
-// request is not split when it spans no whole sealed day, or when its
-// restriction names a field it does not group by (the day documents could
-// not apply it).
+// plan splits req's span, from its start, into whole sealed UTC days,
+// whole sealed hours where a day does not fit (the partial days at either
+// end), and raw edges for what is left: the part of an hour at the start,
+// and the unsealed end. A request is not split when no whole sealed hour
+// fits, or when its restriction names a field it does not group by (the
+// documents could not apply it).
 func (c *Cache) plan(req store.CountRequest) plan {
-	w := req.Query.Window
-	first := w.From.UTC().Truncate(day)
-	if first.Before(w.From) {
-		first = first.Add(day)
-	}
-	sealedBy := c.opts.Now().Add(-c.opts.Seal)
-	var days []time.Time
-	for d := first; !d.Add(day).After(w.To) && !d.Add(day).After(sealedBy); d = d.Add(day) {
-		days = append(days, d)
-	}
-	if len(days) == 0 || !groupsByRestricted(req) {
+	if !groupsByRestricted(req) {
 		return plan{}
 	}
-	p := plan{signature: Signature(req), days: days}
-	if w.From.Before(first) {
-		p.edges = append(p.edges, store.Window{From: w.From, To: first})
+	w := req.Query.Window
+	sealedBy := c.opts.Now().Add(-c.opts.Seal)
+	fits := func(at time.Time, d time.Duration) bool {
+		end := at.Add(d)
+		return at.Equal(at.Truncate(d)) && !end.After(w.To) && !end.After(sealedBy)
 	}
-	if end := days[len(days)-1].Add(day); end.Before(w.To) {
-		p.edges = append(p.edges, store.Window{From: end, To: w.To})
+	var p plan
+	raw := func(from, to time.Time) {
+		if n := len(p.edges); n > 0 && p.edges[n-1].To.Equal(from) {
+			p.edges[n-1].To = to
+			return
+		}
+		p.edges = append(p.edges, store.Window{From: from, To: to})
 	}
+	for cur := w.From.UTC(); cur.Before(w.To); {
+		switch {
+		case fits(cur, day):
+			p.days = append(p.days, cur)
+			cur = cur.Add(day)
+		case fits(cur, time.Hour):
+			p.hours = append(p.hours, cur)
+			cur = cur.Add(time.Hour)
+		case cur.Equal(cur.Truncate(time.Hour)):
+			raw(cur, w.To) // aligned but not whole or not sealed: so is the rest
+			cur = w.To
+		default:
+			next := cur.Truncate(time.Hour).Add(time.Hour)
+			if next.After(w.To) {
+				next = w.To
+			}
+			raw(cur, next)
+			cur = next
+		}
+	}
+	if len(p.days) == 0 && len(p.hours) == 0 {
+		return plan{}
+	}
+	p.signature = Signature(req)
 	return p
 }
 

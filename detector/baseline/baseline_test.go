@@ -27,7 +27,7 @@ var (
 
 func clock(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-func TestPlanSplitsWholeSealedDays(t *testing.T) {
+func TestPlanSplitsWholeSealedDaysAndHours(t *testing.T) {
 	mem := embedded.NewMemory()
 	defer mem.Close()
 	q := func(from, to time.Time) store.CountRequest {
@@ -38,25 +38,28 @@ func TestPlanSplitsWholeSealedDays(t *testing.T) {
 		name   string
 		req    store.CountRequest
 		now    time.Time
-		days   int
-		builds int64 // raw day counts on first use
-		raw    int64 // raw queries in all: edges + builds, or 1 unsplit
+		split  bool
+		builds int64 // days counted on first use
+		hours  int64 // hours counted
+		raw    int64 // raw queries in all: edges + day and hour counts, or 1 unsplit
 	}{
-		{"shorter than a day: raw", q(base.Add(h), base.Add(20*h)), later, 0, 0, 1},
-		{"a day and edges", q(base.Add(-3*h), base.Add(27*h)), later, 1, 1, 3},
-		{"two aligned days, no edges", q(base, base.Add(48*h)), later, 2, 2, 2},
-		{"second day not sealed yet", q(base.Add(-3*h), base.Add(48*h)), base.Add(49 * h), 1, 1, 3},
-		{"day ended just now: not sealed", q(base, base.Add(24*h)), base.Add(25 * h), 0, 0, 1},
+		{"a window of 15 minutes: raw", q(base.Add(h), base.Add(h+15*time.Minute)), later, false, 0, 0, 1},
+		{"part of an hour at each end: raw", q(base.Add(h+10*time.Minute), base.Add(2*h+5*time.Minute)), later, false, 0, 0, 1},
+		{"hours, no day", q(base.Add(h), base.Add(20*h)), later, true, 0, 19, 19},
+		{"hours, a day, hours", q(base.Add(-3*h), base.Add(27*h)), later, true, 1, 6, 7},
+		{"a partial hour first", q(base.Add(-3*h-20*time.Minute), base.Add(24*h)), later, true, 1, 3, 5},
+		{"second day not sealed yet: its sealed hours, then raw", q(base.Add(-3*h), base.Add(48*h)), base.Add(49 * h), true, 1, 26, 28},
+		{"two aligned days, no edges", q(base, base.Add(48*h)), later, true, 2, 0, 2},
 		{"restrict on a grouped field", func() store.CountRequest {
 			r := q(base, base.Add(48*h))
 			r.Restrict = map[string][]string{"a": {"1"}}
 			return r
-		}(), later, 2, 2, 2},
+		}(), later, true, 2, 0, 2},
 		{"restrict on a field not grouped by: raw", func() store.CountRequest {
 			r := q(base, base.Add(48*h))
 			r.Restrict = map[string][]string{"c": {"1"}}
 			return r
-		}(), later, 0, 0, 1},
+		}(), later, false, 0, 0, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,8 +71,8 @@ func TestPlanSplitsWholeSealedDays(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := c.Stats()
-			if st.DaysBuilt != tc.builds || st.RawQueries != tc.raw || (st.Split == 1) != (tc.days > 0) {
-				t.Errorf("stats %+v; want %d days built, %d raw queries", st, tc.builds, tc.raw)
+			if st.DaysBuilt != tc.builds || st.HoursBuilt != tc.hours || st.RawQueries != tc.raw || (st.Split == 1) != tc.split {
+				t.Errorf("stats %+v; want split %v, %d days and %d hours counted, %d raw queries", st, tc.split, tc.builds, tc.hours, tc.raw)
 			}
 		})
 	}

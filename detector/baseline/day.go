@@ -87,13 +87,54 @@ func (c *Cache) remember(id string, dg *dayGroups) *dayGroups {
 	return dg
 }
 
+// hour returns one whole sealed hour's counts, kept in memory only: hours
+// stand in for the partial days at the ends of a span until the day seals
+// (today) or the span moves past it (the day the history starts on), so a
+// restart recounts at most a day of them, once.
+func (c *Cache) hour(ctx context.Context, req store.CountRequest, sig string, h time.Time) (*dayGroups, error) {
+	id := sig + "-" + h.Format("2006-01-02T15")
+	c.mu.Lock()
+	hg := c.hours[id]
+	c.mu.Unlock()
+	if hg != nil && !c.opts.Rebuild {
+		c.hoursMemory.Add(1)
+		return hg, nil
+	}
+	hg, err := c.count(ctx, req, sig, h, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	c.hoursBuilt.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.hours[id]; cur != nil && !c.opts.Rebuild {
+		return cur, nil
+	}
+	c.hours[id] = hg
+	return hg, nil
+}
+
 // build counts one whole day over every entity: the restriction of the
 // request that asked is applied on reading, so every later tick, whatever
 // its active entities, can use the same document.
 func (c *Cache) build(ctx context.Context, req store.CountRequest, sig string, d time.Time) (*dayGroups, error) {
+	dg, err := c.count(ctx, req, sig, d, day)
+	if err != nil {
+		return nil, err
+	}
+	c.built.Add(1)
+	if c.opts.OnBuild != nil {
+		c.opts.OnBuild(sig, d, len(dg.groups))
+	}
+	return dg, nil
+}
+
+// count aggregates [at, at+span) over every entity.
+func (c *Cache) count(ctx context.Context, req store.CountRequest, sig string, at time.Time, span time.Duration) (*dayGroups, error) {
 	full := req
 	full.Restrict = nil
-	full.Query.Window = store.Window{From: d, To: d.Add(day)}
+	full.Query.Window = store.Window{From: at, To: at.Add(span)}
+	d := at
 	dg := &dayGroups{signature: sig, day: d}
 	c.raw.Add(1)
 	err := c.b.CountGroups(ctx, full, func(g store.Group) error {
@@ -101,11 +142,7 @@ func (c *Cache) build(ctx context.Context, req store.CountRequest, sig string, d
 		return nil
 	})
 	if err != nil {
-		return nil, wrap(err, "count day %s", d.Format(time.DateOnly))
-	}
-	c.built.Add(1)
-	if c.opts.OnBuild != nil {
-		c.opts.OnBuild(sig, d, len(dg.groups))
+		return nil, wrap(err, "count %s from %s", span, at.Format(time.RFC3339))
 	}
 	return dg, nil
 }
@@ -201,6 +238,20 @@ func (c *Cache) expire(ctx context.Context, sig string, w store.Window) {
 	for id, dg := range c.days {
 		if dg.signature == sig && dg.day.Before(inMemory) {
 			delete(c.days, id)
+		}
+	}
+	// An hour is done with once the span's start passed it, or once its
+	// day is whole and sealed within the span (a day document answers).
+	sealedBy := c.opts.Now().Add(-c.opts.Seal)
+	for id, hg := range c.hours {
+		if hg.signature != sig {
+			continue
+		}
+		d := hg.day.Truncate(day)
+		passed := hg.day.Before(w.From.Truncate(time.Hour))
+		dayAnswers := !d.Before(w.From) && !d.Add(day).After(sealedBy) && !d.Add(day).After(w.To)
+		if passed || dayAnswers {
+			delete(c.hours, id)
 		}
 	}
 	c.mu.Unlock()
