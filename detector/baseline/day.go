@@ -248,7 +248,9 @@ func (c *Cache) expire(ctx context.Context, sig string, w store.Window) {
 			continue
 		}
 		d := hg.day.Truncate(day)
-		passed := hg.day.Before(w.From.Truncate(time.Hour))
+		// Two days of slack: rules replayed side by side (backtest) share
+		// signatures and move through the span at their own pace.
+		passed := hg.day.Before(w.From.Add(-2 * day))
 		dayAnswers := !d.Before(w.From) && !d.Add(day).After(sealedBy) && !d.Add(day).After(w.To)
 		if passed || dayAnswers {
 			delete(c.hours, id)
