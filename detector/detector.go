@@ -167,14 +167,14 @@ func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Si
 	return append(out, attached...), nil
 }
 
-// Attached signals: a value new to its actor that scores at least half the
-// rule's threshold is written as an attached building block. It never
+// Attached signals: a value new to its actor that scores at least 35% of
+// the rule's threshold is written as an attached building block. It never
 // raises an incident's score nor opens one; it joins the session of an
 // incident its actor has anyway, so the incident shows every first-time
 // call of the session (a chained intrusion's quieter steps, made from the
 // victim's own device, sit beside its loud ones).
 const (
-	attachFraction = 0.5
+	attachFraction = 0.35
 	maxAttached    = 20 // per rule and window, beside max_signals
 )
 

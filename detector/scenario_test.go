@@ -172,8 +172,12 @@ func runScenario(t *testing.T, b store.Backend, index string) []string {
 			for _, f := range s.Value {
 				vals = append(vals, f.Value)
 			}
-			lines = append(lines, fmt.Sprintf("%s | %s | %s | score=%.1f conf=%s sev=%s risk=%d events=%d | %s",
-				r.ID, s.Label, strings.Join(vals, "/"), s.Score, s.Confidence, s.Severity, s.RiskScore, len(s.Events), s.Reason))
+			kind := ""
+			if s.Attached {
+				kind = " attached"
+			}
+			lines = append(lines, fmt.Sprintf("%s | %s | %s | score=%.1f%s conf=%s sev=%s risk=%d events=%d | %s",
+				r.ID, s.Label, strings.Join(vals, "/"), s.Score, kind, s.Confidence, s.Severity, s.RiskScore, len(s.Events), s.Reason))
 			if s.Score < 0 || s.Score > 100 {
 				t.Errorf("score out of bounds: %v", s.Score)
 			}
