@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -77,31 +76,10 @@ func exceptionFiles(p string) ([]string, Diagnostics) {
 	if !st.IsDir() {
 		return []string{p}, nil
 	}
-	var found []string
-	var diags Diagnostics
-	err = filepath.WalkDir(p, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			diags = append(diags, Diagnostic{File: name, Message: pathErr(err)})
-			return nil
-		}
-		if d.IsDir() {
-			if name != p && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if isRuleFile(name) {
-			found = append(found, name)
-		}
-		return nil
-	})
-	if err != nil {
-		diags = append(diags, Diagnostic{File: p, Message: pathErr(err)})
-	}
+	found, diags := yamlFilesUnder(p)
 	if len(found) == 0 {
 		diags = append(diags, Diagnostic{File: p, Message: "no *.yml or *.yaml exception lists", Warning: true})
 	}
-	sort.Strings(found)
 	return found, diags
 }
 

@@ -62,32 +62,13 @@ func (l Loader) LoadFiles(paths ...string) (*Pack, Diagnostics) {
 			addFile(p)
 			continue
 		}
-		var found []string
-		err = filepath.WalkDir(p, func(name string, d fs.DirEntry, err error) error {
-			if err != nil {
-				diags = append(diags, Diagnostic{File: name, Message: pathErr(err)})
-				return nil
-			}
-			if d.IsDir() {
-				if name != p && strings.HasPrefix(d.Name(), ".") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if isRuleFile(name) {
-				found = append(found, name)
-			}
-			return nil
-		})
-		if err != nil {
-			diags = append(diags, Diagnostic{File: p, Message: pathErr(err)})
-		}
+		found, walkDiags := yamlFilesUnder(p)
+		diags = append(diags, walkDiags...)
 		if len(found) == 0 {
 			// An error, not a warning: a service started on an empty
 			// directory would run no rules and look healthy.
 			diags = append(diags, Diagnostic{File: p, Message: "no *.yml or *.yaml files"})
 		}
-		sort.Strings(found)
 		for _, f := range found {
 			addFile(f)
 		}
@@ -384,4 +365,32 @@ func hasKey(m *yaml.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// yamlFilesUnder lists the *.yml and *.yaml files under dir, sorted,
+// skipping hidden directories; unreadable entries are diagnostics.
+func yamlFilesUnder(dir string) ([]string, Diagnostics) {
+	var found []string
+	var diags Diagnostics
+	err := filepath.WalkDir(dir, func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			diags = append(diags, Diagnostic{File: name, Message: pathErr(err)})
+			return nil
+		}
+		if d.IsDir() {
+			if name != dir && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if isRuleFile(name) {
+			found = append(found, name)
+		}
+		return nil
+	})
+	if err != nil {
+		diags = append(diags, Diagnostic{File: dir, Message: pathErr(err)})
+	}
+	sort.Strings(found)
+	return found, diags
 }
