@@ -57,6 +57,9 @@ const (
 	DefaultKeep = 92 * 24 * time.Hour
 )
 
+// DefaultMemoryGroups: about 100 MiB of day groups.
+const DefaultMemoryGroups = 1_000_000
+
 const day = 24 * time.Hour
 
 // Options configure a Cache.
@@ -67,6 +70,10 @@ type Options struct {
 	Seal time.Duration
 	// Keep is how far back from the newest span day documents are kept.
 	Keep time.Duration
+	// MemoryGroups bounds the day groups held in memory (default
+	// DefaultMemoryGroups); beyond it the oldest days are read back from
+	// their state documents when needed.
+	MemoryGroups int
 	// Rebuild recounts every day a request touches from the raw events
 	// and overwrites its document (offtrail baseline rebuild).
 	Rebuild bool
@@ -91,6 +98,8 @@ type Stats struct {
 	// Hours stand in for partial days at the span's ends (memory only).
 	HoursMemory int64
 	HoursBuilt  int64
+	// Evicted counts days forgotten over the memory budget.
+	Evicted int64
 }
 
 // Cache answers grouped counts from day documents where it can.
@@ -104,8 +113,10 @@ type Cache struct {
 	span   map[string]time.Duration // signature -> widest span asked for
 	sums   map[string]*spanSum      // signature -> its latest run of whole days, summed
 	hours  map[string]*dayGroups    // signature-hour -> counts (memory only)
+	// dayGroups counts the groups held in days, against MemoryGroups.
+	dayGroups int
 
-	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt atomic.Int64
+	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt, evicted atomic.Int64
 }
 
 // New wraps b.
@@ -122,13 +133,16 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MemoryGroups <= 0 {
+		opts.MemoryGroups = DefaultMemoryGroups
+	}
 	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hours: map[string]*dayGroups{}}, nil
 }
 
 // Stats returns the counters so far.
 func (c *Cache) Stats() Stats {
 	return Stats{Requests: c.requests.Load(), Split: c.split.Load(), RawQueries: c.raw.Load(),
-		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load()}
+		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load(), Evicted: c.evicted.Load()}
 }
 
 // Events passes through: contributing events are always read raw.

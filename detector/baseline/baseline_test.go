@@ -165,6 +165,9 @@ func TestEquivalence(t *testing.T) {
 				t.Fatal(err)
 			}
 			restarted, _ := baseline.New(b, opts)
+			tight := opts
+			tight.MemoryGroups = 10 // a budget of a few groups: days are read back from state
+			squeezed, _ := baseline.New(b, tight)
 			for i, req := range requests() {
 				req.Query.Index = []string{index}
 				want := collect(t, b, req)
@@ -174,7 +177,7 @@ func TestEquivalence(t *testing.T) {
 				for _, step := range []struct {
 					name  string
 					cache *baseline.Cache
-				}{{"built", first}, {"from memory", first}, {"from state", restarted}} {
+				}{{"built", first}, {"from memory", first}, {"from state", restarted}, {"over a memory budget", squeezed}, {"over it again", squeezed}} {
 					if got := collect(t, step.cache, req); !maps.Equal(got, want) {
 						t.Errorf("request %d %s: %d groups differ from the aggregation's %d: %v", i, step.name, len(got), len(want), diff(got, want))
 					}
@@ -187,6 +190,9 @@ func TestEquivalence(t *testing.T) {
 			}
 			if st := first.Stats(); st.DaysBuilt == 0 || st.DaysMemory == 0 {
 				t.Errorf("first cache: %+v, want days built then served from memory", st)
+			}
+			if st := squeezed.Stats(); st.Evicted == 0 || st.DaysBuilt != 0 {
+				t.Errorf("cache over its memory budget: %+v, want days evicted and read back, none rebuilt", st)
 			}
 			if st := restarted.Stats(); st.DaysState == 0 || st.DaysBuilt != 0 {
 				t.Errorf("restarted cache: %+v, want every day read from state, none rebuilt", st)

@@ -83,8 +83,35 @@ func (c *Cache) remember(id string, dg *dayGroups) *dayGroups {
 	if cur := c.days[id]; cur != nil && !c.opts.Rebuild {
 		return cur
 	}
+	c.dropDay(id)
 	c.days[id] = dg
+	c.dayGroups += len(dg.groups)
+	for c.dayGroups > c.opts.MemoryGroups && len(c.days) > 1 {
+		c.evictOldest(id)
+	}
 	return dg
+}
+
+// dropDay forgets a day (c.mu held).
+func (c *Cache) dropDay(id string) {
+	if dg := c.days[id]; dg != nil {
+		c.dayGroups -= len(dg.groups)
+		delete(c.days, id)
+	}
+}
+
+// evictOldest forgets the oldest day held, other than keep (c.mu held):
+// over the memory budget, the days furthest back are read from their
+// state documents again when next needed.
+func (c *Cache) evictOldest(keep string) {
+	var oldest string
+	for id, dg := range c.days {
+		if id != keep && (oldest == "" || dg.day.Before(c.days[oldest].day)) {
+			oldest = id
+		}
+	}
+	c.dropDay(oldest)
+	c.evicted.Add(1)
 }
 
 // hour returns one whole sealed hour's counts, kept in memory only: hours
@@ -237,7 +264,7 @@ func (c *Cache) expire(ctx context.Context, sig string, w store.Window) {
 	inMemory := w.To.Add(-c.span[sig] - day)
 	for id, dg := range c.days {
 		if dg.signature == sig && dg.day.Before(inMemory) {
-			delete(c.days, id)
+			c.dropDay(id)
 		}
 	}
 	// An hour is done with once the span's start passed it, or once its
