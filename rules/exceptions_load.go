@@ -32,23 +32,7 @@ func LoadExceptions(paths ...string) (*Exceptions, Diagnostics) {
 			}
 		}
 	}
-	ctx := &loadCtx{
-		read: func(name string) ([]byte, error) {
-			f, err := os.Open(name)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			return readLimited(f)
-		},
-		resolve: func(from, ref string) (string, error) {
-			if filepath.IsAbs(ref) {
-				return filepath.Clean(ref), nil
-			}
-			return filepath.Join(filepath.Dir(from), ref), nil
-		},
-		display: func(name string) string { return name },
-	}
+	ctx := diskLoadCtx()
 	x := &Exceptions{}
 	first := map[string]string{}
 	for _, f := range files {

@@ -73,23 +73,7 @@ func (l Loader) LoadFiles(paths ...string) (*Pack, Diagnostics) {
 			addFile(f)
 		}
 	}
-	ctx := &loadCtx{
-		read: func(name string) ([]byte, error) {
-			f, err := os.Open(name)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			return readLimited(f)
-		},
-		resolve: func(from, ref string) (string, error) {
-			if filepath.IsAbs(ref) {
-				return filepath.Clean(ref), nil
-			}
-			return filepath.Join(filepath.Dir(from), ref), nil
-		},
-		display: func(name string) string { return name },
-	}
+	ctx := diskLoadCtx()
 	pack, d := l.load(ctx, files)
 	diags = append(diags, d...)
 	diags.sort()
@@ -393,4 +377,26 @@ func yamlFilesUnder(dir string) ([]string, Diagnostics) {
 	}
 	sort.Strings(found)
 	return found, diags
+}
+
+// diskLoadCtx reads files from disk, size-limited, resolving references
+// (value lists, timezones files) beside the file that names them.
+func diskLoadCtx() *loadCtx {
+	return &loadCtx{
+		read: func(name string) ([]byte, error) {
+			f, err := os.Open(name)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			return readLimited(f)
+		},
+		resolve: func(from, ref string) (string, error) {
+			if filepath.IsAbs(ref) {
+				return filepath.Clean(ref), nil
+			}
+			return filepath.Join(filepath.Dir(from), ref), nil
+		},
+		display: func(name string) string { return name },
+	}
 }
