@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/detector/store"
-	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/detector/store/storetest"
-	"github.com/offtrail/offtrail/rules"
 )
 
 // Threshold 0 so every candidate becomes a signal and its score shows.
@@ -91,17 +88,9 @@ func TestBurst(t *testing.T) {
 		add("regional", "DescribeInstances", r, in.Add(time.Duration(i)*time.Minute), 1)
 	}
 
-	mem := embedded.NewMemory()
 	index := storetest.IndexPrefix + "burst"
-	docs := make([]storetest.Doc, len(evs))
-	for i, e := range evs {
-		docs[i] = e.doc(fmt.Sprintf("burst-%05d", i))
-	}
-	storetest.Load(t, mem, index, docs)
-	pack, diags := rules.LoadFS(fstest.MapFS{"r.yml": {Data: []byte(fmt.Sprintf(burstRules, index))}}, ".")
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
+	mem := memStoreWith(t, index, "burst", evs)
+	pack := packFrom(t, fmt.Sprintf(burstRules, index))
 
 	for _, tc := range []struct {
 		rule, who  string
@@ -199,17 +188,9 @@ func TestBurstLeadingPartialHour(t *testing.T) {
 		evs = append(evs, ev{at: from.Add(time.Duration(i-5) * time.Minute), who: userARN("late"), action: "GetSecretValue",
 			service: "secretsmanager.amazonaws.com", region: "eu-west-1", city: "Paris", country: "FR"})
 	}
-	mem := embedded.NewMemory()
 	index := storetest.IndexPrefix + "burst-partial"
-	docs := make([]storetest.Doc, len(evs))
-	for i, e := range evs {
-		docs[i] = e.doc(fmt.Sprintf("partial-%03d", i))
-	}
-	storetest.Load(t, mem, index, docs)
-	pack, diags := rules.LoadFS(fstest.MapFS{"r.yml": {Data: []byte(fmt.Sprintf(burstRules, index))}}, ".")
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
+	mem := memStoreWith(t, index, "partial", evs)
+	pack := packFrom(t, fmt.Sprintf(burstRules, index))
 	r, _ := pack.Get("burst-secrets")
 	for _, tc := range []struct {
 		from    time.Time

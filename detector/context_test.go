@@ -4,16 +4,13 @@ import (
 	"fmt"
 	"math"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/detector/store"
-	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/detector/store/storetest"
-	"github.com/offtrail/offtrail/rules"
 )
 
 const contextRule = `
@@ -71,17 +68,9 @@ func TestContext(t *testing.T) {
 	evs[len(evs)-1].ip = "92.184.100.7"
 	add("machine", "CreateTags", "Paris", "FR", sdk, in)
 
-	b := embedded.NewMemory()
 	index := storetest.IndexPrefix + "context"
-	docs := make([]storetest.Doc, len(evs))
-	for i, e := range evs {
-		docs[i] = e.doc(fmt.Sprintf("ctx-%04d", i))
-	}
-	storetest.Load(t, b, index, docs)
-	pack, diags := rules.LoadFS(fstest.MapFS{"r.yml": {Data: []byte(fmt.Sprintf(contextRule, index))}}, ".")
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
+	b := memStoreWith(t, index, "ctx", evs)
+	pack := packFrom(t, fmt.Sprintf(contextRule, index))
 	r, _ := pack.Get("ctx-rare-method")
 	res, err := detector.New(b, zerolog.Nop()).Evaluate(t.Context(), r, w, "test")
 	if err != nil {

@@ -4,16 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/detector/store"
-	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/detector/store/storetest"
-	"github.com/offtrail/offtrail/rules"
 )
 
 const freshRule = `
@@ -46,13 +43,8 @@ func TestFreshValueStaysNew(t *testing.T) {
 	add("victim", "UpdateAssumeRolePolicy", w.From.Add(20*time.Minute))
 	add("victim", "ListRoles", w.From.Add(21*time.Minute))
 
-	b := embedded.NewMemory()
 	index := storetest.IndexPrefix + "fresh"
-	docs := make([]storetest.Doc, len(evs))
-	for i, e := range evs {
-		docs[i] = e.doc(fmt.Sprintf("fresh-%04d", i))
-	}
-	storetest.Load(t, b, index, docs)
+	b := memStoreWith(t, index, "fresh", evs)
 	for _, tc := range []struct {
 		name      string
 		fresh     string
@@ -63,10 +55,7 @@ func TestFreshValueStaysNew(t *testing.T) {
 		{"fresh 1h: the first call is older, a habit", ", fresh: 1h", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pack, diags := rules.LoadFS(fstest.MapFS{"r.yml": {Data: []byte(fmt.Sprintf(freshRule, index, tc.fresh))}}, ".")
-			if diags.HasErrors() {
-				t.Fatal(diags.Error())
-			}
+			pack := packFrom(t, fmt.Sprintf(freshRule, index, tc.fresh))
 			r, _ := pack.Get("fresh-rare-method")
 			res, err := detector.New(b, zerolog.Nop()).Evaluate(t.Context(), r, w, "test")
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -311,4 +312,27 @@ func TestScenarioElasticsearch(t *testing.T) {
 func TestScenarioOpenSearch(t *testing.T) {
 	b := openEngine(t, testenv.OpenSearchURL(t))
 	checkScenario(t, runScenario(t, b, fmt.Sprintf("%sdetector-%d", storetest.IndexPrefix, time.Now().UnixNano())))
+}
+
+// memStoreWith loads evs into a new in-memory store under index, with ids
+// made from prefix and the event's position.
+func memStoreWith(t *testing.T, index, prefix string, evs []ev) *embedded.Store {
+	t.Helper()
+	mem := embedded.NewMemory()
+	docs := make([]storetest.Doc, len(evs))
+	for i, e := range evs {
+		docs[i] = e.doc(fmt.Sprintf("%s-%05d", prefix, i))
+	}
+	storetest.Load(t, mem, index, docs)
+	return mem
+}
+
+// packFrom loads the rules of one YAML document.
+func packFrom(t *testing.T, yaml string) *rules.Pack {
+	t.Helper()
+	pack, diags := rules.LoadFS(fstest.MapFS{"r.yml": {Data: []byte(yaml)}}, ".")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return pack
 }
