@@ -66,7 +66,7 @@ func (ev *evaluation) applyContext(ctx context.Context, sigs []*Signal) error {
 		Index:     ev.rule.Source.Index,
 		TimeField: ev.prof.Time,
 		Window: store.Window{
-			From: ev.window.From.Add(-time.Duration(cx.History)),
+			From: historyStart(ev.window.From.Add(-time.Duration(cx.History))),
 			To:   ev.window.From.Add(-time.Duration(cx.Settle)),
 		},
 	}

@@ -290,7 +290,7 @@ func (ev *evaluation) exceptionNames() []string {
 }
 
 // historyQuery selects the baseline: the span before the window, on event
-// time. Conditions of the where clause on the judged value fields select
+// time, from the hour (historyStart). Conditions of the where clause on the judged value fields select
 // which values are candidates in the window, not the entity's habits: "first
 // use of a high-risk action" judges a new high-risk action against all of
 // the identity's actions, not against the (usually empty) set of high-risk
@@ -306,10 +306,17 @@ func (ev *evaluation) historyQuery(span time.Duration) store.Query {
 	return store.Query{
 		Index:     ev.rule.Source.Index,
 		TimeField: ev.prof.Time,
-		Window:    store.Window{From: ev.window.From.Add(-span), To: ev.window.From},
+		Window:    store.Window{From: historyStart(ev.window.From.Add(-span)), To: ev.window.From},
 		Filter:    f,
 	}
 }
+
+// historyStart is where a history that would begin at t begins: at the
+// hour, so that as ticks move the span by 15 minutes its far end is whole
+// hours the baseline cache holds, never a partial hour that would cost an
+// engine request per count and tick. A history is thus up to 45 minutes
+// longer than its nominal span, the same on every backend and path.
+func historyStart(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
 func (ev *evaluation) count(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
 	ev.res.Queries++

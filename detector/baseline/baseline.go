@@ -77,6 +77,11 @@ type Options struct {
 	// Rebuild recounts every day a request touches from the raw events
 	// and overwrites its document (offtrail baseline rebuild).
 	Rebuild bool
+	// NoTail sends the recent end of spans to the backend, one request per
+	// count, instead of answering it from the tail (see tail.go).
+	NoTail bool
+	// TailLimit bounds the events of one tail read (DefaultTailLimit).
+	TailLimit int
 	// OnBuild is called after a day is counted from raw events.
 	OnBuild func(signature string, day time.Time, groups int)
 	Now     func() time.Time
@@ -100,6 +105,10 @@ type Stats struct {
 	HoursBuilt  int64
 	// Evicted counts days forgotten over the memory budget.
 	Evicted int64
+	// The tail: counts answered from it, reads of the backend's events
+	// for it, the events read, and counts sent to the backend because a
+	// read reached TailLimit.
+	TailAnswers, TailReads, TailEvents, TailFallbacks int64
 }
 
 // Cache answers grouped counts from day documents where it can.
@@ -113,10 +122,12 @@ type Cache struct {
 	span   map[string]time.Duration // signature -> widest span asked for
 	sums   map[string]*spanSum      // signature -> its latest run of whole days, summed
 	hours  map[string]*dayGroups    // signature-hour -> counts (memory only)
+	tails  map[string]*tail         // source -> its recent events
 	// dayGroups counts the groups held in days, against MemoryGroups.
 	dayGroups int
 
 	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt, evicted atomic.Int64
+	tailAnswers, tailReads, tailEvents, tailFallbacks                                                    atomic.Int64
 }
 
 // New wraps b.
@@ -136,13 +147,17 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.MemoryGroups <= 0 {
 		opts.MemoryGroups = DefaultMemoryGroups
 	}
-	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hours: map[string]*dayGroups{}}, nil
+	if opts.TailLimit <= 0 {
+		opts.TailLimit = DefaultTailLimit
+	}
+	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}}, nil
 }
 
 // Stats returns the counters so far.
 func (c *Cache) Stats() Stats {
 	return Stats{Requests: c.requests.Load(), Split: c.split.Load(), RawQueries: c.raw.Load(),
-		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load(), Evicted: c.evicted.Load()}
+		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load(), Evicted: c.evicted.Load(),
+		TailAnswers: c.tailAnswers.Load(), TailReads: c.tailReads.Load(), TailEvents: c.tailEvents.Load(), TailFallbacks: c.tailFallbacks.Load()}
 }
 
 // Events passes through: contributing events are always read raw.
@@ -156,8 +171,7 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 	c.requests.Add(1)
 	p := c.plan(req)
 	if p.signature == "" {
-		c.raw.Add(1)
-		return c.b.CountGroups(ctx, req, fn)
+		return c.countRecent(ctx, req, fn)
 	}
 	c.split.Add(1)
 	sum := map[string]int64{}
@@ -168,8 +182,7 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 	for _, w := range p.edges {
 		edge := req
 		edge.Query.Window = w
-		c.raw.Add(1)
-		if err := c.b.CountGroups(ctx, edge, add); err != nil {
+		if err := c.countRecent(ctx, edge, add); err != nil {
 			return err
 		}
 	}

@@ -42,24 +42,25 @@ func TestPlanSplitsWholeSealedDaysAndHours(t *testing.T) {
 		builds int64 // days counted on first use
 		hours  int64 // hours counted
 		raw    int64 // raw queries in all: edges + day and hour counts, or 1 unsplit
+		tail   int64 // counts answered from the tail
 	}{
-		{"a window of 15 minutes: raw", q(base.Add(h), base.Add(h+15*time.Minute)), later, false, 0, 0, 1},
-		{"part of an hour at each end: raw", q(base.Add(h+10*time.Minute), base.Add(2*h+5*time.Minute)), later, false, 0, 0, 1},
-		{"hours, no day", q(base.Add(h), base.Add(20*h)), later, true, 0, 19, 19},
-		{"hours, a day, hours", q(base.Add(-3*h), base.Add(27*h)), later, true, 1, 6, 7},
-		{"a partial hour first", q(base.Add(-3*h-20*time.Minute), base.Add(24*h)), later, true, 1, 3, 5},
-		{"second day not sealed yet: its sealed hours, then raw", q(base.Add(-3*h), base.Add(48*h)), base.Add(49 * h), true, 1, 26, 28},
-		{"two aligned days, no edges", q(base, base.Add(48*h)), later, true, 2, 0, 2},
+		{"a window of 15 minutes: raw", q(base.Add(h), base.Add(h+15*time.Minute)), later, false, 0, 0, 1, 0},
+		{"part of an hour at each end: raw", q(base.Add(h+10*time.Minute), base.Add(2*h+5*time.Minute)), later, false, 0, 0, 1, 0},
+		{"hours, no day", q(base.Add(h), base.Add(20*h)), later, true, 0, 19, 19, 0},
+		{"hours, a day, hours", q(base.Add(-3*h), base.Add(27*h)), later, true, 1, 6, 7, 0},
+		{"a partial hour first", q(base.Add(-3*h-20*time.Minute), base.Add(24*h)), later, true, 1, 3, 5, 0},
+		{"second day not sealed yet: its sealed hours, the newest and the rest from the tail", q(base.Add(-3*h), base.Add(48*h)), base.Add(49 * h), true, 1, 26, 26, 2},
+		{"two aligned days, no edges", q(base, base.Add(48*h)), later, true, 2, 0, 2, 0},
 		{"restrict on a grouped field", func() store.CountRequest {
 			r := q(base, base.Add(48*h))
 			r.Restrict = map[string][]string{"a": {"1"}}
 			return r
-		}(), later, true, 2, 0, 2},
+		}(), later, true, 2, 0, 2, 0},
 		{"restrict on a field not grouped by: raw", func() store.CountRequest {
 			r := q(base, base.Add(48*h))
 			r.Restrict = map[string][]string{"c": {"1"}}
 			return r
-		}(), later, false, 0, 0, 1},
+		}(), later, false, 0, 0, 1, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,8 +72,8 @@ func TestPlanSplitsWholeSealedDaysAndHours(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := c.Stats()
-			if st.DaysBuilt != tc.builds || st.HoursBuilt != tc.hours || st.RawQueries != tc.raw || (st.Split == 1) != tc.split {
-				t.Errorf("stats %+v; want split %v, %d days and %d hours counted, %d raw queries", st, tc.split, tc.builds, tc.hours, tc.raw)
+			if st.DaysBuilt != tc.builds || st.HoursBuilt != tc.hours || st.RawQueries != tc.raw || st.TailAnswers != tc.tail || (st.Split == 1) != tc.split {
+				t.Errorf("stats %+v; want split %v, %d days and %d hours counted, %d raw queries, %d from the tail", st, tc.split, tc.builds, tc.hours, tc.raw, tc.tail)
 			}
 		})
 	}
@@ -130,35 +131,46 @@ func collect(t *testing.T, s interface {
 	return out
 }
 
+// equivalenceBackends opens every backend the cache is proved on: the
+// embedded store always, the engines the environment names.
+func equivalenceBackends(t *testing.T) map[string]store.Backend {
+	out := map[string]store.Backend{"embedded": embedded.NewMemory()}
+	for name, url := range testenv.Engines(t) {
+		b, err := backends.Open(t.Context(), backends.Options{URLs: []string{url}}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = b
+	}
+	for _, b := range out {
+		t.Cleanup(func() { b.Close() })
+	}
+	return out
+}
+
+// loadFixture loads the two-day fixture into a new index of b and names
+// a new state index beside it.
+func loadFixture(t *testing.T, b store.Backend) (index, state string) {
+	t.Helper()
+	id := fmt.Sprint(time.Now().UnixNano())
+	index, state = storetest.IndexPrefix+"baseline-"+id, "offtrail-state-test-"+id
+	if err := b.EnsureTemplate(t.Context(), storetest.TemplateName, json.RawMessage(storetest.Template)); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Load(t, b, index, storetest.FixtureN(3, 1500))
+	if err := b.Refresh(t.Context(), index); err != nil {
+		t.Fatal(err)
+	}
+	return index, state
+}
+
 // TestEquivalence: the cache's answers equal one aggregation over the
 // span, on every backend, whether the days come from a fresh count, from
 // memory, or from the state documents a previous process left.
 func TestEquivalence(t *testing.T) {
-	backendsToTest := map[string]func(t *testing.T) store.Backend{
-		"embedded": func(t *testing.T) store.Backend { return embedded.NewMemory() },
-	}
-	for name, url := range testenv.Engines(t) {
-		backendsToTest[name] = func(t *testing.T) store.Backend {
-			b, err := backends.Open(t.Context(), backends.Options{URLs: []string{url}}, zerolog.Nop())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
-	}
-	for name, open := range backendsToTest {
+	for name, b := range equivalenceBackends(t) {
 		t.Run(name, func(t *testing.T) {
-			b := open(t)
-			defer b.Close()
-			id := fmt.Sprint(time.Now().UnixNano())
-			index, state := storetest.IndexPrefix+"baseline-"+id, "offtrail-state-test-"+id
-			if err := b.EnsureTemplate(t.Context(), storetest.TemplateName, json.RawMessage(storetest.Template)); err != nil {
-				t.Fatal(err)
-			}
-			storetest.Load(t, b, index, storetest.FixtureN(3, 1500))
-			if err := b.Refresh(t.Context(), index); err != nil {
-				t.Fatal(err)
-			}
+			index, state := loadFixture(t, b)
 			opts := baseline.Options{StateIndex: state, Now: clock(later)}
 			first, err := baseline.New(b, opts)
 			if err != nil {

@@ -163,15 +163,29 @@ func (c *Cache) count(ctx context.Context, req store.CountRequest, sig string, a
 	full.Query.Window = store.Window{From: at, To: at.Add(span)}
 	d := at
 	dg := &dayGroups{signature: sig, day: d}
-	c.raw.Add(1)
-	err := c.b.CountGroups(ctx, full, func(g store.Group) error {
+	collect := func(g store.Group) error {
 		dg.groups = append(dg.groups, store.Group{Key: append([]string(nil), g.Key...), Count: g.Count})
 		return nil
-	})
+	}
+	err := c.countHour(ctx, full, span, collect)
 	if err != nil {
 		return nil, wrap(err, "count %s from %s", span, at.Format(time.RFC3339))
 	}
 	return dg, nil
+}
+
+// countHour counts one span of req over every entity: the newest sealed
+// hour from the tail (read once more for late deliveries), the rest raw.
+func (c *Cache) countHour(ctx context.Context, full store.CountRequest, span time.Duration, fn func(store.Group) error) error {
+	if span == time.Hour && c.inTail(full.Query.Window) {
+		err := c.fromTail(ctx, full, fn, true)
+		if !errors.Is(err, errTailFull) {
+			return err
+		}
+		c.tailFallbacks.Add(1)
+	}
+	c.raw.Add(1)
+	return c.b.CountGroups(ctx, full, fn)
 }
 
 // store writes a day's document. Another replica may have written it

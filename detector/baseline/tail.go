@@ -1,0 +1,206 @@
+package baseline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/embedded"
+)
+
+// The tail is the unsealed end of every span: the last hours, which no
+// day or hour document holds yet. Every rule asks for it every tick (its
+// window, the end of its history, the end of each context field's
+// history), and each ask was one engine request. The tail instead reads
+// the new events of a source once per tick, whatever the number of rules
+// and fields, keeps them in an in-memory embedded store, and answers those
+// counts there, with the same filter semantics as the engines (the
+// backend conformance suite holds all three to them).
+//
+// Late deliveries: an event that lands in an hour the tail has already
+// read is not seen until the hour seals, when the tail reads that hour
+// once more and the hour's counts are taken from it — the same moment a
+// raw hour build would count it. The scheduler's delay is what keeps a
+// window's own events complete, tail or not.
+
+// tailIndex is the in-memory index the tail's events are kept in.
+const tailIndex = "tail"
+
+// DefaultTailLimit bounds the events one tail read may return; a read
+// that reaches it is not used (the counts go to the engine instead).
+const DefaultTailLimit = 200_000
+
+var errTailFull = errors.New("tail read reached its limit")
+
+// tail holds the recent events of one source (indices and time field).
+type tail struct {
+	mu       sync.Mutex
+	q        store.Query // Index and TimeField of the source
+	mem      *embedded.Store
+	from, to time.Time          // [from, to) is held
+	reread   map[time.Time]bool // hours read again once sealed
+}
+
+// tailSource names a request's source.
+func tailSource(q store.Query) string {
+	b, _ := json.Marshal(struct {
+		I []string `json:"i"`
+		T string   `json:"t"`
+	}{q.Index, q.TimeField})
+	return string(b)
+}
+
+// tailFloor is where the tail starts: the newest sealed hour, which is
+// the newest an hour build asks for and the oldest an edge does.
+func (c *Cache) tailFloor() time.Time {
+	return c.opts.Now().Add(-c.opts.Seal).UTC().Truncate(time.Hour).Add(-time.Hour)
+}
+
+// inTail reports whether w is for the tail to answer: recent, and not
+// reaching past now (events still to come would be missed).
+func (c *Cache) inTail(w store.Window) bool {
+	return !c.opts.NoTail && !w.From.Before(c.tailFloor()) && !w.To.After(c.opts.Now())
+}
+
+// countRecent answers req from the tail when its window is recent, else
+// from the backend.
+func (c *Cache) countRecent(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
+	if c.inTail(req.Query.Window) {
+		err := c.fromTail(ctx, req, fn, false)
+		if !errors.Is(err, errTailFull) {
+			return err
+		}
+		c.tailFallbacks.Add(1)
+	}
+	c.raw.Add(1)
+	return c.b.CountGroups(ctx, req, fn)
+}
+
+// fromTail counts req over the tail of its source, reading what the tail
+// does not hold yet. With sealed set, req's window is a sealed hour, read
+// once more before it is counted (late deliveries).
+func (c *Cache) fromTail(ctx context.Context, req store.CountRequest, fn func(store.Group) error, sealed bool) error {
+	src := tailSource(req.Query)
+	c.mu.Lock()
+	t := c.tails[src]
+	if t == nil {
+		t = &tail{q: store.Query{Index: req.Query.Index, TimeField: req.Query.TimeField}, reread: map[time.Time]bool{}}
+		c.tails[src] = t
+	}
+	c.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := c.extend(ctx, t, req.Query.Window, sealed); err != nil {
+		return err
+	}
+	c.tailAnswers.Add(1)
+	local := req
+	local.Query.Index = []string{tailIndex}
+	return t.mem.CountGroups(ctx, local, fn)
+}
+
+// extend makes t hold w (t.mu held): it drops what fell behind the floor,
+// reads the parts of w it lacks, and reads a sealed hour once more.
+func (c *Cache) extend(ctx context.Context, t *tail, w store.Window, sealed bool) error {
+	floor := c.tailFloor()
+	switch {
+	case t.mem == nil || !t.to.After(floor) || w.From.After(t.to) || w.To.Before(t.from):
+		// Empty, stale or out of reach: start again at w.
+		t.mem, t.from, t.to, t.reread = embedded.NewMemory(), w.From, w.From, map[time.Time]bool{}
+	case t.from.Before(floor.Add(-time.Hour)):
+		if err := c.prune(ctx, t, floor); err != nil {
+			return err
+		}
+	}
+	// A sealed hour read for the first time now needs no second read.
+	fresh := !w.From.Before(t.to) || !w.To.After(t.from)
+	if w.From.Before(t.from) {
+		if err := c.read(ctx, t, store.Window{From: w.From, To: t.from}); err != nil {
+			return err
+		}
+		t.from = w.From
+	}
+	if w.To.After(t.to) {
+		if err := c.read(ctx, t, store.Window{From: t.to, To: w.To}); err != nil {
+			return err
+		}
+		t.to = w.To
+	}
+	if sealed && !t.reread[w.From] {
+		if !fresh {
+			if err := c.read(ctx, t, w); err != nil {
+				return err
+			}
+		}
+		t.reread[w.From] = true
+	}
+	return nil
+}
+
+// read adds the source's events of w to the tail; ids already held are
+// replaced, so reading a span twice adds only what arrived in between.
+func (c *Cache) read(ctx context.Context, t *tail, w store.Window) error {
+	q := t.q
+	q.Window = w
+	c.tailReads.Add(1)
+	evs, err := c.b.Events(ctx, q, c.opts.TailLimit)
+	if err != nil {
+		return wrap(err, "read the tail %s", w)
+	}
+	if len(evs) >= c.opts.TailLimit {
+		t.mem = nil // what it holds may be incomplete
+		return errTailFull
+	}
+	c.tailEvents.Add(int64(len(evs)))
+	// Ids carry their index: two indices of one pattern may each hold an
+	// id, and the engines count both.
+	return keep(ctx, t.mem, evs, func(e store.Event) string { return e.Index + "\x00" + e.ID })
+}
+
+// keep writes events into mem under the ids id gives them.
+func keep(ctx context.Context, mem *embedded.Store, evs []store.Event, id func(store.Event) string) error {
+	bw, err := mem.NewBulkWriter(ctx, tailIndex, nil)
+	if err != nil {
+		return wrap(err, "tail")
+	}
+	for _, e := range evs {
+		src, err := json.Marshal(e.Source)
+		if err != nil {
+			return wrap(err, "tail: encode event %s", e.ID)
+		}
+		if err := bw.Add(ctx, store.Doc{ID: id(e), Source: src}); err != nil {
+			return wrap(err, "tail")
+		}
+	}
+	if _, failed, err := bw.Close(ctx); err != nil || failed > 0 {
+		return wrap(errors.Join(err, fmt.Errorf("%d events refused", failed)), "tail")
+	}
+	return nil
+}
+
+// prune drops the events before floor (t.mu held) by copying the rest
+// into a fresh store: the embedded store does not delete.
+func (c *Cache) prune(ctx context.Context, t *tail, floor time.Time) error {
+	q := store.Query{Index: []string{tailIndex}, TimeField: t.q.TimeField, Window: store.Window{From: floor, To: t.to}}
+	fresh := embedded.NewMemory()
+	if floor.Before(t.to) {
+		evs, err := t.mem.Events(ctx, q, int(^uint(0)>>1))
+		if err != nil {
+			return wrap(err, "prune the tail")
+		}
+		if err := keep(ctx, fresh, evs, func(e store.Event) string { return e.ID }); err != nil {
+			return err
+		}
+	}
+	t.mem, t.from = fresh, floor
+	for h := range t.reread {
+		if h.Before(floor) {
+			delete(t.reread, h)
+		}
+	}
+	return nil
+}
