@@ -127,7 +127,7 @@ type Cache struct {
 	dayGroups int
 
 	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt, evicted atomic.Int64
-	tailAnswers, tailReads, tailEvents, tailFallbacks                                                    atomic.Int64
+	tailAnswers, tailReads, tailEvents, tailFallbacks                                                          atomic.Int64
 }
 
 // New wraps b.
