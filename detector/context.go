@@ -67,7 +67,7 @@ func (ev *evaluation) applyContext(ctx context.Context, sigs []*Signal) error {
 		TimeField: ev.prof.Time,
 		Window: store.Window{
 			From: historyStart(ev.window.From.Add(-time.Duration(cx.History))),
-			To:   ev.window.From.Add(-time.Duration(cx.Settle)),
+			To:   settledEnd(ev.window.From, time.Duration(cx.Settle)),
 		},
 	}
 	seen := make([]map[string]int64, len(fields))   // actor \x1e normalised value -> events

@@ -318,6 +318,16 @@ func (ev *evaluation) historyQuery(span time.Duration) store.Query {
 // longer than its nominal span, the same on every backend and path.
 func historyStart(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
+// settledEnd is where a history that settles (ends settle before the
+// window that starts at from) ends: at the hour, for the same reason, so
+// the settle is up to 45 minutes longer than asked.
+func settledEnd(from time.Time, settle time.Duration) time.Time {
+	if settle <= 0 {
+		return from
+	}
+	return from.Add(-settle).UTC().Truncate(time.Hour)
+}
+
 func (ev *evaluation) count(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
 	ev.res.Queries++
 	return ev.d.store.CountGroups(ctx, req, fn)

@@ -126,7 +126,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 	// 2. The active entities' baselines.
 	hq := ev.historyQuery(time.Duration(rr.History))
 	if rr.Settle > 0 {
-		hq.Window.To = hq.Window.To.Add(-time.Duration(rr.Settle))
+		hq.Window.To = settledEnd(hq.Window.To, time.Duration(rr.Settle))
 		hq.Window.From = hq.Window.From.Add(-time.Duration(rr.Settle))
 	}
 	baselines := map[string]*Baseline{}

@@ -58,6 +58,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	eaScript := fs.String("elastalert-script", "scripts/elastalert-bench.sh", "the script that installs and drives ElastAlert 2")
 	eaSpan := fs.Duration("elastalert-span", 0, "ElastAlert's replay span ending where the ticks end (0: the timed ticks' span, --windows × 15m)")
 	compareRaw := fs.Bool("compare-raw", false, "also time every scope aggregating the raw history each tick (no baseline days), as before the cache")
+	warmup := fs.Duration("warmup", 0, "untimed ticks after the cold one, before the timed ones (26h: a running service's steady state, when its context spans reach hours it counted)")
 	plotPath := fs.String("plot", "", "draw per-tick total CPU and p95 against history size as a PNG here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,13 +66,13 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	hopts := historyOpts{keep: *keep, reusePartial: *reusePartial, gzip: *gzipRate, loadWithin: *loadWithin,
 		elastalert: *elastalert, eaScript: *eaScript, eaSpan: *eaSpan}
 	if *pack {
-		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents})
+		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute))})
 	}
 	for _, id := range ruleIDs {
 		if _, ok := builtinRule(id); !ok {
 			return &exitError{code: 2, err: fmt.Errorf("--rule %q: not in the built-in pack", id)}
 		}
-		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents})
+		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute))})
 	}
 	if *compareRaw {
 		// The same scopes counting the whole history every tick: the work
@@ -365,7 +366,10 @@ func benchScope(ctx context.Context, env *cliEnv, t *bench.Table, st store.Backe
 
 // scopeCost is a scope's line of the cost table.
 func scopeCost(lat *bench.Latency, name string, events int) bench.Cost {
-	note := fmt.Sprintf("load average %s", bench.LoadAverage())
+	note := fmt.Sprintf("%s; load average %s", lat.Requests.PerTick(lat.Ticks), bench.LoadAverage())
+	if lat.Warmup > 0 {
+		note = fmt.Sprintf("after %d untimed warm-up ticks; %s", lat.Warmup, note)
+	}
 	if lat.Used.HasEngine {
 		note = fmt.Sprintf("engine idle %.0f ms/s before; %s", 1000*lat.Background, note)
 	} else {

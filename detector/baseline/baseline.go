@@ -117,12 +117,13 @@ type Cache struct {
 	opts Options
 
 	mu     sync.Mutex
-	days   map[string]*dayGroups    // document id -> counts
-	newest map[string]time.Time     // signature -> newest span end seen
-	span   map[string]time.Duration // signature -> widest span asked for
-	sums   map[string]*spanSum      // signature -> its latest run of whole days, summed
-	hours  map[string]*dayGroups    // signature-hour -> counts (memory only)
-	tails  map[string]*tail         // source -> its recent events
+	days   map[string]*dayGroups                    // document id -> counts
+	newest map[string]time.Time                     // signature -> newest span end seen
+	span   map[string]time.Duration                 // signature -> widest span asked for
+	sums   map[string]*spanSum                      // signature -> its latest run of whole days, summed
+	hours  map[string]*dayGroups                    // signature-hour -> counts (memory only)
+	tails  map[string]*tail                         // source -> its recent events
+	known  map[string]map[string]store.CountRequest // source -> signature -> a request of it
 	// dayGroups counts the groups held in days, against MemoryGroups.
 	dayGroups int
 
@@ -150,7 +151,7 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.TailLimit <= 0 {
 		opts.TailLimit = DefaultTailLimit
 	}
-	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}}, nil
+	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
 }
 
 // Stats returns the counters so far.
@@ -160,8 +161,15 @@ func (c *Cache) Stats() Stats {
 		TailAnswers: c.tailAnswers.Load(), TailReads: c.tailReads.Load(), TailEvents: c.tailEvents.Load(), TailFallbacks: c.tailFallbacks.Load()}
 }
 
-// Events passes through: contributing events are always read raw.
+// Events reads recent events from the tail, the rest from the backend.
 func (c *Cache) Events(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	if c.inTail(q.Window) {
+		evs, err := c.eventsFromTail(ctx, q, limit)
+		if !errors.Is(err, errTailFull) {
+			return evs, err
+		}
+		c.tailFallbacks.Add(1)
+	}
 	return c.b.Events(ctx, q, limit)
 }
 
@@ -174,6 +182,7 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 		return c.countRecent(ctx, req, fn)
 	}
 	c.split.Add(1)
+	c.register(req, p.signature)
 	sum := map[string]int64{}
 	add := func(g store.Group) error {
 		sum[store.KeyString(g.Key)] += g.Count

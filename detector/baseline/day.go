@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/embedded"
 )
 
 // dayGroups is one day's counts for one signature.
@@ -119,13 +120,16 @@ func (c *Cache) evictOldest(keep string) {
 // (today) or the span moves past it (the day the history starts on), so a
 // restart recounts at most a day of them, once.
 func (c *Cache) hour(ctx context.Context, req store.CountRequest, sig string, h time.Time) (*dayGroups, error) {
-	id := sig + "-" + h.Format("2006-01-02T15")
+	id := hourID(sig, h)
 	c.mu.Lock()
 	hg := c.hours[id]
 	c.mu.Unlock()
 	if hg != nil && !c.opts.Rebuild {
 		c.hoursMemory.Add(1)
 		return hg, nil
+	}
+	if hg, err := c.hourFromTail(ctx, req, id, h); hg != nil || err != nil {
+		return hg, err
 	}
 	hg, err := c.count(ctx, req, sig, h, time.Hour)
 	if err != nil {
@@ -140,6 +144,31 @@ func (c *Cache) hour(ctx context.Context, req store.CountRequest, sig string, h 
 	c.hours[id] = hg
 	return hg, nil
 }
+
+// hourFromTail returns the newest sealed hour as the tail counted it for
+// every signature of the source (sealHour), or nil when the tail does not
+// hold it.
+func (c *Cache) hourFromTail(ctx context.Context, req store.CountRequest, id string, h time.Time) (*dayGroups, error) {
+	q := req.Query
+	q.Window = store.Window{From: h, To: h.Add(time.Hour)}
+	if c.opts.Rebuild || !c.inTail(q.Window) {
+		return nil, nil
+	}
+	err := c.withTail(ctx, q, true, func(*embedded.Store, store.Query) error { return nil })
+	if errors.Is(err, errTailFull) {
+		c.tailFallbacks.Add(1)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hours[id], nil
+}
+
+// hourID keys one signature's hour in memory.
+func hourID(sig string, h time.Time) string { return sig + "-" + h.UTC().Format("2006-01-02T15") }
 
 // build counts one whole day over every entity: the restriction of the
 // request that asked is applied on reading, so every later tick, whatever
@@ -167,25 +196,11 @@ func (c *Cache) count(ctx context.Context, req store.CountRequest, sig string, a
 		dg.groups = append(dg.groups, store.Group{Key: append([]string(nil), g.Key...), Count: g.Count})
 		return nil
 	}
-	err := c.countHour(ctx, full, span, collect)
-	if err != nil {
+	c.raw.Add(1)
+	if err := c.b.CountGroups(ctx, full, collect); err != nil {
 		return nil, wrap(err, "count %s from %s", span, at.Format(time.RFC3339))
 	}
 	return dg, nil
-}
-
-// countHour counts one span of req over every entity: the newest sealed
-// hour from the tail (read once more for late deliveries), the rest raw.
-func (c *Cache) countHour(ctx context.Context, full store.CountRequest, span time.Duration, fn func(store.Group) error) error {
-	if span == time.Hour && c.inTail(full.Query.Window) {
-		err := c.fromTail(ctx, full, fn, true)
-		if !errors.Is(err, errTailFull) {
-			return err
-		}
-		c.tailFallbacks.Add(1)
-	}
-	c.raw.Add(1)
-	return c.b.CountGroups(ctx, full, fn)
 }
 
 // store writes a day's document. Another replica may have written it

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +44,22 @@ type tail struct {
 	mem      *embedded.Store
 	from, to time.Time          // [from, to) is held
 	reread   map[time.Time]bool // hours read again once sealed
+}
+
+// register remembers req's signature for its source, so the tail counts
+// each sealed hour for it (sealHour).
+func (c *Cache) register(req store.CountRequest, sig string) {
+	src := tailSource(req.Query)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.known[src][sig]; ok {
+		return
+	}
+	if c.known[src] == nil {
+		c.known[src] = map[string]store.CountRequest{}
+	}
+	req.Restrict, req.Query.Window, req.PageSize = nil, store.Window{}, 0
+	c.known[src][sig] = req
 }
 
 // tailSource names a request's source.
@@ -84,23 +101,46 @@ func (c *Cache) countRecent(ctx context.Context, req store.CountRequest, fn func
 // does not hold yet. With sealed set, req's window is a sealed hour, read
 // once more before it is counted (late deliveries).
 func (c *Cache) fromTail(ctx context.Context, req store.CountRequest, fn func(store.Group) error, sealed bool) error {
-	src := tailSource(req.Query)
+	return c.withTail(ctx, req.Query, sealed, func(mem *embedded.Store, local store.Query) error {
+		req.Query = local
+		return mem.CountGroups(ctx, req, fn)
+	})
+}
+
+// eventsFromTail reads q's events from the tail of its source (the
+// events of a signal's window, fetched for its timeline).
+func (c *Cache) eventsFromTail(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	var out []store.Event
+	err := c.withTail(ctx, q, false, func(mem *embedded.Store, local store.Query) error {
+		evs, err := mem.Events(ctx, local, limit)
+		for i := range evs {
+			evs[i].ID, evs[i].Index, _ = strings.Cut(evs[i].ID, "\x00")
+		}
+		out = evs
+		return err
+	})
+	return out, err
+}
+
+// withTail makes the tail of q's source hold q's window and calls fn with
+// it and q rewritten to read it.
+func (c *Cache) withTail(ctx context.Context, q store.Query, sealed bool, fn func(*embedded.Store, store.Query) error) error {
+	src := tailSource(q)
 	c.mu.Lock()
 	t := c.tails[src]
 	if t == nil {
-		t = &tail{q: store.Query{Index: req.Query.Index, TimeField: req.Query.TimeField}, reread: map[time.Time]bool{}}
+		t = &tail{q: store.Query{Index: q.Index, TimeField: q.TimeField}, reread: map[time.Time]bool{}}
 		c.tails[src] = t
 	}
 	c.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := c.extend(ctx, t, req.Query.Window, sealed); err != nil {
+	if err := c.extend(ctx, t, q.Window, sealed); err != nil {
 		return err
 	}
 	c.tailAnswers.Add(1)
-	local := req
-	local.Query.Index = []string{tailIndex}
-	return t.mem.CountGroups(ctx, local, fn)
+	q.Index = []string{tailIndex}
+	return fn(t.mem, q)
 }
 
 // extend makes t hold w (t.mu held): it drops what fell behind the floor,
@@ -138,6 +178,52 @@ func (c *Cache) extend(ctx context.Context, t *tail, w store.Window, sealed bool
 		}
 		t.reread[w.From] = true
 	}
+	return c.sealHour(ctx, t, floor)
+}
+
+// sealHour counts hour h, once it has sealed and the tail holds it, for
+// every signature of the source (t.mu held): read once more for late
+// deliveries, then counted in memory. A span that ends a settle before
+// its window (the context fields' histories end a day back) reaches the
+// hour a day later and finds it kept, where it would otherwise count it
+// raw, one request per field and hour.
+func (c *Cache) sealHour(ctx context.Context, t *tail, h time.Time) error {
+	w := store.Window{From: h, To: h.Add(time.Hour)}
+	if t.mem == nil || t.from.After(w.From) || t.to.Before(w.To) {
+		return nil // the tail does not hold it (yet)
+	}
+	if !t.reread[h] {
+		if err := c.read(ctx, t, w); err != nil {
+			return err
+		}
+		t.reread[h] = true
+	}
+	c.mu.Lock()
+	todo := map[string]store.CountRequest{}
+	for sig, req := range c.known[tailSource(t.q)] {
+		if c.hours[hourID(sig, h)] == nil {
+			todo[sig] = req
+		}
+	}
+	c.mu.Unlock()
+	for sig, req := range todo {
+		req.Query.Window = w
+		req.Query.Index = []string{tailIndex}
+		hg := &dayGroups{signature: sig, day: h}
+		err := t.mem.CountGroups(ctx, req, func(g store.Group) error {
+			hg.groups = append(hg.groups, store.Group{Key: append([]string(nil), g.Key...), Count: g.Count})
+			return nil
+		})
+		if err != nil {
+			return wrap(err, "count hour %s from the tail", h.Format(time.RFC3339))
+		}
+		c.hoursBuilt.Add(1)
+		c.mu.Lock()
+		if c.hours[hourID(sig, h)] == nil {
+			c.hours[hourID(sig, h)] = hg
+		}
+		c.mu.Unlock()
+	}
 	return nil
 }
 
@@ -157,8 +243,9 @@ func (c *Cache) read(ctx context.Context, t *tail, w store.Window) error {
 	}
 	c.tailEvents.Add(int64(len(evs)))
 	// Ids carry their index: two indices of one pattern may each hold an
-	// id, and the engines count both.
-	return keep(ctx, t.mem, evs, func(e store.Event) string { return e.Index + "\x00" + e.ID })
+	// id, and the engines count both. The id comes first so that events
+	// of one time are read back ordered by id, as the engines order them.
+	return keep(ctx, t.mem, evs, func(e store.Event) string { return e.ID + "\x00" + e.Index })
 }
 
 // keep writes events into mem under the ids id gives them.

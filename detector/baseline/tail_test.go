@@ -2,6 +2,7 @@ package baseline_test
 
 import (
 	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // what one aggregation gives, on every backend; the tail reads each
 // source a few times per tick however many counts it answers. An event
 // delivered late into an hour the tail already read is counted once that
-// hour seals.
+// hour seals. Events read for a signal's timeline are the backend's.
 func TestTailFollowsTicks(t *testing.T) {
 	const min, h = time.Minute, time.Hour
 	for name, b := range equivalenceBackends(t) {
@@ -39,6 +40,23 @@ func TestTailFollowsTicks(t *testing.T) {
 						t.Fatal(err)
 					}
 					late = true
+				}
+				for _, f := range []store.Filter{{}, {Terms: map[string][]string{storetest.FieldARN: {"arn:aws:iam::111111111111:user/alice"}}}} {
+					q := store.Query{Index: []string{index}, TimeField: storetest.FieldTime, Window: store.Window{From: tick.Add(-2 * h), To: tick}, Filter: f}
+					if late && q.Window.Contains(lateAt) && tick.Before(lateSealed) {
+						continue
+					}
+					got, err := c.Events(t.Context(), q, 25)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := b.Events(t.Context(), q, 25)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(want) == 0 || !reflect.DeepEqual(got, want) {
+						t.Fatalf("tick %s: events of %s from the cache differ from the backend's (%d, %d events)", tick.Format(time.TimeOnly), q.Window, len(got), len(want))
+					}
 				}
 				windows := []store.Window{{From: tick.Add(-15 * min), To: tick}, {From: tick.Add(-15*min - 20*h).Truncate(h), To: tick.Add(-15 * min)}}
 				for i, shape := range requests() {

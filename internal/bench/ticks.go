@@ -34,6 +34,10 @@ type Scope struct {
 	// of reading the baseline days (detector/baseline): the cost before
 	// the cache, for comparison.
 	RawHistory bool
+	// Warmup ticks run after the cold one and before the timed ones,
+	// untimed: a service's steady state begins once its context spans,
+	// which end a day back, reach hours it has counted itself.
+	Warmup int
 }
 
 // Name is "pack" or the rule id.
@@ -69,6 +73,10 @@ type Latency struct {
 	// Background is the engine's CPU per second of wall time in an idle
 	// moment just before the ticks (others' work on shared engines).
 	Background float64
+	// Requests are the store calls of the warm ticks.
+	Requests Requests
+	// Warmup is how many untimed ticks came between the cold and the timed.
+	Warmup int
 }
 
 // PerTick divides d over the warm ticks.
@@ -174,13 +182,18 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 	for _, r := range rs {
 		step = min(step, schedule.TimingOf(r).Interval)
 	}
-	clock := func() time.Time { return end }
-	counted, dropDays, err := baselinesFor(st, sc, clock, log)
+	// The clock follows the ticks, as a service's does: what has sealed,
+	// and what the tail holds, moves with them.
+	total := sc.Warmup + n + 1 // the cold tick, the warm-up, the timed ticks
+	now := end.Add(-time.Duration(total-1) * step)
+	clock := func() time.Time { return now }
+	calls := &countingStore{Backend: st}
+	counted, dropDays, err := baselinesFor(calls, sc, clock, log)
 	if err != nil {
 		return nil, err
 	}
 	defer dropDays()
-	tk := &ticker{st: st, rules: rs, writes: sc.Writes,
+	tk := &ticker{st: calls, rules: rs, writes: sc.Writes,
 		det: detector.New(counted, log, detector.WithHighRiskActions(rules.HighRiskActions()), detector.WithClock(clock))}
 	if sc.Writes {
 		drop, err := tk.prepareWrites(ctx, index, sc, clock)
@@ -194,7 +207,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		}()
 	}
 	meter := Meter{Store: st}
-	lat = &Latency{Scope: sc.Name(), Rules: len(rs), Step: step}
+	lat = &Latency{Scope: sc.Name(), Rules: len(rs), Step: step, Warmup: sc.Warmup}
 	if lat.Background, err = meter.Background(ctx, 2*time.Second); err != nil {
 		return nil, err
 	}
@@ -203,14 +216,18 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 	perRule := make([][]time.Duration, len(rs))
 	var ms runtime.MemStats
 	var before Sample
-	for i := 0; i <= n; i++ {
+	var callsBefore Requests
+	for k := range total {
+		i := k - sc.Warmup // the timed ticks are 1..n
 		if i == 1 {
+			callsBefore = calls.snapshot()
 			lat.PeakRSSTicks = ResetPeakRSS()
 			if before, err = meter.Take(ctx); err != nil {
 				return nil, err
 			}
 		}
-		tick := end.Add(-time.Duration(n-i) * step)
+		tick := end.Add(-time.Duration(total-1-k) * step)
+		now = tick
 		start := time.Now()
 		ts, err := tk.run(ctx, tick, lat)
 		if err != nil {
@@ -219,8 +236,10 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		d := time.Since(start)
 		runtime.ReadMemStats(&ms)
 		lat.PeakHeap = max(lat.PeakHeap, ms.HeapInuse)
-		if i == 0 {
+		if k == 0 {
 			lat.Cold = d
+		}
+		if i <= 0 {
 			continue
 		}
 		times = append(times, d)
@@ -228,6 +247,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 			perRule[j] = append(perRule[j], ts[j])
 		}
 	}
+	lat.Requests = calls.snapshot().Since(callsBefore)
 	after, err := meter.Take(ctx)
 	if err != nil {
 		return nil, err
