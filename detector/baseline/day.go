@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/detector/store/embedded"
@@ -167,6 +168,17 @@ func (c *Cache) hourFromTail(ctx context.Context, req store.CountRequest, id str
 	return c.hours[id], nil
 }
 
+// internKey copies a group key with each value interned: the same
+// identities, actions and addresses recur in every day and hour held, and
+// would otherwise be held once per day and signature.
+func internKey(key []string) []string {
+	out := make([]string, len(key))
+	for i, v := range key {
+		out[i] = unique.Make(v).Value()
+	}
+	return out
+}
+
 // hourID keys one signature's hour in memory.
 func hourID(sig string, h time.Time) string { return sig + "-" + h.UTC().Format("2006-01-02T15") }
 
@@ -193,7 +205,7 @@ func (c *Cache) count(ctx context.Context, req store.CountRequest, sig string, a
 	d := at
 	dg := &dayGroups{signature: sig, day: d}
 	collect := func(g store.Group) error {
-		dg.groups = append(dg.groups, store.Group{Key: append([]string(nil), g.Key...), Count: g.Count})
+		dg.groups = append(dg.groups, store.Group{Key: internKey(g.Key), Count: g.Count})
 		return nil
 	}
 	c.raw.Add(1)
@@ -265,7 +277,7 @@ func decodeGroups(s string) ([]store.Group, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("bad group line %q", line)
 		}
-		out = append(out, store.Group{Key: store.SplitKey(key), Count: n})
+		out = append(out, store.Group{Key: internKey(store.SplitKey(key)), Count: n})
 	}
 	return out, nil
 }

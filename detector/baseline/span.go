@@ -43,7 +43,7 @@ func (c *Cache) spanSum(ctx context.Context, req store.CountRequest, p plan) (*s
 	}
 	ss = &spanSum{first: first, last: last, groups: make([]store.Group, 0, len(merged))}
 	for _, k := range sortedKeys(merged) {
-		ss.groups = append(ss.groups, store.Group{Key: store.SplitKey(k), Count: merged[k]})
+		ss.groups = append(ss.groups, store.Group{Key: internKey(store.SplitKey(k)), Count: merged[k]})
 	}
 	c.mu.Lock()
 	if cur := c.sums[p.signature]; cur == nil || !cur.last.After(last) {

@@ -211,7 +211,7 @@ func (c *Cache) sealHour(ctx context.Context, t *tail, h time.Time) error {
 		req.Query.Index = []string{tailIndex}
 		hg := &dayGroups{signature: sig, day: h}
 		err := t.mem.CountGroups(ctx, req, func(g store.Group) error {
-			hg.groups = append(hg.groups, store.Group{Key: append([]string(nil), g.Key...), Count: g.Count})
+			hg.groups = append(hg.groups, store.Group{Key: internKey(g.Key), Count: g.Count})
 			return nil
 		})
 		if err != nil {
@@ -233,7 +233,7 @@ func (c *Cache) read(ctx context.Context, t *tail, w store.Window) error {
 	q := t.q
 	q.Window = w
 	c.tailReads.Add(1)
-	evs, err := c.b.Events(ctx, q, c.opts.TailLimit)
+	evs, err := readEvents(ctx, c.b, q, c.opts.TailLimit)
 	if err != nil {
 		return wrap(err, "read the tail %s", w)
 	}
@@ -248,6 +248,22 @@ func (c *Cache) read(ctx context.Context, t *tail, w store.Window) error {
 	return keep(ctx, t.mem, evs, func(e store.Event) string { return e.ID + "\x00" + e.Index })
 }
 
+// rawEventReader is a backend that can leave sources undecoded: the tail
+// only passes them on, and decoding and encoding again cost it more than
+// the counting.
+type rawEventReader interface {
+	RawEvents(ctx context.Context, q store.Query, limit int) ([]store.Event, error)
+}
+
+func readEvents(ctx context.Context, b interface {
+	Events(context.Context, store.Query, int) ([]store.Event, error)
+}, q store.Query, limit int) ([]store.Event, error) {
+	if r, ok := b.(rawEventReader); ok {
+		return r.RawEvents(ctx, q, limit)
+	}
+	return b.Events(ctx, q, limit)
+}
+
 // keep writes events into mem under the ids id gives them.
 func keep(ctx context.Context, mem *embedded.Store, evs []store.Event, id func(store.Event) string) error {
 	bw, err := mem.NewBulkWriter(ctx, tailIndex, nil)
@@ -255,9 +271,11 @@ func keep(ctx context.Context, mem *embedded.Store, evs []store.Event, id func(s
 		return wrap(err, "tail")
 	}
 	for _, e := range evs {
-		src, err := json.Marshal(e.Source)
-		if err != nil {
-			return wrap(err, "tail: encode event %s", e.ID)
+		src := e.Raw
+		if src == nil {
+			if src, err = json.Marshal(e.Source); err != nil {
+				return wrap(err, "tail: encode event %s", e.ID)
+			}
 		}
 		if err := bw.Add(ctx, store.Doc{ID: id(e), Source: src}); err != nil {
 			return wrap(err, "tail")
@@ -275,7 +293,7 @@ func (c *Cache) prune(ctx context.Context, t *tail, floor time.Time) error {
 	q := store.Query{Index: []string{tailIndex}, TimeField: t.q.TimeField, Window: store.Window{From: floor, To: t.to}}
 	fresh := embedded.NewMemory()
 	if floor.Before(t.to) {
-		evs, err := t.mem.Events(ctx, q, int(^uint(0)>>1))
+		evs, err := t.mem.RawEvents(ctx, q, int(^uint(0)>>1))
 		if err != nil {
 			return wrap(err, "prune the tail")
 		}

@@ -181,6 +181,9 @@ type Event struct {
 	Index  string         `json:"index"`
 	Time   time.Time      `json:"time"`
 	Source map[string]any `json:"source"`
+	// Raw is the source as stored, undecoded, from RawEvents (Source is
+	// then nil): for a reader that only passes documents on.
+	Raw json.RawMessage `json:"-"`
 }
 
 // Doc is a document to write with a caller-given id.

@@ -81,3 +81,15 @@ func (c *countingStore) PutDocs(ctx context.Context, index string, docs []store.
 	c.writes.Add(1)
 	return c.Backend.PutDocs(ctx, index, docs)
 }
+
+// RawEvents passes the backend's undecoded reads on (the baseline cache's
+// tail uses them), counted as events.
+func (c *countingStore) RawEvents(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	c.events.Add(1)
+	if r, ok := c.Backend.(interface {
+		RawEvents(context.Context, store.Query, int) ([]store.Event, error)
+	}); ok {
+		return r.RawEvents(ctx, q, limit)
+	}
+	return c.Backend.Events(ctx, q, limit)
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -38,6 +40,9 @@ type Scope struct {
 	// untimed: a service's steady state begins once its context spans,
 	// which end a day back, reach hours it has counted itself.
 	Warmup int
+	// HeapProfile, when set, is where the heap profile is written after
+	// the timed ticks.
+	HeapProfile string
 }
 
 // Name is "pack" or the rule id.
@@ -248,6 +253,11 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		}
 	}
 	lat.Requests = calls.snapshot().Since(callsBefore)
+	if sc.HeapProfile != "" {
+		if err := writeHeapProfile(sc.HeapProfile); err != nil {
+			return nil, err
+		}
+	}
 	after, err := meter.Take(ctx)
 	if err != nil {
 		return nil, err
@@ -323,4 +333,17 @@ func baselinesFor(st store.Backend, sc Scope, clock func() time.Time, log zerolo
 		return nil, nil, err
 	}
 	return c, func() { _ = DropIndices(context.Background(), st, []string{state}, nil) }, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }

@@ -217,8 +217,11 @@ type hit struct {
 
 // decodeHits decodes a search response into events. The time comes from
 // the time field in _source; when that does not parse, from the sort value
-// (epoch millis), so an event is never dropped for its time format.
-func decodeHits(body []byte, timeField string) ([]store.Event, error) {
+// (epoch millis), so an event is never dropped for its time format. With
+// raw, the source is kept undecoded and the time is the sort value's
+// (milliseconds) when it lies in the window asked for (a date_nanos
+// field sorts by nanoseconds: then the source is decoded for it).
+func decodeHits(body []byte, timeField string, raw *store.Window) ([]store.Event, error) {
 	var resp struct {
 		TimedOut bool   `json:"timed_out"`
 		Shards   shards `json:"_shards"`
@@ -238,6 +241,13 @@ func decodeHits(body []byte, timeField string) ([]store.Event, error) {
 	out := make([]store.Event, 0, len(resp.Hits.Hits))
 	for _, h := range resp.Hits.Hits {
 		ev := store.Event{ID: h.ID, Index: h.Index}
+		if raw != nil && len(h.Sort) > 0 {
+			if t, ok := store.ParseTime(h.Sort[0]); ok && raw.Contains(t.Truncate(time.Millisecond)) {
+				ev.Raw, ev.Time = h.Source, t
+				out = append(out, ev)
+				continue
+			}
+		}
 		if err := json.Unmarshal(h.Source, &ev.Source); err != nil {
 			return nil, fmt.Errorf("decode hit %s: %w", h.ID, err)
 		}
@@ -252,6 +262,9 @@ func decodeHits(body []byte, timeField string) ([]store.Event, error) {
 			return nil, fmt.Errorf("decode hit %s: no parsable time in %s", h.ID, timeField)
 		}
 		ev.Time = t
+		if raw != nil {
+			ev.Raw, ev.Source = h.Source, nil
+		}
 		out = append(out, ev)
 	}
 	return out, nil

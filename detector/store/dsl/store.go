@@ -349,6 +349,16 @@ func (s *Store) Stats(ctx context.Context, req store.StatsRequest, fn func(store
 // the limit never depends on shard order. Pages advance by time, so limit
 // is not bounded by max_result_window (one millisecond is: 10,000 events).
 func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	return s.events(ctx, q, limit, false)
+}
+
+// RawEvents is Events with each _source left undecoded (Event.Raw) and
+// the time taken from the sort value.
+func (s *Store) RawEvents(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	return s.events(ctx, q, limit, true)
+}
+
+func (s *Store) events(ctx context.Context, q store.Query, limit int, raw bool) ([]store.Event, error) {
 	if err := q.Validate(); err != nil {
 		return nil, s.Errorf("events", q.Index, err)
 	}
@@ -368,7 +378,12 @@ func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 		if err != nil {
 			return nil, err
 		}
-		return decodeHits(resp, q.TimeField)
+		var window *store.Window
+		if raw {
+			// A millisecond's slack: the window may start inside one.
+			window = &store.Window{From: q.Window.From.Truncate(time.Millisecond), To: q.Window.To}
+		}
+		return decodeHits(resp, q.TimeField, window)
 	}
 	var out []store.Event
 	cur := q

@@ -176,6 +176,84 @@ func (cc *colCache) build(ix *index, needF, needT []string) {
 	}
 }
 
+// grown returns the columns for ix after documents were written to it:
+// those from position from on are new, and when none replaced an earlier
+// one (replaced false) the columns built so far are extended by parsing
+// only the new documents — an index that grows by appends, like the
+// baseline cache's tail, then never re-parses what it held. Otherwise
+// every field built so far is rebuilt in one pass. Called with ix locked.
+func (cc *colCache) grown(ix *index, from int, replaced bool) *colCache {
+	fields := make([]string, 0, len(cc.cols))
+	for f := range cc.cols {
+		fields = append(fields, f)
+	}
+	timeFields := make([]string, 0, len(cc.times))
+	for f := range cc.times {
+		timeFields = append(timeFields, f)
+	}
+	if len(fields)+len(timeFields) == 0 {
+		return newColCache()
+	}
+	if replaced {
+		fresh := newColCache()
+		fresh.build(ix, fields, timeFields)
+		return fresh
+	}
+	ex := newExtractor(fields, timeFields, len(ix.docs)-from)
+	for _, d := range ix.docs[from:] {
+		if err := ex.add(d.src); err != nil {
+			ix.log.Warn().Str("index", ix.name).Str("id", d.id).Err(err).Msg("undecodable document")
+		}
+	}
+	cols, times := ex.finish()
+	for f, c := range cols {
+		cc.cols[f].append(c)
+	}
+	for f, t := range times {
+		cc.times[f] = append(cc.times[f], t...)
+		cc.byTime[f] = timeOrder(cc.times[f])
+	}
+	return cc
+}
+
+// append adds o's documents after c's, re-coding o's values in c's
+// dictionary.
+func (c *column) append(o *column) {
+	at := make(map[string]uint32, len(c.dict))
+	for i, s := range c.dict {
+		at[s] = uint32(i)
+	}
+	remap := make([]uint32, len(o.dict))
+	for i, s := range o.dict {
+		p, ok := at[s]
+		if !ok {
+			p = uint32(len(c.dict))
+			c.dict = append(c.dict, s)
+			at[s] = p
+		}
+		remap[i] = p
+	}
+	offset := int32(len(c.codes))
+	for i, code := range o.codes {
+		switch code {
+		case 0:
+			c.codes = append(c.codes, 0)
+		case multiCode:
+			ps := make([]uint32, len(o.multi[int32(i)]))
+			for j, p := range o.multi[int32(i)] {
+				ps[j] = remap[p]
+			}
+			if c.multi == nil {
+				c.multi = map[int32][]uint32{}
+			}
+			c.multi[offset+int32(i)] = ps
+			c.codes = append(c.codes, multiCode)
+		default:
+			c.codes = append(c.codes, remap[code-1]+1)
+		}
+	}
+}
+
 // extractor builds value and time columns from documents given one at a
 // time, with a reused fastjson parser (no per-document maps).
 type extractor struct {

@@ -45,7 +45,7 @@ type index struct {
 	loaded bool
 	docs   []rawDoc
 	byID   map[string]int32
-	cols   *colCache // replaced whenever docs change
+	cols   *colCache // extended by appends, rebuilt when docs are replaced
 
 	// On disk.
 	files     []*fileMeta // by name; replaced, never modified
@@ -102,10 +102,17 @@ func (ix *index) putLocked(d rawDoc) {
 func (ix *index) applyWritten(docs []rawDoc) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	from, replaced := len(ix.docs), false
 	for _, d := range docs {
+		if i, ok := ix.byID[d.id]; ok {
+			if bytes.Equal(ix.docs[i].src, d.src) {
+				continue // the same document again: nothing changes
+			}
+			replaced = true
+		}
 		ix.putLocked(d)
 	}
-	ix.cols = newColCache()
+	ix.cols = ix.cols.grown(ix, from, replaced)
 }
 
 // hasIDLocked reports whether an in-memory index holds a document with id.

@@ -473,6 +473,15 @@ func (s *Store) Stats(ctx context.Context, req store.StatsRequest, fn func(store
 
 // Events implements store.Backend: oldest first, ties by id (then index).
 func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	return s.events(ctx, q, limit, false)
+}
+
+// RawEvents is Events with each source left undecoded (Event.Raw).
+func (s *Store) RawEvents(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
+	return s.events(ctx, q, limit, true)
+}
+
+func (s *Store) events(ctx context.Context, q store.Query, limit int, raw bool) ([]store.Event, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -538,6 +547,10 @@ func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 	}
 	out := make([]store.Event, 0, len(hits))
 	for _, h := range hits {
+		if raw {
+			out = append(out, store.Event{ID: h.id, Index: h.index, Time: time.Unix(0, h.t).UTC(), Raw: h.src})
+			continue
+		}
 		var src map[string]any
 		if err := json.Unmarshal(h.src, &src); err != nil {
 			return nil, fmt.Errorf("index %s: document %s: %w", h.index, h.id, err)
