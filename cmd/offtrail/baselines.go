@@ -51,6 +51,12 @@ func reportBaselines(env *cliEnv, c *baseline.Cache) {
 	s := c.Stats()
 	fmt.Fprintf(env.stderr, "baselines: %d history counts, %d answered from days (%d days from memory, %d from the state index, %d counted now); %d raw counts",
 		s.Requests, s.Split, s.DaysMemory, s.DaysState, s.DaysBuilt, s.RawQueries)
+	if s.TailAnswers > 0 || s.TailFallbacks > 0 {
+		fmt.Fprintf(env.stderr, "; %d answered from the tail (%d reads, %d events)", s.TailAnswers, s.TailReads, s.TailEvents)
+	}
+	if s.TailFallbacks > 0 {
+		fmt.Fprintf(env.stderr, "; %d sent to the store because a tail read reached its limit", s.TailFallbacks)
+	}
 	if s.StateErrors > 0 {
 		fmt.Fprintf(env.stderr, "; %d state index errors (days not kept)", s.StateErrors)
 	}
@@ -73,6 +79,10 @@ func registerBaselineMetrics(reg prometheus.Registerer, c *baseline.Cache) {
 		{"days_built_total", "Baseline days counted from raw events.", func(s baseline.Stats) int64 { return s.DaysBuilt }},
 		{"days_expired_total", "Baseline day documents deleted as they fell out of the kept span.", func(s baseline.Stats) int64 { return s.Expired }},
 		{"state_errors_total", "Failed reads or writes of baseline day documents.", func(s baseline.Stats) int64 { return s.StateErrors }},
+		{"tail_answers_total", "Counts and event reads answered from the tail of recent events.", func(s baseline.Stats) int64 { return s.TailAnswers }},
+		{"tail_reads_total", "Reads of recent events from the store into the tail.", func(s baseline.Stats) int64 { return s.TailReads }},
+		{"tail_events_total", "Events read into the tail.", func(s baseline.Stats) int64 { return s.TailEvents }},
+		{"tail_fallbacks_total", "Counts sent to the store because a tail read reached its limit.", func(s baseline.Stats) int64 { return s.TailFallbacks }},
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "offtrail", Subsystem: "baseline", Name: m.name, Help: m.help},
 			func() float64 { return float64(m.value(c.Stats())) }))

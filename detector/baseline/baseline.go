@@ -1,17 +1,20 @@
 // Package baseline keeps what the jobs know about the past as compact
-// per-day documents, so that a tick aggregates its own window and at most
-// two partial days of raw history instead of the whole history.
+// per-day documents, and the last hours as a tail of recent events, so
+// that a tick reads its own new events once instead of the whole history.
 //
 // It works at the store seam: a Cache wraps a backend and answers the
 // detector's grouped counts. A count over a span that covers whole UTC days
-// is split into those days and the partial days at either end. Each whole
-// day that has sealed (ended at least Seal ago, so late CloudTrail
-// deliveries are in) is counted once over all entities, kept in memory and
-// in a state document ("baseline day"), and read back from there by every
-// later tick, restart and replica. The partial ends are counted raw, with
-// the request's restriction to the active entities. Summing the parts gives
-// exactly what one aggregation over the span gives (TestEquivalence proves
-// it on all three backends): the signals do not change, only the work.
+// is split into those days, whole hours where a day does not fit, and
+// what has not sealed yet. Each whole day that has sealed (ended at least
+// Seal ago, so late CloudTrail deliveries are in) is counted once over all
+// entities, kept in memory and in a state document ("baseline day"), and
+// read back from there by every later tick, restart and replica. Hours
+// are kept in memory. The unsealed end, and any recent window, is
+// answered from the tail (tail.go): the source's recent events, read once
+// per tick and counted in memory. Summing the parts gives exactly what one
+// aggregation over the span gives (TestEquivalence and
+// TestTailFollowsTicks prove it on all three backends): the signals do not
+// change, only the work.
 //
 // A day document is keyed by the request's signature — index, time field,
 // filter, grouping, hour buckets — so a rule whose definition changes gets

@@ -87,7 +87,7 @@ func (c *Cache) inTail(w store.Window) bool {
 // from the backend.
 func (c *Cache) countRecent(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
 	if c.inTail(req.Query.Window) {
-		err := c.fromTail(ctx, req, fn, false)
+		err := c.fromTail(ctx, req, fn)
 		if !errors.Is(err, errTailFull) {
 			return err
 		}
@@ -98,10 +98,9 @@ func (c *Cache) countRecent(ctx context.Context, req store.CountRequest, fn func
 }
 
 // fromTail counts req over the tail of its source, reading what the tail
-// does not hold yet. With sealed set, req's window is a sealed hour, read
-// once more before it is counted (late deliveries).
-func (c *Cache) fromTail(ctx context.Context, req store.CountRequest, fn func(store.Group) error, sealed bool) error {
-	return c.withTail(ctx, req.Query, sealed, func(mem *embedded.Store, local store.Query) error {
+// does not hold yet.
+func (c *Cache) fromTail(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
+	return c.withTail(ctx, req.Query, false, func(mem *embedded.Store, local store.Query) error {
 		req.Query = local
 		return mem.CountGroups(ctx, req, fn)
 	})
@@ -123,7 +122,8 @@ func (c *Cache) eventsFromTail(ctx context.Context, q store.Query, limit int) ([
 }
 
 // withTail makes the tail of q's source hold q's window and calls fn with
-// it and q rewritten to read it.
+// it and q rewritten to read it. With sealed set, q's window is a sealed
+// hour, read once more before it is used (late deliveries).
 func (c *Cache) withTail(ctx context.Context, q store.Query, sealed bool, fn func(*embedded.Store, store.Query) error) error {
 	src := tailSource(q)
 	c.mu.Lock()
