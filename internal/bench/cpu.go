@@ -109,14 +109,14 @@ type transporter interface {
 // the node stats API reports (not the embedded store, which runs in
 // offtrail's own process).
 func HasEngine(st store.Backend) bool {
-	_, ok := st.(transporter)
-	return ok
+	t, ok := st.(transporter)
+	return ok && t.Transport() != nil
 }
 
 // EngineCPU reads the cluster's node stats through st's client.
 func EngineCPU(ctx context.Context, st store.Backend) (NodeStats, error) {
 	t, ok := st.(transporter)
-	if !ok {
+	if !ok || t.Transport() == nil {
 		return NodeStats{}, fmt.Errorf("node stats: the %s store has no engine process", st.Kind())
 	}
 	status, body, err := t.Transport().Do(ctx, http.MethodGet, "/_nodes/stats/process", nil, nil)
@@ -240,8 +240,8 @@ func (m Meter) Background(ctx context.Context, d time.Duration) (float64, error)
 // its bench directory is removed whole.
 func DropIndices(ctx context.Context, st store.Backend, indices, templates []string) error {
 	t, ok := st.(transporter)
-	if !ok {
-		return nil
+	if !ok || t.Transport() == nil {
+		return nil // the embedded store: its indices go with its directory
 	}
 	var paths []string
 	for _, ix := range indices {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/dsl"
 )
 
 // Requests count what offtrail asked of its store, by kind: the engine's
@@ -92,4 +93,13 @@ func (c *countingStore) RawEvents(ctx context.Context, q store.Query, limit int)
 		return r.RawEvents(ctx, q, limit)
 	}
 	return c.Backend.Events(ctx, q, limit)
+}
+
+// Transport is the backend's, for the node stats and index deletes that
+// are the bench's own, not offtrail's work (nil for the embedded store).
+func (c *countingStore) Transport() dsl.Transport {
+	if t, ok := c.Backend.(transporter); ok {
+		return t.Transport()
+	}
+	return nil
 }
