@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,33 +59,22 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	eaSpan := fs.Duration("elastalert-span", 0, "ElastAlert's replay span ending where the ticks end (0: the timed ticks' span, --windows × 15m)")
 	compareRaw := fs.Bool("compare-raw", false, "also time every scope aggregating the raw history each tick (no baseline days), as before the cache")
 	warmup := fs.Duration("warmup", 0, "untimed ticks after the cold one, before the timed ones (26h: a running service's steady state, when its context spans reach hours it counted)")
-	cpuProfile := fs.String("cpuprofile", "", "write the bench process's CPU profile here (go tool pprof)")
+	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of each scope's timed ticks here (the last scope's is kept; go tool pprof)")
 	heapProfile := fs.String("heapprofile", "", "write offtrail's heap profile here after each scope's timed ticks (the last scope's is kept)")
 	plotPath := fs.String("plot", "", "draw per-tick total CPU and p95 against history size as a PNG here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
 	hopts := historyOpts{keep: *keep, reusePartial: *reusePartial, gzip: *gzipRate, loadWithin: *loadWithin,
 		elastalert: *elastalert, eaScript: *eaScript, eaSpan: *eaSpan}
 	if *pack {
-		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile})
+		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile})
 	}
 	for _, id := range ruleIDs {
 		if _, ok := builtinRule(id); !ok {
 			return &exitError{code: 2, err: fmt.Errorf("--rule %q: not in the built-in pack", id)}
 		}
-		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile})
+		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile})
 	}
 	if *compareRaw {
 		// The same scopes counting the whole history every tick: the work

@@ -43,6 +43,9 @@ type Scope struct {
 	// HeapProfile, when set, is where the heap profile is written after
 	// the timed ticks.
 	HeapProfile string
+	// CPUProfile, when set, is where the CPU profile of the timed ticks
+	// is written.
+	CPUProfile string
 }
 
 // Name is "pack" or the rule id.
@@ -222,9 +225,13 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 	var ms runtime.MemStats
 	var before Sample
 	var callsBefore Requests
+	stopProfile := func() {}
 	for k := range total {
 		i := k - sc.Warmup // the timed ticks are 1..n
 		if i == 1 {
+			if stopProfile, err = startCPUProfile(sc.CPUProfile); err != nil {
+				return nil, err
+			}
 			callsBefore = calls.snapshot()
 			lat.PeakRSSTicks = ResetPeakRSS()
 			if before, err = meter.Take(ctx); err != nil {
@@ -252,6 +259,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 			perRule[j] = append(perRule[j], ts[j])
 		}
 	}
+	stopProfile()
 	lat.Requests = calls.snapshot().Since(callsBefore)
 	if sc.HeapProfile != "" {
 		if err := writeHeapProfile(sc.HeapProfile); err != nil {
@@ -346,4 +354,21 @@ func writeHeapProfile(path string) error {
 		return fmt.Errorf("heap profile: %w", err)
 	}
 	return f.Close()
+}
+
+// startCPUProfile starts profiling into path ("" does nothing) and
+// returns what stops it.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
