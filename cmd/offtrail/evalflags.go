@@ -27,7 +27,7 @@ type evalFlags struct {
 // addEvalFlags registers them; verb says what is done to the one --rule.
 func addEvalFlags(fs *flag.FlagSet, verb, formatHelp string) *evalFlags {
 	f := &evalFlags{}
-	fs.StringVar(&f.store, "store", "", "Elasticsearch/OpenSearch URL, or file:DIR for the embedded store")
+	fs.StringVar(&f.store, "store", "", storeHelp)
 	fs.Func("rules", "rule file or directory (default: the built-in AWS pack)", func(p string) error {
 		if strings.TrimSpace(p) == "" {
 			// An unset variable in a script, not a wish for the built-in pack.

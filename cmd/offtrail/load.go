@@ -40,7 +40,7 @@ type loadFlags struct {
 func parseLoadFlags(env *cliEnv, args []string) (*loadFlags, error) {
 	fs := newFlagSet(env, "load", "--store URL|file:DIR [--profile ecs|cloudtrail] [--index NAME] [--geoip FILE] [--keep-going] PATH...")
 	f := &loadFlags{}
-	fs.StringVar(&f.store, "store", "", "Elasticsearch/OpenSearch URL, or file:DIR for the embedded store (default $OFFTRAIL_STORE_URL)")
+	fs.StringVar(&f.store, "store", "", storeHelp)
 	fs.StringVar(&f.profile, "profile", "ecs", "document shape: ecs (Elastic AWS integration) or cloudtrail (raw)")
 	fs.StringVar(&f.index, "index", "", "target index (default logs-aws.cloudtrail-default for ecs, cloudtrail-default for cloudtrail)")
 	geoFlag(fs, &f.geoip, "to add source.geo (the country and city rules need it)")

@@ -222,7 +222,7 @@ func validIndexName(name string) error {
 	case strings.ToLower(name) != name:
 		return errors.New("name must be lower case")
 	case strings.ContainsAny(name, `"<>| #:`):
-		return errors.New(`name contains one of \ / * ? " < > | space , # :`)
+		return errors.New(`name contains one of \ / * ? " < > | space , # or colon`)
 	case strings.ContainsAny(name[:1], "-+"):
 		return errors.New("name starts with - or +")
 	}
