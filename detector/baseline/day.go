@@ -155,7 +155,7 @@ func (c *Cache) hourFromTail(ctx context.Context, req store.CountRequest, id str
 	if c.opts.Rebuild || !c.inTail(q.Window) {
 		return nil, nil
 	}
-	err := c.withTail(ctx, q, true, func(*embedded.Store, store.Query) error { return nil })
+	err := c.withTail(ctx, q, func(*embedded.Store, store.Query) error { return nil })
 	if errors.Is(err, errTailFull) {
 		c.tailFallbacks.Add(1)
 		return nil, nil

@@ -42,8 +42,8 @@ type tail struct {
 	mu       sync.Mutex
 	q        store.Query // Index and TimeField of the source
 	mem      *embedded.Store
-	from, to time.Time          // [from, to) is held
-	reread   map[time.Time]bool // hours read again once sealed
+	from, to time.Time         // [from, to) is held
+	sealed   map[time.Time]int // sealed hours counted, and for how many signatures
 }
 
 // register remembers req's signature for its source, so the tail counts
@@ -100,7 +100,7 @@ func (c *Cache) countRecent(ctx context.Context, req store.CountRequest, fn func
 // fromTail counts req over the tail of its source, reading what the tail
 // does not hold yet.
 func (c *Cache) fromTail(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
-	return c.withTail(ctx, req.Query, false, func(mem *embedded.Store, local store.Query) error {
+	return c.withTail(ctx, req.Query, func(mem *embedded.Store, local store.Query) error {
 		req.Query = local
 		return mem.CountGroups(ctx, req, fn)
 	})
@@ -110,7 +110,7 @@ func (c *Cache) fromTail(ctx context.Context, req store.CountRequest, fn func(st
 // events of a signal's window, fetched for its timeline).
 func (c *Cache) eventsFromTail(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
 	var out []store.Event
-	err := c.withTail(ctx, q, false, func(mem *embedded.Store, local store.Query) error {
+	err := c.withTail(ctx, q, func(mem *embedded.Store, local store.Query) error {
 		evs, err := mem.Events(ctx, local, limit)
 		for i := range evs {
 			evs[i].ID, evs[i].Index, _ = strings.Cut(evs[i].ID, "\x00")
@@ -122,20 +122,19 @@ func (c *Cache) eventsFromTail(ctx context.Context, q store.Query, limit int) ([
 }
 
 // withTail makes the tail of q's source hold q's window and calls fn with
-// it and q rewritten to read it. With sealed set, q's window is a sealed
-// hour, read once more before it is used (late deliveries).
-func (c *Cache) withTail(ctx context.Context, q store.Query, sealed bool, fn func(*embedded.Store, store.Query) error) error {
+// it and q rewritten to read it.
+func (c *Cache) withTail(ctx context.Context, q store.Query, fn func(*embedded.Store, store.Query) error) error {
 	src := tailSource(q)
 	c.mu.Lock()
 	t := c.tails[src]
 	if t == nil {
-		t = &tail{q: store.Query{Index: q.Index, TimeField: q.TimeField}, reread: map[time.Time]bool{}}
+		t = &tail{q: store.Query{Index: q.Index, TimeField: q.TimeField}, sealed: map[time.Time]int{}}
 		c.tails[src] = t
 	}
 	c.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := c.extend(ctx, t, q.Window, sealed); err != nil {
+	if err := c.extend(ctx, t, q.Window); err != nil {
 		return err
 	}
 	c.tailAnswers.Add(1)
@@ -144,20 +143,19 @@ func (c *Cache) withTail(ctx context.Context, q store.Query, sealed bool, fn fun
 }
 
 // extend makes t hold w (t.mu held): it drops what fell behind the floor,
-// reads the parts of w it lacks, and reads a sealed hour once more.
-func (c *Cache) extend(ctx context.Context, t *tail, w store.Window, sealed bool) error {
+// reads the parts of w it lacks, and counts the newest sealed hour.
+func (c *Cache) extend(ctx context.Context, t *tail, w store.Window) error {
 	floor := c.tailFloor()
 	switch {
 	case t.mem == nil || !t.to.After(floor) || w.From.After(t.to) || w.To.Before(t.from):
 		// Empty, stale or out of reach: start again at w.
-		t.mem, t.from, t.to, t.reread = embedded.NewMemory(), w.From, w.From, map[time.Time]bool{}
+		t.mem, t.from, t.to, t.sealed = embedded.NewMemory(), w.From, w.From, map[time.Time]int{}
 	case t.from.Before(floor.Add(-time.Hour)):
 		if err := c.prune(ctx, t, floor); err != nil {
 			return err
 		}
 	}
-	// A sealed hour read for the first time now needs no second read.
-	fresh := !w.From.Before(t.to) || !w.To.After(t.from)
+	held := store.Window{From: t.from, To: t.to}
 	if w.From.Before(t.from) {
 		if err := c.read(ctx, t, store.Window{From: w.From, To: t.from}); err != nil {
 			return err
@@ -170,34 +168,34 @@ func (c *Cache) extend(ctx context.Context, t *tail, w store.Window, sealed bool
 		}
 		t.to = w.To
 	}
-	if sealed && !t.reread[w.From] {
-		if !fresh {
-			if err := c.read(ctx, t, w); err != nil {
-				return err
-			}
-		}
-		t.reread[w.From] = true
-	}
-	return c.sealHour(ctx, t, floor)
+	return c.sealHour(ctx, t, floor, held)
 }
 
 // sealHour counts hour h, once it has sealed and the tail holds it, for
-// every signature of the source (t.mu held): read once more for late
-// deliveries, then counted in memory. A span that ends a settle before
-// its window (the context fields' histories end a day back) reaches the
-// hour a day later and finds it kept, where it would otherwise count it
-// raw, one request per field and hour.
-func (c *Cache) sealHour(ctx context.Context, t *tail, h time.Time) error {
+// every signature of the source (t.mu held). An hour the tail held before
+// this call (held) is read once more first, for late deliveries; one it
+// has just read is not. A span that ends a settle before its window (the
+// context fields' histories end a day back) reaches the hour a day later
+// and finds it kept, where it would otherwise count it raw, one request
+// per field and hour.
+func (c *Cache) sealHour(ctx context.Context, t *tail, h time.Time, held store.Window) error {
 	w := store.Window{From: h, To: h.Add(time.Hour)}
 	if t.mem == nil || t.from.After(w.From) || t.to.Before(w.To) {
 		return nil // the tail does not hold it (yet)
 	}
-	if !t.reread[h] {
+	c.mu.Lock()
+	known := len(c.known[tailSource(t.q)])
+	c.mu.Unlock()
+	done, seen := t.sealed[h]
+	if seen && done == known {
+		return nil // counted for every signature there is
+	}
+	if !seen && w.From.Before(held.To) && w.To.After(held.From) {
 		if err := c.read(ctx, t, w); err != nil {
 			return err
 		}
-		t.reread[h] = true
 	}
+	t.sealed[h] = known
 	c.mu.Lock()
 	todo := map[string]store.CountRequest{}
 	for sig, req := range c.known[tailSource(t.q)] {
@@ -302,9 +300,9 @@ func (c *Cache) prune(ctx context.Context, t *tail, floor time.Time) error {
 		}
 	}
 	t.mem, t.from = fresh, floor
-	for h := range t.reread {
+	for h := range t.sealed {
 		if h.Before(floor) {
-			delete(t.reread, h)
+			delete(t.sealed, h)
 		}
 	}
 	return nil
