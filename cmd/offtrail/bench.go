@@ -65,6 +65,9 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *warmup < 0 {
+		return &exitError{code: 2, err: fmt.Errorf("--warmup %s: a span of untimed ticks cannot be negative", *warmup)}
+	}
 	hopts := historyOpts{keep: *keep, reusePartial: *reusePartial, gzip: *gzipRate, loadWithin: *loadWithin,
 		elastalert: *elastalert, eaScript: *eaScript, eaSpan: *eaSpan}
 	if *pack {
