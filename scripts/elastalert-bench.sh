@@ -16,7 +16,7 @@
 # `offtrail bench --elastalert` uses the steps on their own, so that it
 # reads the engine's CPU around the replay alone:
 #
-#   scripts/elastalert-bench.sh setup WORK INDEX URL [MATCHES]  # config, rule, writeback index
+#   scripts/elastalert-bench.sh setup WORK INDEX URL [MATCHES [BUFFER_MINUTES]]  # config, rule, writeback index
 #   scripts/elastalert-bench.sh replay WORK START END           # becomes the python process
 #   scripts/elastalert-bench.sh cleanup WORK URL                # drops the writeback indices
 #
@@ -40,12 +40,12 @@ install() {
 }
 
 setup() {
-	local work="$1" index="$2" url="$3" matches="${4:-}"
+	local work="$1" index="$2" url="$3" matches="${4:-}" buffer="${5:-120}"
 	local hostport="${url#http://}"
 	hostport="${hostport%/}"
 	mkdir -p "$work/rules"
 	# writeback index for ElastAlert's own state, unique per run
-	sed -e "s|@HOST@|${hostport%:*}|; s|@PORT@|${hostport##*:}|" \
+	sed -e "s|@HOST@|${hostport%:*}|; s|@PORT@|${hostport##*:}|; s|@BUFFER_MINUTES@|$buffer|" \
 		-e "s|@WRITEBACK@|offtrail-bench-elastalert-$$|" \
 		"$ea/config.yaml" >"$work/config.yaml"
 	echo "offtrail-bench-elastalert-$$" >"$work/writeback"

@@ -57,6 +57,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	elastalert := fs.Bool("elastalert", false, "on the engines, also replay ElastAlert 2's new_term rule on (user ARN, action) over the same index and span (scripts/elastalert-bench.sh install first)")
 	eaScript := fs.String("elastalert-script", "scripts/elastalert-bench.sh", "the script that installs and drives ElastAlert 2")
 	eaSpan := fs.Duration("elastalert-span", 0, "ElastAlert's replay span ending where the ticks end (0: the timed ticks' span, --windows × 15m)")
+	eaSegments := fs.String("elastalert-segments", "2h,15m", "ElastAlert's buffer_time for each replay, comma-separated: 15m is a live ElastAlert at offtrail's interval (run_every = buffer_time = 15m, one query per tick)")
 	compareRaw := fs.Bool("compare-raw", false, "also time every scope aggregating the raw history each tick (no baseline days), as before the cache")
 	warmup := fs.Duration("warmup", 0, "untimed ticks after the cold one, before the timed ones (26h: a running service's steady state, when its context spans reach hours it counted)")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of each scope's timed ticks here (the last scope's is kept; go tool pprof)")
@@ -70,6 +71,13 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	hopts := historyOpts{keep: *keep, reusePartial: *reusePartial, gzip: *gzipRate, loadWithin: *loadWithin,
 		elastalert: *elastalert, eaScript: *eaScript, eaSpan: *eaSpan}
+	if *elastalert {
+		segs, err := parseSegments(*eaSegments)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--elastalert-segments %q: %w", *eaSegments, err)}
+		}
+		hopts.eaSegments = segs
+	}
 	if *pack {
 		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile})
 	}
@@ -173,6 +181,26 @@ type historyOpts struct {
 	elastalert               bool
 	eaScript                 string
 	eaSpan                   time.Duration
+	eaSegments               []time.Duration
+}
+
+// parseSegments reads a comma-separated list of whole-minute durations.
+func parseSegments(list string) ([]time.Duration, error) {
+	var out []time.Duration
+	for f := range strings.SplitSeq(list, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if d < time.Minute || d%time.Minute != 0 {
+			return nil, fmt.Errorf("%s: ElastAlert's buffer_time here is whole minutes, at least one", d)
+		}
+		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no segment")
+	}
+	return out, nil
 }
 
 func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string, n, identities, windows int,
@@ -314,8 +342,11 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 			if span <= 0 {
 				span = time.Duration(windows) * 15 * time.Minute
 			}
-			if err := benchElastAlert(ctx, env, t, st, u.url, name, index, u.events, ds.Labels.End, span, o.eaScript); err != nil {
-				return err
+			for _, seg := range o.eaSegments {
+				ea := bench.ElastAlert{Script: o.eaScript, URL: strings.Split(u.url, ",")[0], Index: index, Store: st, Segment: seg, Log: env.log}
+				if err := benchElastAlert(ctx, env, t, ea, name, u.events, ds.Labels.End, span); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -387,10 +418,9 @@ func scopeCost(lat *bench.Latency, name string, events int) bench.Cost {
 
 // benchElastAlert replays ElastAlert 2's new_term rule over the span
 // ending at end on the same engine and index, and adds its costs.
-func benchElastAlert(ctx context.Context, env *cliEnv, t *bench.Table, st store.Backend, url, name, index string, events int64,
-	end time.Time, span time.Duration, script string) error {
-	fmt.Fprintf(env.stderr, "bench: %s: replaying ElastAlert 2 new_term over %s of %s...\n", name, span, index)
-	ea := bench.ElastAlert{Script: script, URL: strings.Split(url, ",")[0], Index: index, Store: st, Log: env.log}
+func benchElastAlert(ctx context.Context, env *cliEnv, t *bench.Table, ea bench.ElastAlert, name string, events int64,
+	end time.Time, span time.Duration) error {
+	fmt.Fprintf(env.stderr, "bench: %s: replaying ElastAlert 2 new_term over %s of %s in %s segments...\n", name, span, ea.Index, ea.Segment)
 	run, err := ea.Run(ctx, end.Add(-span), end)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -16,6 +16,8 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 	}{
 		{[]string{"bench", "--quality=false", "--warmup", "-1h"}, "--warmup"},
 		{[]string{"bench", "--quality=false", "--store", "embedded", "--rule", "no-such-rule"}, "no-such-rule"},
+		{[]string{"bench", "--quality=false", "--elastalert", "--elastalert-segments", "15m,90s"}, "whole minutes"},
+		{[]string{"bench", "--quality=false", "--elastalert", "--elastalert-segments", "soon"}, "--elastalert-segments"},
 	} {
 		var stderr bytes.Buffer
 		if code := runMain(tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {

@@ -28,12 +28,28 @@ type ElastAlert struct {
 	URL    string        // the engine, http://HOST:PORT (ElastAlert's config takes host and port)
 	Index  string        // the data, as offtrail's bench loaded it
 	Store  store.Backend // the same engine, for node stats
-	Log    zerolog.Logger
+	// Segment is ElastAlert's buffer_time, the span of each query of the
+	// replay (0: DefaultElastAlertSegment). At 15 minutes each segment is
+	// one run of a live ElastAlert with run_every and buffer_time at
+	// offtrail's interval: one query per tick, every event read once.
+	Segment time.Duration
+	Log     zerolog.Logger
+}
+
+// DefaultElastAlertSegment is the replay's buffer_time when none is given.
+const DefaultElastAlertSegment = 2 * time.Hour
+
+func (e ElastAlert) segment() time.Duration {
+	if e.Segment <= 0 {
+		return DefaultElastAlertSegment
+	}
+	return e.Segment
 }
 
 // ElastAlertRun is what one replay cost.
 type ElastAlertRun struct {
 	Span    time.Duration
+	Segment time.Duration // buffer_time: each query's span
 	Matches int
 	// Startup is the python process's start-up (imports, config, and
 	// new_term's aggregation of terms_window_size of history) and the
@@ -69,7 +85,12 @@ func (e ElastAlert) Run(ctx context.Context, start, end time.Time) (*ElastAlertR
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	if out, err := exec.CommandContext(ctx, "bash", e.Script, "setup", work, e.Index, e.URL).CombinedOutput(); err != nil {
+	seg := e.segment()
+	if seg%time.Minute != 0 {
+		return nil, fmt.Errorf("elastalert: segment %s: whole minutes only", seg)
+	}
+	minutes := fmt.Sprint(int(seg / time.Minute))
+	if out, err := exec.CommandContext(ctx, "bash", e.Script, "setup", work, e.Index, e.URL, "", minutes).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("elastalert setup: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	defer func() {
@@ -78,7 +99,7 @@ func (e ElastAlert) Run(ctx context.Context, start, end time.Time) (*ElastAlertR
 		}
 	}()
 	meter := Meter{Store: e.Store}
-	run := &ElastAlertRun{Span: end.Sub(start)}
+	run := &ElastAlertRun{Span: end.Sub(start), Segment: seg}
 	if run.Background, err = meter.Background(ctx, 2*time.Second); err != nil {
 		return nil, err
 	}
@@ -191,14 +212,31 @@ func tail(path string, n int) string {
 // aggregation, paid once per process) spread over the span.
 func (r *ElastAlertRun) Costs(backend string, events int) []Cost {
 	ticks := time.Duration(r.Ticks())
-	note := fmt.Sprintf("%s span in buffer_time (2 h) segments, %d matches; engine idle %.0f ms/s", r.Span, r.Matches, 1000*r.Background)
+	seg := r.Segment
+	if seg <= 0 {
+		seg = DefaultElastAlertSegment
+	}
+	note := fmt.Sprintf("%s span in buffer_time (%s) segments, %d queries, %d matches; engine idle %.0f ms/s",
+		r.Span, shortDuration(seg), max(1, int((r.Span+seg-1)/seg)), r.Matches, 1000*r.Background)
+	scope := ElastAlertScope + ", " + shortDuration(seg) + " segments"
 	return []Cost{
-		{Backend: backend, Tool: ToolElastAlert, Scope: ElastAlertScope + ", replay", Events: events, Ticks: r.Ticks(),
+		{Backend: backend, Tool: ToolElastAlert, Scope: scope + ", replay", Events: events, Ticks: r.Ticks(),
 			Client: r.Replay.Client / ticks, Engine: r.Replay.Engine / ticks, HasEngine: true,
 			Note: note + fmt.Sprintf("; wall %.1f s", r.Replay.Wall.Seconds())},
-		{Backend: backend, Tool: ToolElastAlert, Scope: ElastAlertScope + ", with start-up", Events: events, Ticks: r.Ticks(),
+		{Backend: backend, Tool: ToolElastAlert, Scope: scope + ", with start-up", Events: events, Ticks: r.Ticks(),
 			Client: r.Client / ticks, Engine: (r.Startup.Engine + r.Replay.Engine) / ticks, HasEngine: true, PeakRSS: r.PeakRSS,
 			Note: fmt.Sprintf("python CPU (wait4) %.1f s, of it start-up %.1f s; engine %.1f s, of it start-up %.1f s",
 				r.Client.Seconds(), r.Startup.Client.Seconds(), (r.Startup.Engine + r.Replay.Engine).Seconds(), r.Startup.Engine.Seconds())},
 	}
+}
+
+// shortDuration renders 2h0m0s as 2h and 15m0s as 15m.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d > 0 && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d > 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }

@@ -41,3 +41,23 @@ func TestElastAlertCosts(t *testing.T) {
 		t.Fatalf("with start-up %+v", c)
 	}
 }
+
+// TestElastAlertSegmentNames: each replay is named by its buffer_time,
+// and the note counts its queries.
+func TestElastAlertSegmentNames(t *testing.T) {
+	for _, tc := range []struct {
+		seg            time.Duration
+		scope, queries string
+	}{
+		{0, "new_term (ARN, action), 2h segments, replay", "4 queries"},
+		{2 * time.Hour, "new_term (ARN, action), 2h segments, replay", "4 queries"},
+		{15 * time.Minute, "new_term (ARN, action), 15m segments, replay", "32 queries"},
+		{90 * time.Minute, "new_term (ARN, action), 90m segments, replay", "6 queries"},
+	} {
+		run := &ElastAlertRun{Span: 8 * time.Hour, Segment: tc.seg}
+		c := run.Costs("elasticsearch", 1)[0]
+		if c.Scope != tc.scope || !strings.Contains(c.Note, tc.queries) {
+			t.Errorf("segment %s: scope %q, note %q", tc.seg, c.Scope, c.Note)
+		}
+	}
+}
