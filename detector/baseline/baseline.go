@@ -30,7 +30,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,15 +185,15 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 	}
 	c.split.Add(1)
 	c.register(req, p.signature)
-	sum := map[string]int64{}
-	add := func(g store.Group) error {
-		sum[store.KeyString(g.Key)] += g.Count
-		return nil
-	}
+	sum := newGroupSum(0)
 	for _, w := range p.edges {
 		edge := req
 		edge.Query.Window = w
-		if err := c.countRecent(ctx, edge, add); err != nil {
+		err := c.countRecent(ctx, edge, func(g store.Group) error {
+			sum.add(g.Key, g.Count)
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -204,7 +203,7 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 			return err
 		}
 		for _, g := range days.restricted(req) {
-			sum[store.KeyString(g.Key)] += g.Count
+			sum.addInterned(g.Key, g.Count)
 		}
 	}
 	keep := restriction(req)
@@ -215,14 +214,13 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 		}
 		for _, g := range hg.groups {
 			if keep(g.Key) {
-				sum[store.KeyString(g.Key)] += g.Count
+				sum.addInterned(g.Key, g.Count)
 			}
 		}
 	}
 	c.expire(ctx, p.signature, req.Query.Window)
-	keys := sortedKeys(sum)
-	for _, k := range keys {
-		if err := fn(store.Group{Key: store.SplitKey(k), Count: sum[k]}); err != nil {
+	for _, g := range sum.sorted() {
+		if err := fn(g); err != nil {
 			return err
 		}
 	}
@@ -352,15 +350,6 @@ func Signature(req store.CountRequest) string {
 // DocID is the state document id of one signature's day.
 func DocID(signature string, d time.Time) string {
 	return "baseline-" + signature + "-" + d.UTC().Format(time.DateOnly)
-}
-
-func sortedKeys(m map[string]int64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func wrap(err error, what string, args ...any) error {

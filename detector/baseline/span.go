@@ -31,20 +31,17 @@ func (c *Cache) spanSum(ctx context.Context, req store.CountRequest, p plan) (*s
 		c.fromMemory.Add(int64(len(p.days)))
 		return ss, nil
 	}
-	merged := map[string]int64{}
+	merged := newGroupSum(0)
 	for _, d := range p.days {
 		dg, err := c.day(ctx, req, p.signature, d)
 		if err != nil {
 			return nil, err
 		}
 		for _, g := range dg.groups {
-			merged[store.KeyString(g.Key)] += g.Count
+			merged.addInterned(g.Key, g.Count)
 		}
 	}
-	ss = &spanSum{first: first, last: last, groups: make([]store.Group, 0, len(merged))}
-	for _, k := range sortedKeys(merged) {
-		ss.groups = append(ss.groups, store.Group{Key: internKey(store.SplitKey(k)), Count: merged[k]})
-	}
+	ss = &spanSum{first: first, last: last, groups: merged.sorted()}
 	c.mu.Lock()
 	if cur := c.sums[p.signature]; cur == nil || !cur.last.After(last) {
 		c.sums[p.signature] = ss

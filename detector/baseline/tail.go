@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -243,7 +242,7 @@ func (c *Cache) read(ctx context.Context, t *tail, w store.Window) error {
 	// Ids carry their index: two indices of one pattern may each hold an
 	// id, and the engines count both. The id comes first so that events
 	// of one time are read back ordered by id, as the engines order them.
-	return keep(ctx, t.mem, evs, func(e store.Event) string { return e.ID + "\x00" + e.Index })
+	return keep(t.mem, evs, func(e store.Event) string { return e.ID + "\x00" + e.Index })
 }
 
 // rawEventReader is a backend that can leave sources undecoded: the tail
@@ -262,25 +261,23 @@ func readEvents(ctx context.Context, b interface {
 	return b.Events(ctx, q, limit)
 }
 
-// keep writes events into mem under the ids id gives them.
-func keep(ctx context.Context, mem *embedded.Store, evs []store.Event, id func(store.Event) string) error {
-	bw, err := mem.NewBulkWriter(ctx, tailIndex, nil)
-	if err != nil {
-		return wrap(err, "tail")
-	}
+// keep writes events into mem under the ids id gives them. The engines'
+// sources go in as they came (embedded.KeepSources); a backend that
+// decoded them has them encoded again.
+func keep(mem *embedded.Store, evs []store.Event, id func(store.Event) string) error {
+	docs := make([]store.Doc, 0, len(evs))
 	for _, e := range evs {
 		src := e.Raw
 		if src == nil {
+			var err error
 			if src, err = json.Marshal(e.Source); err != nil {
 				return wrap(err, "tail: encode event %s", e.ID)
 			}
 		}
-		if err := bw.Add(ctx, store.Doc{ID: id(e), Source: src}); err != nil {
-			return wrap(err, "tail")
-		}
+		docs = append(docs, store.Doc{ID: id(e), Source: src})
 	}
-	if _, failed, err := bw.Close(ctx); err != nil || failed > 0 {
-		return wrap(errors.Join(err, fmt.Errorf("%d events refused", failed)), "tail")
+	if err := mem.KeepSources(tailIndex, docs); err != nil {
+		return wrap(err, "tail")
 	}
 	return nil
 }
@@ -295,7 +292,7 @@ func (c *Cache) prune(ctx context.Context, t *tail, floor time.Time) error {
 		if err != nil {
 			return wrap(err, "prune the tail")
 		}
-		if err := keep(ctx, fresh, evs, func(e store.Event) string { return e.ID }); err != nil {
+		if err := keep(fresh, evs, func(e store.Event) string { return e.ID }); err != nil {
 			return err
 		}
 	}

@@ -253,10 +253,13 @@ type BulkWriter interface {
 }
 
 // KeyString joins a group key for use as a map key.
-func KeyString(key []string) string { return strings.Join(key, "\x1f") }
+func KeyString(key []string) string { return strings.Join(key, KeySep) }
+
+// KeySep separates a key's parts in KeyString.
+const KeySep = "\x1f"
 
 // SplitKey undoes KeyString.
-func SplitKey(s string) []string { return strings.Split(s, "\x1f") }
+func SplitKey(s string) []string { return strings.Split(s, KeySep) }
 
 // Stringify renders a document value the way the engines render keyword
 // aggregation keys: strings as they are, booleans as true/false, whole

@@ -1,7 +1,9 @@
 package embedded_test
 
 import (
+	"encoding/json"
 	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -60,5 +62,49 @@ func TestColumnsGrowWithAppends(t *testing.T) {
 				t.Errorf("after batch %d, request %d: %d groups written in batches, %d at once", n, i, len(got), len(want))
 			}
 		}
+	}
+}
+
+// TestKeepSources: sources kept as they came answer as written ones; a
+// source over several lines is compacted, one that is not an object is
+// refused.
+func TestKeepSources(t *testing.T) {
+	docs := storetest.FixtureN(5, 200)
+	written, kept := embedded.NewMemory(), embedded.NewMemory()
+	storetest.Load(t, written, "x", docs)
+	var raw []store.Doc
+	for i, d := range docs {
+		src, err := json.Marshal(d.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%7 == 0 { // pretty-printed: must be compacted to stay one line
+			src, _ = json.MarshalIndent(d.Source, "", "  ")
+		}
+		raw = append(raw, store.Doc{ID: d.ID, Source: src})
+	}
+	if err := kept.KeepSources("x", raw); err != nil {
+		t.Fatal(err)
+	}
+	q := store.Query{Index: []string{"x"}, TimeField: storetest.FieldTime,
+		Window: store.Window{From: storetest.FixtureBase.Add(-time.Hour), To: storetest.FixtureBase.Add(50 * time.Hour)}}
+	want, err := written.Events(t.Context(), q, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := kept.Events(t.Context(), q, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != len(docs) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("kept %d events, written %d of %d (or they differ)", len(got), len(want), len(docs))
+	}
+	for _, bad := range []string{`[1]`, `{"a":`, ``} {
+		if err := kept.KeepSources("x", []store.Doc{{ID: "bad", Source: json.RawMessage(bad)}}); err == nil {
+			t.Errorf("source %q kept", bad)
+		}
+	}
+	if err := kept.KeepSources("x", []store.Doc{{Source: json.RawMessage(`{}`)}}); err == nil {
+		t.Error("empty id kept")
 	}
 }

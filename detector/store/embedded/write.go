@@ -357,3 +357,35 @@ func appendFile(name string, data []byte) error {
 	}
 	return f.Close()
 }
+
+// KeepSources puts documents into an in-memory index as they are, without
+// compacting them: for sources an engine has just returned (valid JSON it
+// parsed when they were indexed), which the tail only passes on. Only
+// their shape is checked: a source that is not one line from '{' to '}'
+// is compacted as Add would, and refused if it is not a JSON object.
+func (s *Store) KeepSources(indexName string, docs []store.Doc) error {
+	if err := validIndexName(indexName); err != nil {
+		return fmt.Errorf("index %q: %w", indexName, err)
+	}
+	ix := s.indexFor(indexName)
+	if ix.dir != "" {
+		return fmt.Errorf("index %s: KeepSources is for in-memory stores", indexName)
+	}
+	kept := make([]rawDoc, 0, len(docs))
+	var buf bytes.Buffer
+	for _, d := range docs {
+		if d.ID == "" {
+			return errors.New("empty document id")
+		}
+		src := []byte(d.Source)
+		if len(src) < 2 || src[0] != '{' || src[len(src)-1] != '}' || bytes.IndexByte(src, '\n') >= 0 {
+			if err := compactSource(&buf, d.Source); err != nil {
+				return fmt.Errorf("document %s: %w", d.ID, err)
+			}
+			src = bytes.Clone(buf.Bytes())
+		}
+		kept = append(kept, rawDoc{id: d.ID, src: src})
+	}
+	ix.applyWritten(kept)
+	return nil
+}

@@ -1,0 +1,32 @@
+package baseline
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/offtrail/offtrail/detector/store"
+)
+
+// TestGroupSum: counts add up by key, groups come out in KeyString order,
+// and a backend's key slice is copied (it may reuse it) where an interned
+// one is kept.
+func TestGroupSum(t *testing.T) {
+	s := newGroupSum(0)
+	reused := []string{"b", "x"}
+	s.add(reused, 1)
+	reused[0], reused[1] = "a", "y"
+	s.add(reused, 2)
+	s.addInterned([]string{"b", "x"}, 3)
+	s.addInterned([]string{"a", "y"}, 4)
+	s.addInterned([]string{"a\x00", "z"}, 5) // before "a" with any second part, as joined keys sort
+	got := s.sorted()
+	want := []store.Group{{Key: []string{"a\x00", "z"}, Count: 5}, {Key: []string{"a", "y"}, Count: 6}, {Key: []string{"b", "x"}, Count: 4}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("sorted %v, want %v", got, want)
+	}
+	for i := 1; i < len(got); i++ {
+		if store.KeyString(got[i-1].Key) >= store.KeyString(got[i].Key) {
+			t.Fatalf("not in KeyString order: %v", got)
+		}
+	}
+}
