@@ -119,13 +119,15 @@ type Cache struct {
 	opts Options
 
 	mu     sync.Mutex
-	days   map[string]*dayGroups                    // document id -> counts
-	newest map[string]time.Time                     // signature -> newest span end seen
-	span   map[string]time.Duration                 // signature -> widest span asked for
-	sums   map[string]*spanSum                      // signature -> its latest run of whole days, summed
-	hours  map[string]*dayGroups                    // signature-hour -> counts (memory only)
-	tails  map[string]*tail                         // source -> its recent events
-	known  map[string]map[string]store.CountRequest // source -> signature -> a request of it
+	days   map[string]*dayGroups    // document id -> counts
+	newest map[string]time.Time     // signature -> newest span end seen
+	span   map[string]time.Duration // signature -> widest span asked for
+	sums   map[string]*spanSum      // signature -> its latest run of whole days, summed
+	// hourSums: signature -> its latest sealed hours outside whole days, summed
+	hourSums map[string]*spanSum
+	hours    map[string]*dayGroups                    // signature-hour -> counts (memory only)
+	tails    map[string]*tail                         // source -> its recent events
+	known    map[string]map[string]store.CountRequest // source -> signature -> a request of it
 	// dayGroups counts the groups held in days, against MemoryGroups.
 	dayGroups int
 
@@ -153,7 +155,7 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.TailLimit <= 0 {
 		opts.TailLimit = DefaultTailLimit
 	}
-	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
+	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hourSums: map[string]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
 }
 
 // Stats returns the counters so far.
@@ -185,46 +187,35 @@ func (c *Cache) CountGroups(ctx context.Context, req store.CountRequest, fn func
 	}
 	c.split.Add(1)
 	c.register(req, p.signature)
-	sum := newGroupSum(0)
+	edges := newGroupSum(0)
 	for _, w := range p.edges {
 		edge := req
 		edge.Query.Window = w
 		err := c.countRecent(ctx, edge, func(g store.Group) error {
-			sum.add(g.Key, g.Count)
+			edges.add(g.Key, g.Count)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
+	runs := []run{edges.sorted()}
 	if len(p.days) > 0 {
 		days, err := c.spanSum(ctx, req, p)
 		if err != nil {
 			return err
 		}
-		for _, g := range days.restricted(req) {
-			sum.addInterned(g.Key, g.Count)
-		}
+		runs = append(runs, days.restricted(req))
 	}
-	keep := restriction(req)
-	for _, h := range p.hours {
-		hg, err := c.hour(ctx, req, p.signature, h)
+	if len(p.hours) > 0 {
+		hours, err := c.hourSum(ctx, req, p)
 		if err != nil {
 			return err
 		}
-		for _, g := range hg.groups {
-			if keep(g.Key) {
-				sum.addInterned(g.Key, g.Count)
-			}
-		}
+		runs = append(runs, hours.restricted(req))
 	}
 	c.expire(ctx, p.signature, req.Query.Window)
-	for _, g := range sum.sorted() {
-		if err := fn(g); err != nil {
-			return err
-		}
-	}
-	return nil
+	return mergeRuns(runs, fn)
 }
 
 // plan is how one request is answered.

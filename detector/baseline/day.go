@@ -302,6 +302,12 @@ func (c *Cache) expire(ctx context.Context, sig string, w store.Window) {
 		return
 	}
 	c.newest[sig] = w.To
+	if seen && w.To.Truncate(time.Hour).Equal(prev.Truncate(time.Hour)) {
+		// Days and hours fall out at hour boundaries at the finest: the
+		// sweep over every held day and hour waits for the next one.
+		c.mu.Unlock()
+		return
+	}
 	inMemory := w.To.Add(-c.span[sig] - day)
 	for id, dg := range c.days {
 		if dg.signature == sig && dg.day.Before(inMemory) {

@@ -51,17 +51,52 @@ func (s *groupSum) put(key []string, n int64, clone bool) {
 	s.keys = append(s.keys, k)
 }
 
-// sorted returns the groups in the order of their joined keys, the order
-// store.KeyString keys sort in (the engines' composite order).
-func (s *groupSum) sorted() []store.Group {
+// run is groups with unique keys in the order of their joined keys
+// (store.KeyString, the engines' composite order), with those keys.
+type run struct {
+	groups []store.Group
+	keys   []string
+}
+
+// sorted returns the sum as a run.
+func (s *groupSum) sorted() run {
 	order := make([]int, len(s.groups))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(s.keys[a], s.keys[b]) })
-	out := make([]store.Group, len(order))
+	out := run{groups: make([]store.Group, len(order)), keys: make([]string, len(order))}
 	for i, j := range order {
-		out[i] = s.groups[j]
+		out.groups[i], out.keys[i] = s.groups[j], s.keys[j]
 	}
 	return out
+}
+
+// mergeRuns calls fn once for each key of the runs, in key order, with
+// its counts summed: the days' and hours' sums are runs already, so a
+// tick merges them without hashing or sorting their groups again.
+func mergeRuns(runs []run, fn func(store.Group) error) error {
+	pos := make([]int, len(runs))
+	for {
+		best := -1
+		for i, r := range runs {
+			if pos[i] < len(r.keys) && (best < 0 || r.keys[pos[i]] < runs[best].keys[pos[best]]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return nil
+		}
+		k := runs[best].keys[pos[best]]
+		g := store.Group{Key: runs[best].groups[pos[best]].Key}
+		for i, r := range runs {
+			if pos[i] < len(r.keys) && r.keys[pos[i]] == k {
+				g.Count += r.groups[pos[i]].Count
+				pos[i]++
+			}
+		}
+		if err := fn(g); err != nil {
+			return err
+		}
+	}
 }

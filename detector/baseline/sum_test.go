@@ -19,7 +19,7 @@ func TestGroupSum(t *testing.T) {
 	s.addInterned([]string{"b", "x"}, 3)
 	s.addInterned([]string{"a", "y"}, 4)
 	s.addInterned([]string{"a\x00", "z"}, 5) // before "a" with any second part, as joined keys sort
-	got := s.sorted()
+	got := s.sorted().groups
 	want := []store.Group{{Key: []string{"a\x00", "z"}, Count: 5}, {Key: []string{"a", "y"}, Count: 6}, {Key: []string{"b", "x"}, Count: 4}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("sorted %v, want %v", got, want)
@@ -28,5 +28,32 @@ func TestGroupSum(t *testing.T) {
 		if store.KeyString(got[i-1].Key) >= store.KeyString(got[i].Key) {
 			t.Fatalf("not in KeyString order: %v", got)
 		}
+	}
+}
+
+// TestMergeRuns: each key once, in key order, its counts summed over the
+// runs that hold it.
+func TestMergeRuns(t *testing.T) {
+	mk := func(counts map[string]int64) run {
+		s := newGroupSum(0)
+		for k, n := range counts {
+			s.add(store.SplitKey(k), n)
+		}
+		return s.sorted()
+	}
+	runs := []run{
+		mk(map[string]int64{"a\x1fx": 1, "c\x1fx": 2}),
+		{},
+		mk(map[string]int64{"a\x1fx": 10, "b\x1fy": 20, "d\x1fz": 30}),
+		mk(map[string]int64{"c\x1fx": 100}),
+	}
+	var got []store.Group
+	if err := mergeRuns(runs, func(g store.Group) error { got = append(got, g); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Group{{Key: []string{"a", "x"}, Count: 11}, {Key: []string{"b", "y"}, Count: 20},
+		{Key: []string{"c", "x"}, Count: 102}, {Key: []string{"d", "z"}, Count: 30}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("merged %v, want %v", got, want)
 	}
 }
