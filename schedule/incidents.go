@@ -41,6 +41,42 @@ type Incidents struct {
 	Triage *detector.Triager
 
 	mu sync.Mutex // one update at a time per process; CAS across processes
+	// held are the actor states this process last wrote, with their
+	// versions: the next update starts from them instead of reading the
+	// state again. Another replica's write in between makes the versioned
+	// write fail, and the state is then read as it is (addActor).
+	held map[string]heldState
+}
+
+// heldState is an actor state document as written, at its version.
+type heldState struct {
+	doc json.RawMessage
+	ver store.Version
+}
+
+// maxHeld bounds the states held (an actor's is a few kilobytes): past
+// it, the next write starts the map again.
+const maxHeld = 10_000
+
+// state returns actor state id, as this process last wrote it when it
+// holds it and may use it, else as the store has it.
+func (t *Incidents) state(ctx context.Context, id string, useHeld bool) (json.RawMessage, store.Version, error) {
+	if h, ok := t.held[id]; ok && useHeld {
+		return h.doc, h.ver, nil
+	}
+	return t.Store.GetState(ctx, t.StateIndex, id)
+}
+
+// hold remembers what was written (t.mu held).
+func (t *Incidents) hold(id string, doc json.RawMessage, ver store.Version, err error) {
+	if err != nil {
+		delete(t.held, id)
+		return
+	}
+	if t.held == nil || len(t.held) >= maxHeld {
+		t.held = map[string]heldState{}
+	}
+	t.held[id] = heldState{doc: doc, ver: ver}
 }
 
 // actorState is the state document of one actor.
@@ -107,11 +143,12 @@ func (t *Incidents) AddFrom(ctx context.Context, src detector.TriageSource, sigs
 }
 
 // addActor updates one actor's state, retrying when another replica
-// changed it meanwhile.
+// changed it meanwhile. The first attempt starts from the state this
+// process last wrote, if it holds it; a retry reads the store.
 func (t *Incidents) addActor(ctx context.Context, actor detector.Actor, fresh []detector.Anomaly, opts detector.IncidentOptions) ([]IncidentUpdate, error) {
 	id := actorStateID(actor)
 	for attempt := 0; ; attempt++ {
-		raw, ver, err := t.Store.GetState(ctx, t.StateIndex, id)
+		raw, ver, err := t.state(ctx, id, attempt == 0)
 		st := actorState{Actor: actor}
 		var ifVer *store.Version
 		switch {
@@ -131,9 +168,10 @@ func (t *Incidents) addActor(ctx context.Context, actor detector.Actor, fresh []
 		if err != nil {
 			return nil, err
 		}
-		_, err = t.Store.PutState(ctx, t.StateIndex, id, doc, ifVer)
+		newVer, err := t.Store.PutState(ctx, t.StateIndex, id, doc, ifVer)
+		t.hold(id, doc, newVer, err)
 		if errors.Is(err, store.ErrConflict) && attempt < 5 {
-			continue
+			continue // read the state as it is now
 		}
 		return ups, err
 	}

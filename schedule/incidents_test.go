@@ -25,7 +25,8 @@ func signal(rule, value, event string, t time.Time, score float64) *detector.Sig
 // TestIncidentsTracker: windows arriving one by one grow one incident in
 // place (same id), announced once when it crosses the threshold; a
 // replayed window changes nothing; a pause longer than the gap starts a
-// new incident. On every backend, through the state index.
+// new incident; another replica's update in between is kept. On every
+// backend, through the state index.
 func TestIncidentsTracker(t *testing.T) {
 	backends := map[string]func(t *testing.T) (IncidentStore, string, string){
 		"embedded": func(t *testing.T) (IncidentStore, string, string) {
@@ -70,6 +71,17 @@ func TestIncidentsTracker(t *testing.T) {
 			if err != nil || len(ups) != 1 || ups[0].New || ups[0].Incident.ID != id || len(ups[0].Incident.Anomalies) != 3 {
 				t.Fatalf("third window: %+v, %v", ups, err)
 			}
+			// 4b. Another replica adds to the session; this one, holding the
+			// state it wrote before, finds its write refused and reads
+			// again: nothing is lost.
+			other := &Incidents{Store: st, SignalsIndex: signals, StateIndex: state, Now: func() time.Time { return t0 }}
+			if ups, err = other.Add(ctx, []*detector.Signal{signal("new-service", "sts", "e5", t0.Add(60*time.Minute), 65)}); err != nil || len(ups) != 1 || len(ups[0].Incident.Anomalies) != 4 {
+				t.Fatalf("other replica: %+v, %v", ups, err)
+			}
+			ups, err = tr.Add(ctx, []*detector.Signal{signal("new-service", "kms", "e6", t0.Add(70*time.Minute), 65)})
+			if err != nil || len(ups) != 1 || ups[0].Incident.ID != id || len(ups[0].Incident.Anomalies) != 5 {
+				t.Fatalf("after the other replica: %+v, %v", ups, err)
+			}
 			// 5. Three hours later: a new session, a new incident.
 			ups, err = tr.Add(ctx, []*detector.Signal{signal("rare-method", "GetUser", "e4", t0.Add(4*time.Hour), 60)})
 			if err != nil || len(ups) != 1 || ups[0].Incident.ID == id {
@@ -91,7 +103,7 @@ func TestIncidentsTracker(t *testing.T) {
 			if err := json.Unmarshal(docs[id], &first); err != nil {
 				t.Fatal(err)
 			}
-			if first.Offtrail.Kind != "incident" || !first.Offtrail.Incident.Alert || len(first.Offtrail.Incident.Anomalies) != 3 {
+			if first.Offtrail.Kind != "incident" || !first.Offtrail.Incident.Alert || len(first.Offtrail.Incident.Anomalies) != 5 {
 				t.Errorf("incident document %s: %s", id, docs[id])
 			}
 		})

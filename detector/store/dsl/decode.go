@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/offtrail/offtrail/detector/store"
 )
 
@@ -268,4 +270,54 @@ func decodeHits(body []byte, timeField string, raw *store.Window) ([]store.Event
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// decodeRawHits is decodeHits for a raw read, in one pass: each source is
+// passed on as the engine sent it (fastjson re-serialises a value it was
+// never asked to read as it was written: strings, numbers and keys stay
+// raw), and the time is the sort value. A hit without a source, or whose
+// sort value is not a time in the window, sends the whole response the
+// way decodeHits goes.
+func decodeRawHits(body []byte, timeField string, raw store.Window) ([]store.Event, error) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, fmt.Errorf("decode hits: %w", err)
+	}
+	if sh := v.Get("_shards"); sh != nil && sh.GetInt("failed") > 0 {
+		var s shards
+		if err := json.Unmarshal(sh.MarshalTo(nil), &s); err != nil {
+			return nil, fmt.Errorf("decode hits: %w", err)
+		}
+		return nil, s.err()
+	}
+	if v.GetBool("timed_out") {
+		return nil, &ResponseError{Status: 200, Type: "timeout", Reason: "search timed out"}
+	}
+	hits := v.GetArray("hits", "hits")
+	out := make([]store.Event, 0, len(hits))
+	for _, h := range hits {
+		src := h.Get("_source")
+		t, ok := sortTime(h.GetArray("sort"))
+		if src == nil || src.Type() != fastjson.TypeObject || !ok || !raw.Contains(t.Truncate(time.Millisecond)) {
+			return decodeHits(body, timeField, &raw)
+		}
+		out = append(out, store.Event{ID: string(h.GetStringBytes("_id")), Index: string(h.GetStringBytes("_index")),
+			Time: t, Raw: src.MarshalTo(nil)})
+	}
+	return out, nil
+}
+
+// sortTime reads a hit's first sort value as store.ParseTime would.
+func sortTime(sort []*fastjson.Value) (time.Time, bool) {
+	if len(sort) == 0 {
+		return time.Time{}, false
+	}
+	switch s := sort[0]; s.Type() {
+	case fastjson.TypeNumber:
+		return store.ParseTime(s.GetFloat64())
+	case fastjson.TypeString:
+		return store.ParseTime(string(s.GetStringBytes()))
+	}
+	return time.Time{}, false
 }

@@ -378,12 +378,11 @@ func (s *Store) events(ctx context.Context, q store.Query, limit int, raw bool) 
 		if err != nil {
 			return nil, err
 		}
-		var window *store.Window
 		if raw {
 			// A millisecond's slack: the window may start inside one.
-			window = &store.Window{From: q.Window.From.Truncate(time.Millisecond), To: q.Window.To}
+			return decodeRawHits(resp, q.TimeField, store.Window{From: q.Window.From.Truncate(time.Millisecond), To: q.Window.To})
 		}
-		return decodeHits(resp, q.TimeField, window)
+		return decodeHits(resp, q.TimeField, nil)
 	}
 	var out []store.Event
 	cur := q
