@@ -149,6 +149,7 @@ func runScenario(t *testing.T, b store.Backend, index string) []string {
 	if err := b.EnsureTemplate(ctx, storetest.TemplateName, []byte(storetest.Template)); err != nil {
 		t.Fatal(err)
 	}
+	storetest.DropAfter(t, b, index)
 	storetest.Load(t, b, index, scenarioDocs())
 	if err := b.Refresh(ctx, index); err != nil {
 		t.Fatal(err)

@@ -154,6 +154,7 @@ func loadFixture(t *testing.T, b store.Backend) (index, state string) {
 	t.Helper()
 	id := fmt.Sprint(time.Now().UnixNano())
 	index, state = storetest.IndexPrefix+"baseline-"+id, "offtrail-state-test-"+id
+	storetest.DropAfter(t, b, index, state)
 	if err := b.EnsureTemplate(t.Context(), storetest.TemplateName, json.RawMessage(storetest.Template)); err != nil {
 		t.Fatal(err)
 	}

@@ -34,17 +34,10 @@ func (c *Cache) spanSum(ctx context.Context, req store.CountRequest, p plan) (*s
 		c.fromMemory.Add(int64(len(p.days)))
 		return ss, nil
 	}
-	merged := newGroupSum(0)
-	for _, d := range p.days {
-		dg, err := c.day(ctx, req, p.signature, d)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range dg.groups {
-			merged.addInterned(g.Key, g.Count)
-		}
+	r, err := summed(p.days, func(d time.Time) (*dayGroups, error) { return c.day(ctx, req, p.signature, d) })
+	if err != nil {
+		return nil, err
 	}
-	r := merged.sorted()
 	ss = &spanSum{first: first, last: last, groups: r.groups, keys: r.keys}
 	c.mu.Lock()
 	if cur := c.sums[p.signature]; cur == nil || !cur.last.After(last) {
@@ -65,22 +58,30 @@ func (c *Cache) hourSum(ctx context.Context, req store.CountRequest, p plan) (*s
 	if hs != nil && slices.Equal(hs.hours, p.hours) && !c.opts.Rebuild {
 		return hs, nil
 	}
-	merged := newGroupSum(0)
-	for _, h := range p.hours {
-		hg, err := c.hour(ctx, req, p.signature, h)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range hg.groups {
-			merged.addInterned(g.Key, g.Count)
-		}
+	r, err := summed(p.hours, func(h time.Time) (*dayGroups, error) { return c.hour(ctx, req, p.signature, h) })
+	if err != nil {
+		return nil, err
 	}
-	r := merged.sorted()
 	hs = &spanSum{first: p.hours[0], last: p.hours[len(p.hours)-1], hours: slices.Clone(p.hours), groups: r.groups, keys: r.keys}
 	c.mu.Lock()
 	c.hourSums[p.signature] = hs
 	c.mu.Unlock()
 	return hs, nil
+}
+
+// summed merges the groups of the days or hours at, each got by get.
+func summed(at []time.Time, get func(time.Time) (*dayGroups, error)) (run, error) {
+	merged := newGroupSum(0)
+	for _, t := range at {
+		dg, err := get(t)
+		if err != nil {
+			return run{}, err
+		}
+		for _, g := range dg.groups {
+			merged.addInterned(g.Key, g.Count)
+		}
+	}
+	return merged.sorted(), nil
 }
 
 // restricted returns, as a run, the groups req's restriction keeps:

@@ -86,7 +86,7 @@ func testMissing(t *testing.T, b store.Backend) {
 func testKeywordSubfield(t *testing.T, b store.Backend) {
 	ctx := t.Context()
 	idx := uniqueIndex("offtrail-dyn-")
-	t.Cleanup(func() { deleteIndex(b, idx) })
+	storetest.DropAfter(t, b, idx)
 	w, err := b.NewBulkWriter(ctx, idx, func(id string, err error) { t.Errorf("bulk %s: %v", id, err) })
 	if err != nil {
 		t.Fatal(err)
