@@ -40,16 +40,16 @@ func TestPlanSplitsWholeSealedDaysAndHours(t *testing.T) {
 		now    time.Time
 		split  bool
 		builds int64 // days counted on first use
-		hours  int64 // hours counted
-		raw    int64 // raw queries in all: edges + day and hour counts, or 1 unsplit
+		hours  int64 // hours counted (a day's remaining sealed hours are counted at once)
+		raw    int64 // raw queries in all: edges + day counts + one per run of hours, or 1 unsplit
 		tail   int64 // counts answered from the tail
 	}{
 		{"a window of 15 minutes: raw", q(base.Add(h), base.Add(h+15*time.Minute)), later, false, 0, 0, 1, 0},
 		{"part of an hour at each end: raw", q(base.Add(h+10*time.Minute), base.Add(2*h+5*time.Minute)), later, false, 0, 0, 1, 0},
-		{"hours, no day", q(base.Add(h), base.Add(20*h)), later, true, 0, 19, 19, 0},
-		{"hours, a day, hours", q(base.Add(-3*h), base.Add(27*h)), later, true, 1, 6, 7, 0},
-		{"a partial hour first", q(base.Add(-3*h-20*time.Minute), base.Add(24*h)), later, true, 1, 3, 5, 0},
-		{"second day not sealed yet: its sealed hours, the newest and the rest from the tail", q(base.Add(-3*h), base.Add(48*h)), base.Add(49 * h), true, 1, 26, 26, 2},
+		{"hours, no day: the rest of the day in one count", q(base.Add(h), base.Add(20*h)), later, true, 0, 23, 1, 0},
+		{"hours, a day, hours", q(base.Add(-3*h), base.Add(27*h)), later, true, 1, 27, 3, 0},
+		{"a partial hour first", q(base.Add(-3*h-20*time.Minute), base.Add(24*h)), later, true, 1, 3, 3, 0},
+		{"second day not sealed yet: its sealed hours in one count, the rest from the tail", q(base.Add(-3*h), base.Add(48*h)), base.Add(49 * h), true, 1, 26, 3, 1},
 		{"two aligned days, no edges", q(base, base.Add(48*h)), later, true, 2, 0, 2, 0},
 		{"restrict on a grouped field", func() store.CountRequest {
 			r := q(base, base.Add(48*h))

@@ -132,18 +132,65 @@ func (c *Cache) hour(ctx context.Context, req store.CountRequest, sig string, h 
 	if hg, err := c.hourFromTail(ctx, req, id, h); hg != nil || err != nil {
 		return hg, err
 	}
-	hg, err := c.count(ctx, req, sig, h, time.Hour)
+	hours, err := c.countHours(ctx, req, sig, h)
 	if err != nil {
 		return nil, err
 	}
-	c.hoursBuilt.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur := c.hours[id]; cur != nil && !c.opts.Rebuild {
-		return cur, nil
+	for _, hg := range hours {
+		hid := hourID(sig, hg.day)
+		if cur := c.hours[hid]; cur == nil || c.opts.Rebuild && hid == id {
+			c.hours[hid] = hg
+		}
 	}
-	c.hours[id] = hg
-	return hg, nil
+	return c.hours[id], nil
+}
+
+// countHours counts, in one request, every sealed hour from h to the end
+// of its day (or to what has sealed), split by an hour component added to
+// the key: the day a span starts on needs its remaining hours one by one
+// as the span's start moves through it, and asking for each on its own
+// cost a request per signature and hour (23 per signature each day).
+// Hours without events come back empty, so they are not asked again.
+func (c *Cache) countHours(ctx context.Context, req store.CountRequest, sig string, h time.Time) ([]*dayGroups, error) {
+	end := h.Truncate(day).Add(day)
+	if sealed := c.opts.Now().Add(-c.opts.Seal).UTC().Truncate(time.Hour); sealed.Before(end) {
+		end = sealed
+	}
+	if !end.After(h) {
+		end = h.Add(time.Hour) // h itself is sealed: the plan asked for it
+	}
+	full := req
+	full.Restrict, full.HourBuckets = nil, true
+	full.Query.Window = store.Window{From: h, To: end}
+	byHour := map[time.Time]*dayGroups{}
+	for t := h; t.Before(end); t = t.Add(time.Hour) {
+		byHour[t] = &dayGroups{signature: sig, day: t}
+	}
+	c.raw.Add(1)
+	err := c.b.CountGroups(ctx, full, func(g store.Group) error {
+		at, ok := store.ParseTime(g.Key[len(g.Key)-1])
+		hg := byHour[at.Truncate(time.Hour)]
+		if !ok || hg == nil {
+			return fmt.Errorf("hour key %q outside %s", g.Key[len(g.Key)-1], full.Query.Window)
+		}
+		key := g.Key
+		if !req.HourBuckets { // the hour was added for the split: not part of the signature's key
+			key = key[:len(key)-1]
+		}
+		hg.groups = append(hg.groups, store.Group{Key: internKey(key), Count: g.Count})
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "count the hours from %s to %s", h.Format(time.RFC3339), end.Format(time.RFC3339))
+	}
+	c.hoursBuilt.Add(int64(len(byHour)))
+	out := make([]*dayGroups, 0, len(byHour))
+	for _, hg := range byHour {
+		out = append(out, hg)
+	}
+	return out, nil
 }
 
 // hourFromTail returns the newest sealed hour as the tail counted it for
