@@ -250,15 +250,5 @@ func DropIndices(ctx context.Context, st store.Backend, indices, templates []str
 	for _, tp := range templates {
 		paths = append(paths, dsl.Path(nil, "_index_template", tp))
 	}
-	var errs []error
-	for _, p := range paths {
-		status, body, err := t.Transport().Do(ctx, http.MethodDelete, p, nil, nil)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("DELETE %s: %w", p, err))
-		case status >= 300 && status != http.StatusNotFound:
-			errs = append(errs, fmt.Errorf("DELETE %s: status %d: %s", p, status, truncateBytes(body, 200)))
-		}
-	}
-	return errors.Join(errs...)
+	return dsl.Delete(ctx, t.Transport(), paths...)
 }

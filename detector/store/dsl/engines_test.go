@@ -135,7 +135,7 @@ func testErrors(t *testing.T, b store.Backend) {
 func deleteIndex(b store.Backend, idx string) {
 	type transporter interface{ Transport() dsl.Transport }
 	if tb, ok := b.(transporter); ok {
-		_, _, _ = tb.Transport().Do(context.Background(), "DELETE", dsl.Path([]string{idx}), nil, nil)
+		_ = dsl.Delete(context.Background(), tb.Transport(), dsl.Path([]string{idx}))
 	}
 }
 

@@ -582,3 +582,20 @@ func (s *Store) Refresh(ctx context.Context, index ...string) error {
 	}
 	return nil
 }
+
+// Delete sends DELETE for each path (indices, index templates) through t.
+// A path that is not there is not an error; the others' failures are
+// joined, and every path is tried.
+func Delete(ctx context.Context, t Transport, paths ...string) error {
+	var errs []error
+	for _, p := range paths {
+		status, body, err := t.Do(ctx, http.MethodDelete, p, nil, nil)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("DELETE %s: %w", p, err))
+		case status >= 300 && status != http.StatusNotFound:
+			errs = append(errs, fmt.Errorf("DELETE %s: status %d: %.200s", p, status, body))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"net/http"
 	"testing"
 
 	"github.com/offtrail/offtrail/detector/store"
@@ -20,12 +19,13 @@ func DropAfter(t testing.TB, b store.Backend, indices ...string) {
 	if !ok || tp.Transport() == nil {
 		return
 	}
+	paths := make([]string, len(indices))
+	for i, ix := range indices {
+		paths[i] = dsl.Path([]string{ix})
+	}
 	t.Cleanup(func() {
-		for _, ix := range indices {
-			status, body, err := tp.Transport().Do(context.Background(), http.MethodDelete, dsl.Path([]string{ix}), nil, nil)
-			if err != nil || status >= 300 && status != http.StatusNotFound {
-				t.Logf("drop %s: status %d, %v: %.200s", ix, status, err, body)
-			}
+		if err := dsl.Delete(context.Background(), tp.Transport(), paths...); err != nil {
+			t.Logf("drop test indices: %v", err)
 		}
 	})
 }
