@@ -61,12 +61,16 @@ const (
 	FieldAgent    = "user_agent.original" // a keyword
 )
 
-func randomPrefix(t *testing.T) string {
-	var b [5]byte
-	if _, err := rand.Read(b[:]); err != nil {
+// randomPrefix returns a fresh index prefix for one test on b; the indices
+// made under it are dropped when the test ends.
+func randomPrefix(t *testing.T, b store.Backend) string {
+	var r [5]byte
+	if _, err := rand.Read(r[:]); err != nil {
 		t.Fatal(err)
 	}
-	return IndexPrefix + hex.EncodeToString(b[:]) + "-"
+	prefix := IndexPrefix + hex.EncodeToString(r[:]) + "-"
+	DropPrefixAfter(t, b, prefix)
+	return prefix
 }
 
 // Load bulk-indexes docs into index through b and fails t on any error.
@@ -107,11 +111,11 @@ var fullWindow = store.Window{From: FixtureBase.Add(-time.Hour), To: FixtureBase
 
 // Run runs the conformance suite against the backend open returns. open is
 // called once for the shared, read-only fixture and once per writing
-// subtest; every subtest uses fresh index names, so engines need no cleanup.
+// subtest; every subtest uses fresh index names, dropped when it ends.
 func Run(t *testing.T, open func(t *testing.T) store.Backend) {
-	prefix := randomPrefix(t)
 	ctx := t.Context()
 	b := open(t)
+	prefix := randomPrefix(t, b)
 	if k := b.Kind(); k == "" {
 		t.Fatal("Kind() is empty")
 	}
@@ -142,10 +146,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 	t.Run("CountGroups", func(t *testing.T) { testCountGroups(t, b, ref, all, prefix) })
 	t.Run("Stats", func(t *testing.T) { testStats(t, b, ref, all) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, b, ref, all, fx) })
-	t.Run("WriteSignals", func(t *testing.T) { testWriteSignals(t, open(t), randomPrefix(t)) })
-	t.Run("State", func(t *testing.T) { testState(t, open(t), randomPrefix(t)) })
-	t.Run("PutDocs", func(t *testing.T) { testPutDocs(t, open(t), randomPrefix(t)) })
-	t.Run("BulkOverwrite", func(t *testing.T) { testBulkOverwrite(t, open(t), randomPrefix(t), fx) })
+	t.Run("WriteSignals", func(t *testing.T) { b := open(t); testWriteSignals(t, b, randomPrefix(t, b)) })
+	t.Run("State", func(t *testing.T) { b := open(t); testState(t, b, randomPrefix(t, b)) })
+	t.Run("PutDocs", func(t *testing.T) { b := open(t); testPutDocs(t, b, randomPrefix(t, b)) })
+	t.Run("BulkOverwrite", func(t *testing.T) { b := open(t); testBulkOverwrite(t, b, randomPrefix(t, b), fx) })
 }
 
 // collectGroups runs CountGroups and checks each group is well formed and
