@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -62,6 +63,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	warmup := fs.Duration("warmup", 0, "untimed ticks after the cold one, before the timed ones (26h: a running service's steady state, when its context spans reach hours it counted)")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of each scope's timed ticks here (the last scope's is kept; go tool pprof)")
 	heapProfile := fs.String("heapprofile", "", "write offtrail's heap profile here after each scope's timed ticks (the last scope's is kept)")
+	traceTicks := fs.String("trace-ticks", "", "write one tab-separated line per timed tick here (wall time and store calls), to see which ticks a day's cost sits in")
 	plotPath := fs.String("plot", "", "draw per-tick total CPU and p95 against history size as a PNG here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,14 +80,26 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		hopts.eaSegments = segs
 	}
+	var trace io.Writer
+	if *traceTicks != "" {
+		f, err := os.Create(*traceTicks)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--trace-ticks: %w", err)}
+		}
+		defer f.Close()
+		if _, err := io.WriteString(f, bench.TraceHeader); err != nil {
+			return fmt.Errorf("--trace-ticks: %w", err)
+		}
+		trace = f
+	}
 	if *pack {
-		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile})
+		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile, TraceTicks: trace})
 	}
 	for _, id := range ruleIDs {
 		if _, ok := builtinRule(id); !ok {
 			return &exitError{code: 2, err: fmt.Errorf("--rule %q: not in the built-in pack", id)}
 		}
-		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile})
+		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile, TraceTicks: trace})
 	}
 	if *compareRaw {
 		// The same scopes counting the whole history every tick: the work

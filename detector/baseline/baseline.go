@@ -98,7 +98,9 @@ type Stats struct {
 	DaysMemory int64 // days served from memory
 	DaysState  int64 // days read from a state document
 	DaysBuilt  int64 // days counted from raw events
-	Expired    int64 // day documents deleted as they fell out of Keep
+	// DaysFromHours counts days summed from the hours held as they sealed.
+	DaysFromHours int64
+	Expired       int64 // day documents deleted as they fell out of Keep
 	// StateErrors count failed reads and writes of day documents; the
 	// days were counted raw instead.
 	StateErrors int64
@@ -107,6 +109,9 @@ type Stats struct {
 	HoursBuilt  int64
 	// Evicted counts days forgotten over the memory budget.
 	Evicted int64
+	// DaySumsShifted and HourSumsShifted count the sums of a span's days
+	// and hours moved by the parts that came and left, not summed again.
+	DaySumsShifted, HourSumsShifted int64
 	// The tail: counts answered from it, reads of the backend's events
 	// for it, the events read, and counts sent to the backend because a
 	// read reached TailLimit.
@@ -133,6 +138,7 @@ type Cache struct {
 
 	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt, evicted atomic.Int64
 	tailAnswers, tailReads, tailEvents, tailFallbacks                                                          atomic.Int64
+	daySumsShifted, hourSumsShifted, daysFromHours                                                             atomic.Int64
 }
 
 // New wraps b.
@@ -162,7 +168,9 @@ func New(b Backend, opts Options) (*Cache, error) {
 func (c *Cache) Stats() Stats {
 	return Stats{Requests: c.requests.Load(), Split: c.split.Load(), RawQueries: c.raw.Load(),
 		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load(), Evicted: c.evicted.Load(),
-		TailAnswers: c.tailAnswers.Load(), TailReads: c.tailReads.Load(), TailEvents: c.tailEvents.Load(), TailFallbacks: c.tailFallbacks.Load()}
+		TailAnswers: c.tailAnswers.Load(), TailReads: c.tailReads.Load(), TailEvents: c.tailEvents.Load(), TailFallbacks: c.tailFallbacks.Load(),
+		DaySumsShifted: c.daySumsShifted.Load(), HourSumsShifted: c.hourSumsShifted.Load(),
+		DaysFromHours: c.daysFromHours.Load()}
 }
 
 // Events reads recent events from the tail, the rest from the backend.

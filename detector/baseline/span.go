@@ -5,20 +5,25 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/offtrail/offtrail/detector/store"
 )
 
-// spanSum is a run of whole days summed once: consecutive ticks ask for
-// the same days until midnight moves the span, so the merge is paid once
-// a day, and each tick only picks out its active entities' groups through
-// the index on the restricted field.
+// spanSum is a run of whole days (or of sealed hours) summed: consecutive
+// ticks ask for the same days until midnight moves the span, and each tick
+// only picks out its active entities' groups through the index on the
+// restricted field. When the span moves, the sum is shifted by the parts
+// that came and left rather than summed again.
 type spanSum struct {
-	first, last time.Time
-	hours       []time.Time   // an hours' sum: the hours summed
-	groups      []store.Group // one per key, in key order
-	keys        []string      // the groups' keys joined (store.KeyString)
+	at     []time.Time   // the days or hours summed, in order
+	groups []store.Group // one per key, in key order
+	keys   []string      // the groups' keys joined (store.KeyString)
+	// held are the parts whose groups the sum keeps so it can take them
+	// off when they leave: every hour, but only the first day (the next
+	// to leave), since days are held within a memory budget elsewhere.
+	held map[time.Time]*dayGroups
 
 	mu    sync.Mutex
 	index map[int]map[string][]int // key position -> value -> group indices
@@ -26,21 +31,20 @@ type spanSum struct {
 
 // spanSum returns the sum of p's days for req's signature.
 func (c *Cache) spanSum(ctx context.Context, req store.CountRequest, p plan) (*spanSum, error) {
-	first, last := p.days[0], p.days[len(p.days)-1]
 	c.mu.Lock()
-	ss := c.sums[p.signature]
+	prev := c.sums[p.signature]
 	c.mu.Unlock()
-	if ss != nil && ss.first.Equal(first) && ss.last.Equal(last) && !c.opts.Rebuild {
+	if prev != nil && slices.Equal(prev.at, p.days) && !c.opts.Rebuild {
 		c.fromMemory.Add(int64(len(p.days)))
-		return ss, nil
+		return prev, nil
 	}
-	r, err := summed(p.days, func(d time.Time) (*dayGroups, error) { return c.day(ctx, req, p.signature, d) })
+	get := func(d time.Time) (*dayGroups, error) { return c.day(ctx, req, p.signature, d) }
+	ss, err := c.sumOf(prev, p.days, get, func(d time.Time) bool { return d.Equal(p.days[0]) }, &c.daySumsShifted)
 	if err != nil {
 		return nil, err
 	}
-	ss = &spanSum{first: first, last: last, groups: r.groups, keys: r.keys}
 	c.mu.Lock()
-	if cur := c.sums[p.signature]; cur == nil || !cur.last.After(last) {
+	if cur := c.sums[p.signature]; cur == nil || !cur.at[len(cur.at)-1].After(p.days[len(p.days)-1]) {
 		c.sums[p.signature] = ss
 	}
 	c.mu.Unlock()
@@ -49,24 +53,104 @@ func (c *Cache) spanSum(ctx context.Context, req store.CountRequest, p plan) (*s
 
 // hourSum is spanSum for p's sealed hours outside its days (the partial
 // days at the span's ends): an hour seals once every four ticks, so the
-// same hours answer three ticks in four, and their merge is paid once.
-// Hours never change once counted, so a sum of them never goes stale.
+// same hours answer three ticks in four. Hours never change once counted,
+// so a sum of them never goes stale.
 func (c *Cache) hourSum(ctx context.Context, req store.CountRequest, p plan) (*spanSum, error) {
 	c.mu.Lock()
-	hs := c.hourSums[p.signature]
+	prev := c.hourSums[p.signature]
 	c.mu.Unlock()
-	if hs != nil && slices.Equal(hs.hours, p.hours) && !c.opts.Rebuild {
-		return hs, nil
+	if prev != nil && slices.Equal(prev.at, p.hours) && !c.opts.Rebuild {
+		return prev, nil
 	}
-	r, err := summed(p.hours, func(h time.Time) (*dayGroups, error) { return c.hour(ctx, req, p.signature, h) })
+	get := func(h time.Time) (*dayGroups, error) { return c.hour(ctx, req, p.signature, h) }
+	hs, err := c.sumOf(prev, p.hours, get, func(time.Time) bool { return true }, &c.hourSumsShifted)
 	if err != nil {
 		return nil, err
 	}
-	hs = &spanSum{first: p.hours[0], last: p.hours[len(p.hours)-1], hours: slices.Clone(p.hours), groups: r.groups, keys: r.keys}
 	c.mu.Lock()
 	c.hourSums[p.signature] = hs
 	c.mu.Unlock()
 	return hs, nil
+}
+
+// sumOf returns the sum over the parts at, each got by get, holding the
+// parts hold names. It shifts prev when prev holds every part that left
+// and fewer parts change than at holds; otherwise, and on a rebuild, it
+// sums every part again.
+func (c *Cache) sumOf(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, error), hold func(time.Time) bool, shifts *atomic.Int64) (*spanSum, error) {
+	got := map[time.Time]*dayGroups{}
+	fetch := func(t time.Time) (*dayGroups, error) {
+		if dg := got[t]; dg != nil {
+			return dg, nil
+		}
+		dg, err := get(t)
+		got[t] = dg
+		return dg, err
+	}
+	var (
+		r   run
+		ok  bool
+		err error
+	)
+	if prev != nil && !c.opts.Rebuild {
+		if r, ok, err = shiftSum(prev, at, fetch); ok {
+			shifts.Add(1)
+		}
+	}
+	if err == nil && !ok {
+		r, err = summed(at, fetch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ss := &spanSum{at: slices.Clone(at), groups: r.groups, keys: r.keys, held: map[time.Time]*dayGroups{}}
+	for _, t := range at {
+		if !hold(t) {
+			continue
+		}
+		dg := got[t]
+		if dg == nil && prev != nil {
+			dg = prev.held[t]
+		}
+		if dg == nil {
+			if dg, err = fetch(t); err != nil {
+				return nil, err
+			}
+		}
+		ss.held[t] = dg
+	}
+	return ss, nil
+}
+
+// shiftSum returns prev's sum moved to the parts at: the parts that came
+// added, those that left (which prev holds) taken off. It reports false
+// when that cannot be done or would cost more than summing again.
+func shiftSum(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, error)) (run, bool, error) {
+	came, left := partsChanged(prev.at, at)
+	if len(came)+len(left) >= len(at) {
+		return run{}, false, nil
+	}
+	leftRuns := make([]run, 0, len(left))
+	for _, t := range left {
+		dg := prev.held[t]
+		if dg == nil {
+			return run{}, false, nil // not held: its groups are not at hand
+		}
+		leftRuns = append(leftRuns, runOf(dg))
+	}
+	cameRuns := make([]run, 0, len(came))
+	for _, t := range came {
+		dg, err := get(t)
+		if err != nil {
+			return run{}, false, err
+		}
+		cameRuns = append(cameRuns, runOf(dg))
+	}
+	r, err := shifted(run{groups: prev.groups, keys: prev.keys}, cameRuns, leftRuns)
+	if err != nil {
+		return run{}, false, nil // cannot happen with the parts as held; summed again
+	}
+	return r, true, nil
 }
 
 // summed merges the groups of the days or hours at, each got by get.
@@ -82,6 +166,35 @@ func summed(at []time.Time, get func(time.Time) (*dayGroups, error)) (run, error
 		}
 	}
 	return merged.sorted(), nil
+}
+
+// partsChanged returns the parts of next not in prev, and those of prev
+// not in next; both lists are in time order.
+func partsChanged(prev, next []time.Time) (came, left []time.Time) {
+	in := func(list []time.Time, t time.Time) bool {
+		_, ok := slices.BinarySearchFunc(list, t, func(a, b time.Time) int { return a.Compare(b) })
+		return ok
+	}
+	for _, t := range next {
+		if !in(prev, t) {
+			came = append(came, t)
+		}
+	}
+	for _, t := range prev {
+		if !in(next, t) {
+			left = append(left, t)
+		}
+	}
+	return came, left
+}
+
+// runOf returns one day's or hour's groups as a run.
+func runOf(dg *dayGroups) run {
+	s := newGroupSum(len(dg.groups))
+	for _, g := range dg.groups {
+		s.addInterned(g.Key, g.Count)
+	}
+	return s.sorted()
 }
 
 // restricted returns, as a run, the groups req's restriction keeps:

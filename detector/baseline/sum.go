@@ -1,6 +1,7 @@
 package baseline
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -76,6 +77,42 @@ func (s *groupSum) sorted() run {
 // its counts summed: the days' and hours' sums are runs already, so a
 // tick merges them without hashing or sorting their groups again.
 func mergeRuns(runs []run, fn func(store.Group) error) error {
+	return mergeSigned(runs, nil, func(g store.Group, _ string) error { return fn(g) })
+}
+
+// shifted returns base with the parts that came added and those that left
+// taken off: when a span moves by a day or an hour, its sum is updated by
+// two merges of sorted runs instead of being summed again over every day
+// or hour it holds. Counts are integers, so the result is exactly the
+// sum over the new parts; a group whose count falls to zero is dropped,
+// as a count over the new span would not report it. It fails if a count
+// would go below zero: a part that left was not in base.
+func shifted(base run, came, left []run) (run, error) {
+	runs := append(append([]run{base}, came...), left...)
+	signs := make([]int64, len(runs))
+	for i := range signs {
+		signs[i] = 1
+		if i > len(came) {
+			signs[i] = -1
+		}
+	}
+	out := run{groups: make([]store.Group, 0, len(base.groups)), keys: make([]string, 0, len(base.keys))}
+	err := mergeSigned(runs, signs, func(g store.Group, key string) error {
+		switch {
+		case g.Count < 0:
+			return fmt.Errorf("group %q would count %d: a part taken off was not in the sum", store.KeyString(g.Key), g.Count)
+		case g.Count > 0:
+			out.groups = append(out.groups, g)
+			out.keys = append(out.keys, key)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// mergeSigned is mergeRuns with each run's counts multiplied by its sign
+// (all +1 when signs is nil); fn also gets the group's joined key.
+func mergeSigned(runs []run, signs []int64, fn func(g store.Group, key string) error) error {
 	pos := make([]int, len(runs))
 	for {
 		best := -1
@@ -91,11 +128,15 @@ func mergeRuns(runs []run, fn func(store.Group) error) error {
 		g := store.Group{Key: runs[best].groups[pos[best]].Key}
 		for i, r := range runs {
 			if pos[i] < len(r.keys) && r.keys[pos[i]] == k {
-				g.Count += r.groups[pos[i]].Count
+				n := r.groups[pos[i]].Count
+				if signs != nil {
+					n *= signs[i]
+				}
+				g.Count += n
 				pos[i]++
 			}
 		}
-		if err := fn(g); err != nil {
+		if err := fn(g, k); err != nil {
 			return err
 		}
 	}

@@ -57,3 +57,30 @@ func TestMergeRuns(t *testing.T) {
 		t.Fatalf("merged %v, want %v", got, want)
 	}
 }
+
+// TestShifted: a sum moved by the parts that came and left holds each
+// key's new count, drops the keys that fell to zero, and refuses to take
+// off what the sum never held.
+func TestShifted(t *testing.T) {
+	mk := func(counts map[string]int64) run {
+		s := newGroupSum(0)
+		for k, n := range counts {
+			s.add(store.SplitKey(k), n)
+		}
+		return s.sorted()
+	}
+	base := mk(map[string]int64{"a\x1fx": 3, "b\x1fy": 1, "c\x1fx": 2})
+	got, err := shifted(base,
+		[]run{mk(map[string]int64{"b\x1fy": 1, "d\x1fz": 4})},
+		[]run{mk(map[string]int64{"a\x1fx": 3}), mk(map[string]int64{"c\x1fx": 1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mk(map[string]int64{"b\x1fy": 2, "c\x1fx": 1, "d\x1fz": 4})
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("shifted %v, want %v", got, want)
+	}
+	if _, err := shifted(base, nil, []run{mk(map[string]int64{"e\x1fx": 1})}); err == nil {
+		t.Fatal("taking off a group the sum does not hold: no error")
+	}
+}

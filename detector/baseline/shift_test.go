@@ -1,0 +1,86 @@
+package baseline_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/baseline"
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/storetest"
+)
+
+// loadFourDays loads four whole days from base: the two-day fixture and a
+// second one, of another seed, two days later.
+func loadFourDays(t *testing.T, b store.Backend) (index, state string) {
+	t.Helper()
+	id := fmt.Sprint(time.Now().UnixNano())
+	index, state = storetest.IndexPrefix+"shift-"+id, "offtrail-state-test-"+id
+	storetest.DropAfter(t, b, index, state)
+	if err := b.EnsureTemplate(t.Context(), storetest.TemplateName, json.RawMessage(storetest.Template)); err != nil {
+		t.Fatal(err)
+	}
+	docs := storetest.FixtureN(3, 1500)
+	for _, d := range storetest.FixtureN(4, 1500) {
+		src := maps.Clone(d.Source)
+		at, err := time.Parse(time.RFC3339Nano, src[storetest.FieldTime].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src[storetest.FieldTime] = at.Add(48 * time.Hour).UTC().Format(time.RFC3339Nano)
+		if ev, ok := src["event"].(map[string]any); ok {
+			ev = maps.Clone(ev)
+			delete(ev, "ingested")
+			src["event"] = ev
+		}
+		docs = append(docs, storetest.Doc{ID: "later-" + d.ID, Source: src})
+	}
+	storetest.Load(t, b, index, docs)
+	if err := b.Refresh(t.Context(), index); err != nil {
+		t.Fatal(err)
+	}
+	return index, state
+}
+
+// TestSumsFollowTheSpan: as a 74-hour span moves over four days in
+// 15-minute ticks, its sums of days and hours are shifted by the parts
+// that came and left (a day joins at its seal and leaves as the span's
+// start passes it; an hour leaves at the start and one joins at the end
+// every hour), and every answer still equals one aggregation over the
+// span, on every backend. A shift that forgot to take off what left, or
+// to add what came, would differ from the first tick it happens.
+func TestSumsFollowTheSpan(t *testing.T) {
+	const span = 74 * time.Hour
+	for name, b := range equivalenceBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			index, state := loadFourDays(t, b)
+			now := base
+			c, err := baseline.New(b, baseline.Options{StateIndex: state, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for tick := base.Add(70 * time.Hour); tick.Before(base.Add(78 * time.Hour)); tick = tick.Add(15 * time.Minute) {
+				now = tick
+				for i, shape := range requests() {
+					req := shape
+					req.Query.Index = []string{index}
+					req.Query.Window = store.Window{From: tick.Add(-span), To: tick}
+					if got, want := collect(t, c, req), collect(t, b, req); !maps.Equal(got, want) {
+						t.Fatalf("tick %s request %d: %v", tick.Format(time.DateTime), i, diff(got, want))
+					}
+				}
+			}
+			st := c.Stats()
+			if st.DaySumsShifted == 0 || st.HourSumsShifted == 0 {
+				t.Fatalf("stats %+v: want sums of days and of hours shifted, not only summed again", st)
+			}
+			// The days that sealed during the ticks were followed hour by
+			// hour: each is the sum of its hours, not counted again.
+			if st.DaysFromHours == 0 {
+				t.Fatalf("stats %+v: want the days that sealed during the ticks summed from their hours", st)
+			}
+		})
+	}
+}
