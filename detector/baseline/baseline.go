@@ -9,7 +9,12 @@
 // Seal ago, so late CloudTrail deliveries are in) is counted once over all
 // entities, kept in memory and in a state document ("baseline day"), and
 // read back from there by every later tick, restart and replica. Hours
-// are kept in memory. The unsealed end, and any recent window, is
+// are kept in memory, and a day's document keeps its hours too: a running
+// service sums a sealing day from the hours it already holds, and the day
+// a span starts on gives its remaining hours from its document, so in the
+// steady state no day and no hour is counted by the engine twice. When a
+// span moves, its sums of days and hours are shifted by the parts that
+// came and left (span.go). The unsealed end, and any recent window, is
 // answered from the tail (tail.go): the source's recent events, read once
 // per tick and counted in memory. Summing the parts gives exactly what one
 // aggregation over the span gives (TestEquivalence and
@@ -107,6 +112,8 @@ type Stats struct {
 	// Hours stand in for partial days at the span's ends (memory only).
 	HoursMemory int64
 	HoursBuilt  int64
+	// HoursFromState counts hours read from the document of their day.
+	HoursFromState int64
 	// Evicted counts days forgotten over the memory budget.
 	Evicted int64
 	// DaySumsShifted and HourSumsShifted count the sums of a span's days
@@ -138,7 +145,7 @@ type Cache struct {
 
 	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt, evicted atomic.Int64
 	tailAnswers, tailReads, tailEvents, tailFallbacks                                                          atomic.Int64
-	daySumsShifted, hourSumsShifted, daysFromHours                                                             atomic.Int64
+	daySumsShifted, hourSumsShifted, daysFromHours, hoursFromState                                             atomic.Int64
 }
 
 // New wraps b.
@@ -170,7 +177,7 @@ func (c *Cache) Stats() Stats {
 		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load(), Evicted: c.evicted.Load(),
 		TailAnswers: c.tailAnswers.Load(), TailReads: c.tailReads.Load(), TailEvents: c.tailEvents.Load(), TailFallbacks: c.tailFallbacks.Load(),
 		DaySumsShifted: c.daySumsShifted.Load(), HourSumsShifted: c.hourSumsShifted.Load(),
-		DaysFromHours: c.daysFromHours.Load()}
+		DaysFromHours: c.daysFromHours.Load(), HoursFromState: c.hoursFromState.Load()}
 }
 
 // Events reads recent events from the tail, the rest from the backend.

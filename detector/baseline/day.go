@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,13 @@ type dayDoc struct {
 	Built       time.Time `json:"built"`
 	Count       int       `json:"count"`
 	Groups      string    `json:"groups"`
+	// Hours are the day's groups by hour, each key with its hour of the
+	// day ("00" to "23") appended, when HoursKept: the day a span starts
+	// on needs its hours one by one, 30 or 90 days after the day was
+	// counted, and reads them here instead of counting them again. A
+	// signature with hour buckets keeps its hours in its keys already.
+	Hours     string `json:"hours,omitempty"`
+	HoursKept bool   `json:"hours_kept,omitempty"`
 }
 
 const dayKind = "baseline-day"
@@ -67,15 +75,17 @@ func (c *Cache) day(ctx context.Context, req store.CountRequest, sig string, d t
 		// not read (a read-only backtest role) costs raw counting only.
 		c.stateError(err, "read", id)
 	}
-	if dg, err = c.dayFromHours(ctx, req, sig, d); err != nil {
+	hours, err := c.heldHours(ctx, req, sig, d)
+	if err != nil {
 		return nil, err
 	}
-	if dg == nil {
-		if dg, err = c.build(ctx, req, sig, d); err != nil {
-			return nil, err
-		}
+	if hours != nil {
+		c.daysFromHours.Add(1)
+	} else if hours, err = c.build(ctx, req, sig, d); err != nil {
+		return nil, err
 	}
-	if err := c.store(ctx, id, req, dg, prev); err != nil {
+	dg = sumHours(sig, d, hours)
+	if err := c.store(ctx, id, req, dg, hours, prev); err != nil {
 		return nil, err
 	}
 	return c.remember(id, dg), nil
@@ -136,7 +146,7 @@ func (c *Cache) hour(ctx context.Context, req store.CountRequest, sig string, h 
 	if hg, err := c.hourFromTail(ctx, req, id, h); hg != nil || err != nil {
 		return hg, err
 	}
-	hours, err := c.countHours(ctx, req, sig, h)
+	hours, err := c.countHours(ctx, req, sig, h, true)
 	if err != nil {
 		return nil, err
 	}
@@ -156,8 +166,11 @@ func (c *Cache) hour(ctx context.Context, req store.CountRequest, sig string, h 
 // the key: the day a span starts on needs its remaining hours one by one
 // as the span's start moves through it, and asking for each on its own
 // cost a request per signature and hour (23 per signature each day).
-// Hours without events come back empty, so they are not asked again.
-func (c *Cache) countHours(ctx context.Context, req store.CountRequest, sig string, h time.Time) ([]*dayGroups, error) {
+// Hours without events come back empty, so they are not asked again. The
+// hours of a day counted before are read from its document instead
+// when hours are asked for (not a whole day to build), one state read in
+// place of a count.
+func (c *Cache) countHours(ctx context.Context, req store.CountRequest, sig string, h time.Time, forHours bool) ([]*dayGroups, error) {
 	end := h.Truncate(day).Add(day)
 	if sealed := c.opts.Now().Add(-c.opts.Seal).UTC().Truncate(time.Hour); sealed.Before(end) {
 		end = sealed
@@ -165,13 +178,18 @@ func (c *Cache) countHours(ctx context.Context, req store.CountRequest, sig stri
 	if !end.After(h) {
 		end = h.Add(time.Hour) // h itself is sealed: the plan asked for it
 	}
-	full := req
-	full.Restrict, full.HourBuckets = nil, true
-	full.Query.Window = store.Window{From: h, To: end}
 	byHour := map[time.Time]*dayGroups{}
 	for t := h; t.Before(end); t = t.Add(time.Hour) {
 		byHour[t] = &dayGroups{signature: sig, day: t}
 	}
+	if forHours {
+		if ok, err := c.hoursFromDoc(ctx, req, sig, h, byHour); ok || err != nil {
+			return values(byHour), err
+		}
+	}
+	full := req
+	full.Restrict, full.HourBuckets = nil, true
+	full.Query.Window = store.Window{From: h, To: end}
 	c.raw.Add(1)
 	err := c.b.CountGroups(ctx, full, func(g store.Group) error {
 		at, ok := store.ParseTime(g.Key[len(g.Key)-1])
@@ -189,12 +207,75 @@ func (c *Cache) countHours(ctx context.Context, req store.CountRequest, sig stri
 	if err != nil {
 		return nil, wrap(err, "count the hours from %s to %s", h.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
-	c.hoursBuilt.Add(int64(len(byHour)))
+	if forHours {
+		c.hoursBuilt.Add(int64(len(byHour)))
+	}
+	return values(byHour), nil
+}
+
+func values(byHour map[time.Time]*dayGroups) []*dayGroups {
 	out := make([]*dayGroups, 0, len(byHour))
 	for _, hg := range byHour {
 		out = append(out, hg)
 	}
-	return out, nil
+	return out
+}
+
+// hoursFromDoc fills byHour from the document of h's day when it keeps
+// its hours (or its keys carry them), and reports whether it did: the
+// day a span starts on was counted, by hour, a span ago.
+func (c *Cache) hoursFromDoc(ctx context.Context, req store.CountRequest, sig string, h time.Time, byHour map[time.Time]*dayGroups) (bool, error) {
+	d := h.UTC().Truncate(day)
+	if c.opts.Rebuild || d.Add(day).After(c.opts.Now().Add(-c.opts.Seal)) {
+		return false, nil // not sealed: it has no document yet
+	}
+	id := DocID(sig, d)
+	raw, _, err := c.b.GetState(ctx, c.opts.StateIndex, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		c.stateError(err, "read", id)
+		return false, nil
+	}
+	var doc dayDoc
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return false, wrap(err, "day %s", id)
+	}
+	if doc.Kind != dayKind || doc.Signature != sig || doc.Day != d.Format(time.DateOnly) || !doc.HoursKept && !doc.HourBuckets {
+		return false, nil // written before days kept their hours
+	}
+	lines := doc.Hours
+	if doc.HourBuckets {
+		lines = doc.Groups
+	}
+	groups, err := decodeGroups(lines)
+	if err != nil {
+		return false, wrap(err, "hours of day %s", id)
+	}
+	for _, g := range groups {
+		last := g.Key[len(g.Key)-1]
+		var at time.Time
+		if doc.HourBuckets {
+			t, ok := store.ParseTime(last)
+			if !ok {
+				return false, fmt.Errorf("day %s: hour key %q", id, last)
+			}
+			at = t.UTC().Truncate(time.Hour)
+		} else {
+			hh, err := strconv.Atoi(last)
+			if err != nil || hh < 0 || hh > 23 {
+				return false, fmt.Errorf("day %s: hour %q", id, last)
+			}
+			at = d.Add(time.Duration(hh) * time.Hour)
+			g.Key = g.Key[:len(g.Key)-1]
+		}
+		if hg := byHour[at]; hg != nil {
+			hg.groups = append(hg.groups, g)
+		}
+	}
+	c.hoursFromState.Add(int64(len(byHour)))
+	return true, nil
 }
 
 // hourFromTail returns the newest sealed hour as the tail counted it for
@@ -233,14 +314,14 @@ func internKey(key []string) []string {
 // hourID keys one signature's hour in memory.
 func hourID(sig string, h time.Time) string { return sig + "-" + h.UTC().Format("2006-01-02T15") }
 
-// dayFromHours sums d's 24 hours when each is held in memory or can be
-// counted from the tail, and returns nil otherwise. A running service
-// counted the day's hours as they sealed, the last one from the tail at
-// the day's own seal, so the day needs no count of its own from the
-// engine. An hour seals Seal after it ends, as a day does, so a day summed
-// from its hours holds what each hour held at its seal: an event delivered
-// more than Seal late is left out either way.
-func (c *Cache) dayFromHours(ctx context.Context, req store.CountRequest, sig string, d time.Time) (*dayGroups, error) {
+// heldHours returns d's 24 hours when each is held in memory or can be
+// counted from the tail, and nil otherwise. A running service counted the
+// day's hours as they sealed, the last one from the tail at the day's own
+// seal, so the day needs no count of its own from the engine. An hour
+// seals Seal after it ends, as a day does, so a day summed from its hours
+// holds what each hour held at its seal: an event delivered more than
+// Seal late is left out either way.
+func (c *Cache) heldHours(ctx context.Context, req store.CountRequest, sig string, d time.Time) ([]*dayGroups, error) {
 	if c.opts.Rebuild {
 		return nil, nil
 	}
@@ -258,55 +339,51 @@ func (c *Cache) dayFromHours(ctx context.Context, req store.CountRequest, sig st
 		}
 		hours = append(hours, hg)
 	}
+	return hours, nil
+}
+
+// sumHours is a day's groups: the sum of its hours'.
+func sumHours(sig string, d time.Time, hours []*dayGroups) *dayGroups {
 	merged := newGroupSum(0)
 	for _, hg := range hours {
 		for _, g := range hg.groups {
 			merged.addInterned(g.Key, g.Count)
 		}
 	}
-	c.daysFromHours.Add(1)
-	return &dayGroups{signature: sig, day: d, groups: merged.sorted().groups}, nil
+	return &dayGroups{signature: sig, day: d, groups: merged.sorted().groups}
 }
 
-// build counts one whole day over every entity: the restriction of the
+// build counts one whole day over every entity, by hour, in one request:
+// the day is the sum of its hours, and the hours are kept in its document
+// for the day the day becomes a span's first. The restriction of the
 // request that asked is applied on reading, so every later tick, whatever
 // its active entities, can use the same document.
-func (c *Cache) build(ctx context.Context, req store.CountRequest, sig string, d time.Time) (*dayGroups, error) {
-	dg, err := c.count(ctx, req, sig, d, day)
+func (c *Cache) build(ctx context.Context, req store.CountRequest, sig string, d time.Time) ([]*dayGroups, error) {
+	hours, err := c.countHours(ctx, req, sig, d, false) // day() found no document
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(hours, func(a, b *dayGroups) int { return a.day.Compare(b.day) })
 	c.built.Add(1)
 	if c.opts.OnBuild != nil {
-		c.opts.OnBuild(sig, d, len(dg.groups))
+		n := 0
+		for _, hg := range hours {
+			n += len(hg.groups)
+		}
+		c.opts.OnBuild(sig, d, n)
 	}
-	return dg, nil
-}
-
-// count aggregates [at, at+span) over every entity.
-func (c *Cache) count(ctx context.Context, req store.CountRequest, sig string, at time.Time, span time.Duration) (*dayGroups, error) {
-	full := req
-	full.Restrict = nil
-	full.Query.Window = store.Window{From: at, To: at.Add(span)}
-	d := at
-	dg := &dayGroups{signature: sig, day: d}
-	collect := func(g store.Group) error {
-		dg.groups = append(dg.groups, store.Group{Key: internKey(g.Key), Count: g.Count})
-		return nil
-	}
-	c.raw.Add(1)
-	if err := c.b.CountGroups(ctx, full, collect); err != nil {
-		return nil, wrap(err, "count %s from %s", span, at.Format(time.RFC3339))
-	}
-	return dg, nil
+	return hours, nil
 }
 
 // store writes a day's document. Another replica may have written it
 // first: its counts are the same, so losing that race is fine.
-func (c *Cache) store(ctx context.Context, id string, req store.CountRequest, dg *dayGroups, prev *store.Version) error {
+func (c *Cache) store(ctx context.Context, id string, req store.CountRequest, dg *dayGroups, hours []*dayGroups, prev *store.Version) error {
 	doc := dayDoc{Kind: dayKind, Signature: dg.signature, Day: dg.day.Format(time.DateOnly),
 		Index: req.Query.Index, GroupBy: req.GroupBy, HourBuckets: req.HourBuckets, Built: c.opts.Now().UTC(),
 		Count: len(dg.groups), Groups: encodeGroups(dg.groups)}
+	if !req.HourBuckets {
+		doc.Hours, doc.HoursKept = encodeHours(hours), true
+	}
 	raw, err := json.Marshal(doc)
 	if err != nil {
 		return wrap(err, "encode day %s", id)
@@ -351,6 +428,24 @@ func encodeGroups(groups []store.Group) string {
 		b.WriteByte('\t')
 		b.WriteString(strconv.FormatInt(g.Count, 10))
 		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// encodeHours writes each hour's groups with the hour of the day
+// appended to the key.
+func encodeHours(hours []*dayGroups) string {
+	var b strings.Builder
+	for _, hg := range hours {
+		hh := hg.day.UTC().Format("15")
+		for _, g := range hg.groups {
+			b.WriteString(store.KeyString(g.Key))
+			b.WriteString(store.KeySep)
+			b.WriteString(hh)
+			b.WriteByte('\t')
+			b.WriteString(strconv.FormatInt(g.Count, 10))
+			b.WriteByte('\n')
+		}
 	}
 	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/offtrail/offtrail/detector/baseline"
 	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/detector/store/storetest"
 )
 
@@ -81,6 +82,68 @@ func TestSumsFollowTheSpan(t *testing.T) {
 			if st.DaysFromHours == 0 {
 				t.Fatalf("stats %+v: want the days that sealed during the ticks summed from their hours", st)
 			}
+			// The span's start entered a day counted at the first tick:
+			// its hours come from that day's document.
+			if st.HoursFromState == 0 {
+				t.Fatalf("stats %+v: want the first day's hours read from its document, not counted again", st)
+			}
 		})
+	}
+}
+
+// TestHoursFromDayDocuments: a day's document keeps its hours, so a later
+// span starting inside that day reads them from it instead of counting
+// them; a document written before days kept their hours is counted from
+// the raw events, with the same answer.
+func TestHoursFromDayDocuments(t *testing.T) {
+	b := embedded.NewMemory()
+	t.Cleanup(func() { b.Close() })
+	index, state := loadFixture(t, b)
+	now := base.Add(50 * time.Hour) // both days sealed
+	opts := baseline.Options{StateIndex: state, Now: func() time.Time { return now }, NoTail: true}
+	req := store.CountRequest{Query: store.Query{Index: []string{index}, TimeField: storetest.FieldTime,
+		Window: store.Window{From: base, To: base.Add(48 * time.Hour)}}, GroupBy: []string{storetest.FieldARN, storetest.FieldAction}}
+	first, _ := baseline.New(b, opts)
+	collect(t, first, req) // builds both days
+
+	// The first day's document as an older release wrote it.
+	sig := baseline.Signature(req)
+	id := baseline.DocID(sig, base)
+	raw, v, err := b.GetState(t.Context(), state, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["hours_kept"] != true || doc["hours"] == "" {
+		t.Fatalf("day document %s keeps no hours: %v", id, doc["hours_kept"])
+	}
+	delete(doc, "hours")
+	delete(doc, "hours_kept")
+	old, _ := json.Marshal(doc)
+	if _, err := b.PutState(t.Context(), state, id, old, &v); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name      string
+		from      time.Time
+		fromState bool
+	}{
+		{"old document: counted", base.Add(5 * time.Hour), false},
+		{"document with hours: read", base.Add(29 * time.Hour), true},
+	} {
+		c, _ := baseline.New(b, opts)
+		r := req
+		r.Query.Window.From = tc.from
+		if got, want := collect(t, c, r), collect(t, b, r); !maps.Equal(got, want) {
+			t.Fatalf("%s: %v", tc.name, diff(got, want))
+		}
+		st := c.Stats()
+		if read := st.HoursFromState > 0; read != tc.fromState || tc.fromState && st.RawQueries != 0 {
+			t.Fatalf("%s: stats %+v", tc.name, st)
+		}
 	}
 }
