@@ -123,6 +123,10 @@ type Stats struct {
 	// for it, the events read, and counts sent to the backend because a
 	// read reached TailLimit.
 	TailAnswers, TailReads, TailEvents, TailFallbacks int64
+	// TailRereads counts sealed hours read again because the source held
+	// more events than the tail (late deliveries); each sealed hour the
+	// tail held is checked with one count (in RawQueries).
+	TailRereads int64
 }
 
 // Cache answers grouped counts from day documents where it can.
@@ -145,7 +149,7 @@ type Cache struct {
 
 	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt, evicted atomic.Int64
 	tailAnswers, tailReads, tailEvents, tailFallbacks                                                          atomic.Int64
-	daySumsShifted, hourSumsShifted, daysFromHours, hoursFromState                                             atomic.Int64
+	daySumsShifted, hourSumsShifted, daysFromHours, hoursFromState, tailRereads                                atomic.Int64
 }
 
 // New wraps b.
@@ -177,7 +181,8 @@ func (c *Cache) Stats() Stats {
 		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load(), Evicted: c.evicted.Load(),
 		TailAnswers: c.tailAnswers.Load(), TailReads: c.tailReads.Load(), TailEvents: c.tailEvents.Load(), TailFallbacks: c.tailFallbacks.Load(),
 		DaySumsShifted: c.daySumsShifted.Load(), HourSumsShifted: c.hourSumsShifted.Load(),
-		DaysFromHours: c.daysFromHours.Load(), HoursFromState: c.hoursFromState.Load()}
+		DaysFromHours: c.daysFromHours.Load(), HoursFromState: c.hoursFromState.Load(),
+		TailRereads: c.tailRereads.Load()}
 }
 
 // Events reads recent events from the tail, the rest from the backend.

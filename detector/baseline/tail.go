@@ -190,8 +190,14 @@ func (c *Cache) sealHour(ctx context.Context, t *tail, h time.Time, held store.W
 		return nil // counted for every signature there is
 	}
 	if !seen && w.From.Before(held.To) && w.To.After(held.From) {
-		if err := c.read(ctx, t, w); err != nil {
+		late, err := c.arrivedLate(ctx, t, w)
+		if err != nil {
 			return err
+		}
+		if late {
+			if err := c.read(ctx, t, w); err != nil {
+				return err
+			}
 		}
 	}
 	t.sealed[h] = known
@@ -222,6 +228,40 @@ func (c *Cache) sealHour(ctx context.Context, t *tail, h time.Time, held store.W
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// eventCounter is a backend that counts events without reading them.
+type eventCounter interface {
+	CountEvents(ctx context.Context, q store.Query) (int64, error)
+}
+
+// arrivedLate reports whether the source may hold more events in w than
+// the tail does: one count of the hour, where reading the hour again cost
+// the engine four ticks' reads. CloudTrail only adds events, so equal
+// counts mean nothing arrived after the tail read the hour. A backend
+// that cannot count has the hour read again.
+func (c *Cache) arrivedLate(ctx context.Context, t *tail, w store.Window) (bool, error) {
+	src, ok := c.b.(eventCounter)
+	if !ok {
+		return true, nil
+	}
+	q := t.q
+	q.Window = w
+	c.raw.Add(1)
+	source, err := src.CountEvents(ctx, q)
+	if err != nil {
+		return false, wrap(err, "count the sealed hour %s", w)
+	}
+	q.Index = []string{tailIndex}
+	held, err := t.mem.CountEvents(ctx, q)
+	if err != nil {
+		return false, wrap(err, "count the sealed hour %s in the tail", w)
+	}
+	if source == held {
+		return false, nil
+	}
+	c.tailRereads.Add(1)
+	return true, nil
 }
 
 // read adds the source's events of w to the tail; ids already held are

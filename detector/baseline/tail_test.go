@@ -77,6 +77,11 @@ func TestTailFollowsTicks(t *testing.T) {
 			if !lateCompared {
 				t.Fatal("no window holding the late event was compared after its hour sealed")
 			}
+			// The late event's hour, and only it, was read again: every
+			// other sealed hour held what the source held.
+			if st.TailRereads != 1 {
+				t.Fatalf("stats %+v: want the one hour with a late event read again, no other", st)
+			}
 			if st.TailAnswers == 0 || st.TailFallbacks != 0 {
 				t.Fatalf("stats %+v: want counts answered from the tail, none sent back to the engine", st)
 			}

@@ -352,6 +352,33 @@ func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 	return s.events(ctx, q, limit, false)
 }
 
+// CountEvents counts q's events with the _count API: the tail checks a
+// sealed hour with it before reading the hour again.
+func (s *Store) CountEvents(ctx context.Context, q store.Query) (int64, error) {
+	if err := q.Validate(); err != nil {
+		return 0, s.Errorf("count events", q.Index, err)
+	}
+	r, err := s.resolver(ctx, q.Index, q.Filter.Fields())
+	if err != nil {
+		return 0, s.Errorf("count events", q.Index, err)
+	}
+	body, err := json.Marshal(map[string]any{"query": Query(q, nil, r)})
+	if err != nil {
+		return 0, s.Errorf("count events", q.Index, err)
+	}
+	resp, err := s.do(ctx, http.MethodPost, Path(q.Index, "_count"), lenient(), body)
+	if err != nil {
+		return 0, s.wrap("count events", q.Index, err)
+	}
+	var out struct {
+		Count *int64 `json:"count"`
+	}
+	if err := json.Unmarshal(resp, &out); err != nil || out.Count == nil {
+		return 0, s.Errorf("count events", q.Index, fmt.Errorf("no count in %.200s", resp))
+	}
+	return *out.Count, nil
+}
+
 // RawEvents is Events with each _source left undecoded (Event.Raw) and
 // the time taken from the sort value.
 func (s *Store) RawEvents(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {

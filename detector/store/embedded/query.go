@@ -476,6 +476,19 @@ func (s *Store) Events(ctx context.Context, q store.Query, limit int) ([]store.E
 	return s.events(ctx, q, limit, false)
 }
 
+// CountEvents counts q's events (the baseline tail checks a sealed hour
+// with it before reading the hour again).
+func (s *Store) CountEvents(ctx context.Context, q store.Query) (int64, error) {
+	var n int64
+	err := s.query(ctx, q, nil, nil, func(_ *index, sc *scan) error {
+		return sc.each(ctx, func(int, int64) error {
+			n++
+			return nil
+		})
+	})
+	return n, err
+}
+
 // RawEvents is Events with each source left undecoded (Event.Raw).
 func (s *Store) RawEvents(ctx context.Context, q store.Query, limit int) ([]store.Event, error) {
 	return s.events(ctx, q, limit, true)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -556,6 +557,19 @@ func testEvents(t *testing.T, b store.Backend, ref reference, all store.Query, f
 				}
 				if !reflect.DeepEqual(g.Source, w.doc.Source) {
 					t.Fatalf("event %d (%s): source does not round-trip:\n got %v\nwant %v", i, g.ID, g.Source, w.doc.Source)
+				}
+			}
+			// A backend that counts events (the baseline tail's check of
+			// a sealed hour) counts what Events returns without a limit.
+			if ec, ok := b.(interface {
+				CountEvents(context.Context, store.Query) (int64, error)
+			}); ok {
+				n, err := ec.CountEvents(t.Context(), c.q)
+				if err != nil {
+					t.Fatalf("CountEvents: %v", err)
+				}
+				if all := len(ref.events(c.q, len(fx)+1)); n != int64(all) {
+					t.Fatalf("CountEvents = %d, want %d", n, all)
 				}
 			}
 		})
