@@ -83,6 +83,10 @@ func registerBaselineMetrics(reg prometheus.Registerer, c *baseline.Cache) {
 		{"tail_reads_total", "Reads of recent events from the store into the tail.", func(s baseline.Stats) int64 { return s.TailReads }},
 		{"tail_events_total", "Events read into the tail.", func(s baseline.Stats) int64 { return s.TailEvents }},
 		{"tail_fallbacks_total", "Counts sent to the store because a tail read reached its limit.", func(s baseline.Stats) int64 { return s.TailFallbacks }},
+		{"tail_rereads_total", "Sealed hours read again because the store held more events than the tail (late deliveries).", func(s baseline.Stats) int64 { return s.TailRereads }},
+		{"days_from_hours_total", "Baseline days summed from the hours held as they sealed, not counted by the store.", func(s baseline.Stats) int64 { return s.DaysFromHours }},
+		{"hours_state_total", "Hours read from the document of their day, not counted by the store.", func(s baseline.Stats) int64 { return s.HoursFromState }},
+		{"sums_shifted_total", "Sums of a span's days or hours moved by the parts that came and left, not summed again.", func(s baseline.Stats) int64 { return s.DaySumsShifted + s.HourSumsShifted }},
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "offtrail", Subsystem: "baseline", Name: m.name, Help: m.help},
 			func() float64 { return float64(m.value(c.Stats())) }))

@@ -248,14 +248,14 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 	}
 	var all []*under
 	cleanup := func(u *under) {
+		if u.url != "" && !o.keep {
+			if err := bench.DeleteIndex(context.Background(), u.st, u.index); err != nil {
+				fmt.Fprintf(env.stderr, "bench: %v\n", err)
+			}
+		}
 		u.st.Close()
 		if u.dir != "" {
 			os.RemoveAll(u.dir)
-		}
-		if u.url != "" && !o.keep {
-			if err := bench.DeleteIndex(context.Background(), u.url, u.index); err != nil {
-				fmt.Fprintf(env.stderr, "bench: %v\n", err)
-			}
 		}
 	}
 	defer func() {
@@ -287,13 +287,13 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 			// --reuse-partial, any) is timed again without loading (10M
 			// events take hours to load on this machine).
 			u.index = "offtrail-bench-" + strings.ReplaceAll(strings.ToLower(hist), ".", "")
-			n, err := bench.IndexCount(ctx, u.url, u.index)
+			n, err := bench.IndexCount(ctx, u.st, u.index)
 			switch {
 			case err == nil && (n == int64(events) || o.reusePartial && n > 0):
 				u.reused, u.events, u.hist = true, n, bench.HumanCount(int(n))
 				fmt.Fprintf(env.stderr, "bench: %s: reusing %s (%d events)\n", u.name, u.index, n)
 			case n > 0:
-				if err := bench.DeleteIndex(ctx, u.url, u.index); err != nil {
+				if err := bench.DeleteIndex(ctx, u.st, u.index); err != nil {
 					return err
 				}
 			}

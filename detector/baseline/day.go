@@ -79,12 +79,16 @@ func (c *Cache) day(ctx context.Context, req store.CountRequest, sig string, d t
 	if err != nil {
 		return nil, err
 	}
-	if hours != nil {
+	built := hours == nil
+	if !built {
 		c.daysFromHours.Add(1)
 	} else if hours, err = c.build(ctx, req, sig, d); err != nil {
 		return nil, err
 	}
 	dg = sumHours(sig, d, hours)
+	if built && c.opts.OnBuild != nil {
+		c.opts.OnBuild(sig, d, len(dg.groups))
+	}
 	if err := c.store(ctx, id, req, dg, hours, prev); err != nil {
 		return nil, err
 	}
@@ -365,13 +369,6 @@ func (c *Cache) build(ctx context.Context, req store.CountRequest, sig string, d
 	}
 	slices.SortFunc(hours, func(a, b *dayGroups) int { return a.day.Compare(b.day) })
 	c.built.Add(1)
-	if c.opts.OnBuild != nil {
-		n := 0
-		for _, hg := range hours {
-			n += len(hg.groups)
-		}
-		c.opts.OnBuild(sig, d, n)
-	}
 	return hours, nil
 }
 

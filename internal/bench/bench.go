@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/dsl"
 	"github.com/offtrail/offtrail/internal/cloudtrail"
 	"github.com/offtrail/offtrail/internal/demo"
 	"github.com/offtrail/offtrail/internal/ingest"
@@ -491,56 +492,38 @@ func ScanAll(ctx context.Context, st store.Backend, index string, d *Dataset) (t
 	return time.Since(start), n, err
 }
 
-// DeleteIndex removes a bench index and its template from a cluster with
-// plain HTTP (the store has no delete).
-func DeleteIndex(ctx context.Context, url, index string) error {
-	var errs []string
-	for _, p := range []string{"/" + index, "/_index_template/" + templateName(index)} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimSuffix(url, "/")+p, nil)
-		if err != nil {
-			return err
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		res.Body.Close()
-		if res.StatusCode >= 300 && res.StatusCode != http.StatusNotFound {
-			errs = append(errs, fmt.Sprintf("DELETE %s: %s", p, res.Status))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("cleanup %s: %s", index, strings.Join(errs, "; "))
+// DeleteIndex drops a bench index and its template from st's cluster
+// (DropIndices).
+func DeleteIndex(ctx context.Context, st store.Backend, index string) error {
+	if err := DropIndices(ctx, st, []string{index}, []string{templateName(index)}); err != nil {
+		return fmt.Errorf("cleanup %s: %w", index, err)
 	}
 	return nil
 }
 
 // IndexCount returns the documents searchable in a cluster index, or -1
 // when it does not exist: a kept bench index is reused only when complete.
-func IndexCount(ctx context.Context, url, index string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(url, "/")+"/"+index+"/_count", nil)
-	if err != nil {
-		return 0, err
+func IndexCount(ctx context.Context, st store.Backend, index string) (int64, error) {
+	t, ok := st.(transporter)
+	if !ok || t.Transport() == nil {
+		return 0, fmt.Errorf("count %s: the %s store has no cluster", index, st.Kind())
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
+	status, body, err := t.Transport().Do(ctx, http.MethodGet, dsl.Path([]string{index}, "_count"), nil, nil)
+	switch {
+	case err != nil:
 		return 0, fmt.Errorf("count %s: %w", index, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode == http.StatusNotFound {
+	case status == http.StatusNotFound:
 		return -1, nil
+	case status != http.StatusOK:
+		return 0, fmt.Errorf("count %s: status %d: %.200s", index, status, body)
 	}
-	if res.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("count %s: %s", index, res.Status)
+	var out struct {
+		Count *int64 `json:"count"`
 	}
-	var body struct {
-		Count int64 `json:"count"`
+	if err := json.Unmarshal(body, &out); err != nil || out.Count == nil {
+		return 0, fmt.Errorf("count %s: no count in %.200s", index, body)
 	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		return 0, fmt.Errorf("count %s: %w", index, err)
-	}
-	return body.Count, nil
+	return *out.Count, nil
 }
 
 // LoadAverage is the 1, 5 and 15-minute load averages ("" where unknown):

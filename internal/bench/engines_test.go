@@ -61,7 +61,7 @@ func TestEngineNodeStats(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 20 {
-				if _, err := IndexCount(ctx, url, "offtrail-bench-no-such-index"); err != nil {
+				if _, err := IndexCount(ctx, st, "offtrail-bench-no-such-index"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -126,23 +126,13 @@ func TestMeasureWithWrites(t *testing.T) {
 			if lat.Used.Client <= 0 || lat.PeakHeap == 0 || lat.PeakRSS == 0 {
 				t.Fatalf("client CPU %v, heap %d, RSS %d", lat.Used.Client, lat.PeakHeap, lat.PeakRSS)
 			}
-			if url := engineURL(name); url != "" {
+			if HasEngine(st) {
 				for _, ix := range []string{index + "-aws-rare-method-for-user-signals", index + "-aws-rare-method-for-user-state"} {
-					if n, err := IndexCount(ctx, url, ix); err != nil || n != -1 {
+					if n, err := IndexCount(ctx, st, ix); err != nil || n != -1 {
 						t.Errorf("%s left behind: count %d, %v", ix, n, err)
 					}
 				}
 			}
 		})
 	}
-}
-
-func engineURL(name string) string {
-	switch name {
-	case testenv.Elasticsearch:
-		return os.Getenv(testenv.EnvElasticsearch)
-	case testenv.OpenSearch:
-		return os.Getenv(testenv.EnvOpenSearch)
-	}
-	return ""
 }
