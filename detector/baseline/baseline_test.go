@@ -152,13 +152,20 @@ func equivalenceBackends(t *testing.T) map[string]store.Backend {
 // a new state index beside it.
 func loadFixture(t *testing.T, b store.Backend) (index, state string) {
 	t.Helper()
+	return loadDocs(t, b, "baseline-", storetest.FixtureN(3, 1500))
+}
+
+// loadDocs loads docs into a new index of b, named from prefix, and names
+// a new state index beside it; both are dropped when t ends.
+func loadDocs(t *testing.T, b store.Backend, prefix string, docs []storetest.Doc) (index, state string) {
+	t.Helper()
 	id := fmt.Sprint(time.Now().UnixNano())
-	index, state = storetest.IndexPrefix+"baseline-"+id, "offtrail-state-test-"+id
+	index, state = storetest.IndexPrefix+prefix+id, "offtrail-state-test-"+id
 	storetest.DropAfter(t, b, index, state)
 	if err := b.EnsureTemplate(t.Context(), storetest.TemplateName, json.RawMessage(storetest.Template)); err != nil {
 		t.Fatal(err)
 	}
-	storetest.Load(t, b, index, storetest.FixtureN(3, 1500))
+	storetest.Load(t, b, index, docs)
 	if err := b.Refresh(t.Context(), index); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package baseline_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -17,12 +16,6 @@ import (
 // second one, of another seed, two days later.
 func loadFourDays(t *testing.T, b store.Backend) (index, state string) {
 	t.Helper()
-	id := fmt.Sprint(time.Now().UnixNano())
-	index, state = storetest.IndexPrefix+"shift-"+id, "offtrail-state-test-"+id
-	storetest.DropAfter(t, b, index, state)
-	if err := b.EnsureTemplate(t.Context(), storetest.TemplateName, json.RawMessage(storetest.Template)); err != nil {
-		t.Fatal(err)
-	}
 	docs := storetest.FixtureN(3, 1500)
 	for _, d := range storetest.FixtureN(4, 1500) {
 		src := maps.Clone(d.Source)
@@ -38,11 +31,7 @@ func loadFourDays(t *testing.T, b store.Backend) (index, state string) {
 		}
 		docs = append(docs, storetest.Doc{ID: "later-" + d.ID, Source: src})
 	}
-	storetest.Load(t, b, index, docs)
-	if err := b.Refresh(t.Context(), index); err != nil {
-		t.Fatal(err)
-	}
-	return index, state
+	return loadDocs(t, b, "shift-", docs)
 }
 
 // TestSumsFollowTheSpan: as a 74-hour span moves over four days in

@@ -34,18 +34,11 @@ func TestGroupSum(t *testing.T) {
 // TestMergeRuns: each key once, in key order, its counts summed over the
 // runs that hold it.
 func TestMergeRuns(t *testing.T) {
-	mk := func(counts map[string]int64) run {
-		s := newGroupSum(0)
-		for k, n := range counts {
-			s.add(store.SplitKey(k), n)
-		}
-		return s.sorted()
-	}
 	runs := []run{
-		mk(map[string]int64{"a\x1fx": 1, "c\x1fx": 2}),
+		runOfCounts(map[string]int64{"a\x1fx": 1, "c\x1fx": 2}),
 		{},
-		mk(map[string]int64{"a\x1fx": 10, "b\x1fy": 20, "d\x1fz": 30}),
-		mk(map[string]int64{"c\x1fx": 100}),
+		runOfCounts(map[string]int64{"a\x1fx": 10, "b\x1fy": 20, "d\x1fz": 30}),
+		runOfCounts(map[string]int64{"c\x1fx": 100}),
 	}
 	var got []store.Group
 	if err := mergeRuns(runs, func(g store.Group) error { got = append(got, g); return nil }); err != nil {
@@ -62,25 +55,27 @@ func TestMergeRuns(t *testing.T) {
 // key's new count, drops the keys that fell to zero, and refuses to take
 // off what the sum never held.
 func TestShifted(t *testing.T) {
-	mk := func(counts map[string]int64) run {
-		s := newGroupSum(0)
-		for k, n := range counts {
-			s.add(store.SplitKey(k), n)
-		}
-		return s.sorted()
-	}
-	base := mk(map[string]int64{"a\x1fx": 3, "b\x1fy": 1, "c\x1fx": 2})
+	base := runOfCounts(map[string]int64{"a\x1fx": 3, "b\x1fy": 1, "c\x1fx": 2})
 	got, err := shifted(base,
-		[]run{mk(map[string]int64{"b\x1fy": 1, "d\x1fz": 4})},
-		[]run{mk(map[string]int64{"a\x1fx": 3}), mk(map[string]int64{"c\x1fx": 1})})
+		[]run{runOfCounts(map[string]int64{"b\x1fy": 1, "d\x1fz": 4})},
+		[]run{runOfCounts(map[string]int64{"a\x1fx": 3}), runOfCounts(map[string]int64{"c\x1fx": 1})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := mk(map[string]int64{"b\x1fy": 2, "c\x1fx": 1, "d\x1fz": 4})
+	want := runOfCounts(map[string]int64{"b\x1fy": 2, "c\x1fx": 1, "d\x1fz": 4})
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("shifted %v, want %v", got, want)
 	}
-	if _, err := shifted(base, nil, []run{mk(map[string]int64{"e\x1fx": 1})}); err == nil {
+	if _, err := shifted(base, nil, []run{runOfCounts(map[string]int64{"e\x1fx": 1})}); err == nil {
 		t.Fatal("taking off a group the sum does not hold: no error")
 	}
+}
+
+// runOfCounts is the run of counts by joined key.
+func runOfCounts(counts map[string]int64) run {
+	s := newGroupSum(0)
+	for k, n := range counts {
+		s.add(store.SplitKey(k), n)
+	}
+	return s.sorted()
 }
