@@ -242,12 +242,36 @@ func (c *Cache) hoursFromDoc(ctx context.Context, req store.CountRequest, sig st
 		c.stateError(err, "read", id)
 		return false, nil
 	}
+	hours, err := hoursOf(raw, sig, d)
+	if err != nil {
+		// A document this process cannot read costs a count, not the rule.
+		c.stateError(wrap(err, "hours of day %s", id), "decode", id)
+		return false, nil
+	}
+	if hours == nil {
+		return false, nil // written before days kept their hours
+	}
+	for at, groups := range hours {
+		if hg := byHour[at]; hg != nil {
+			hg.groups = groups
+		}
+	}
+	c.hoursFromState.Add(int64(len(byHour)))
+	return true, nil
+}
+
+// hoursOf returns the groups by hour that a day's document keeps, nil if
+// it keeps none (written before days kept their hours).
+func hoursOf(raw json.RawMessage, sig string, d time.Time) (map[time.Time][]store.Group, error) {
 	var doc dayDoc
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return false, wrap(err, "day %s", id)
+		return nil, err
 	}
-	if doc.Kind != dayKind || doc.Signature != sig || doc.Day != d.Format(time.DateOnly) || !doc.HoursKept && !doc.HourBuckets {
-		return false, nil // written before days kept their hours
+	if doc.Kind != dayKind || doc.Signature != sig || doc.Day != d.Format(time.DateOnly) {
+		return nil, errors.New("not the day document expected")
+	}
+	if !doc.HoursKept && !doc.HourBuckets {
+		return nil, nil
 	}
 	lines := doc.Hours
 	if doc.HourBuckets {
@@ -255,31 +279,32 @@ func (c *Cache) hoursFromDoc(ctx context.Context, req store.CountRequest, sig st
 	}
 	groups, err := decodeGroups(lines)
 	if err != nil {
-		return false, wrap(err, "hours of day %s", id)
+		return nil, err
 	}
+	out := map[time.Time][]store.Group{}
 	for _, g := range groups {
 		last := g.Key[len(g.Key)-1]
 		var at time.Time
 		if doc.HourBuckets {
 			t, ok := store.ParseTime(last)
 			if !ok {
-				return false, fmt.Errorf("day %s: hour key %q", id, last)
+				return nil, fmt.Errorf("hour key %q", last)
 			}
 			at = t.UTC().Truncate(time.Hour)
 		} else {
 			hh, err := strconv.Atoi(last)
-			if err != nil || hh < 0 || hh > 23 {
-				return false, fmt.Errorf("day %s: hour %q", id, last)
+			if err != nil || hh < 0 || hh > 23 || len(g.Key) < 2 {
+				return nil, fmt.Errorf("hour %q of key %q", last, store.KeyString(g.Key))
 			}
 			at = d.Add(time.Duration(hh) * time.Hour)
 			g.Key = g.Key[:len(g.Key)-1]
 		}
-		if hg := byHour[at]; hg != nil {
-			hg.groups = append(hg.groups, g)
+		if !at.Truncate(day).Equal(d) {
+			return nil, fmt.Errorf("hour %s outside the day", at.Format(time.RFC3339))
 		}
+		out[at] = append(out[at], g)
 	}
-	c.hoursFromState.Add(int64(len(byHour)))
-	return true, nil
+	return out, nil
 }
 
 // hourFromTail returns the newest sealed hour as the tail counted it for
