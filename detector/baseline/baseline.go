@@ -139,8 +139,9 @@ type Cache struct {
 	newest map[string]time.Time     // signature -> newest span end seen
 	span   map[string]time.Duration // signature -> widest span asked for
 	sums   map[string]*spanSum      // signature -> its latest run of whole days, summed
-	// hourSums: signature -> its latest sealed hours outside whole days, summed
-	hourSums map[string]*spanSum
+	// hourSums: signature -> its latest sums of sealed hours outside whole
+	// days, one per series of spans (at most maxHourSums)
+	hourSums map[string][]*spanSum
 	hours    map[string]*dayGroups                    // signature-hour -> counts (memory only)
 	tails    map[string]*tail                         // source -> its recent events
 	known    map[string]map[string]store.CountRequest // source -> signature -> a request of it
@@ -172,7 +173,7 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.TailLimit <= 0 {
 		opts.TailLimit = DefaultTailLimit
 	}
-	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hourSums: map[string]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
+	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hourSums: map[string][]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
 }
 
 // Stats returns the counters so far.

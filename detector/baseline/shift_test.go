@@ -53,18 +53,29 @@ func TestSumsFollowTheSpan(t *testing.T) {
 			}
 			for tick := base.Add(70 * time.Hour); tick.Before(base.Add(78 * time.Hour)); tick = tick.Add(15 * time.Minute) {
 				now = tick
+				// Each shape twice: a history that ends at the tick, and one
+				// that ends a day back (a context history): the same
+				// signature over other hours.
 				for i, shape := range requests() {
-					req := shape
-					req.Query.Index = []string{index}
-					req.Query.Window = store.Window{From: tick.Add(-span), To: tick}
-					if got, want := collect(t, c, req), collect(t, b, req); !maps.Equal(got, want) {
-						t.Fatalf("tick %s request %d: %v", tick.Format(time.DateTime), i, diff(got, want))
+					for _, end := range []time.Time{tick, tick.Add(-24 * time.Hour)} {
+						req := shape
+						req.Query.Index = []string{index}
+						req.Query.Window = store.Window{From: end.Add(-span), To: end}
+						if got, want := collect(t, c, req), collect(t, b, req); !maps.Equal(got, want) {
+							t.Fatalf("tick %s request %d ending %s: %v", tick.Format(time.DateTime), i, end.Format(time.DateTime), diff(got, want))
+						}
 					}
 				}
 			}
 			st := c.Stats()
 			if st.DaySumsShifted == 0 || st.HourSumsShifted == 0 {
 				t.Fatalf("stats %+v: want sums of days and of hours shifted, not only summed again", st)
+			}
+			// Eight hours seal during the ticks: each shape and series
+			// shifts its hours at six of them at least (the others move
+			// a day), though the two series share a signature.
+			if want := int64(len(requests()) * 2 * 6); st.HourSumsShifted < want {
+				t.Fatalf("hour sums shifted %d times, want at least %d: the two series of a signature undo each other's sums", st.HourSumsShifted, want)
 			}
 			// The days that sealed during the ticks were followed hour by
 			// hour: each is the sum of its hours, not counted again.

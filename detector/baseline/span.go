@@ -54,24 +54,48 @@ func (c *Cache) spanSum(ctx context.Context, req store.CountRequest, p plan) (*s
 // hourSum is spanSum for p's sealed hours outside its days (the partial
 // days at the span's ends): an hour seals once every four ticks, so the
 // same hours answer three ticks in four. Hours never change once counted,
-// so a sum of them never goes stale.
+// so a sum of them never goes stale. Rules that share a signature over
+// different spans (a history that ends now, a context history that ends a
+// day back) ask for different hours: each series keeps its own sum, and a
+// request shifts the one nearest to it.
 func (c *Cache) hourSum(ctx context.Context, req store.CountRequest, p plan) (*spanSum, error) {
 	c.mu.Lock()
-	prev := c.hourSums[p.signature]
-	c.mu.Unlock()
-	if prev != nil && slices.Equal(prev.at, p.hours) && !c.opts.Rebuild {
-		return prev, nil
+	var prev *spanSum
+	fewest := 0
+	for _, hs := range c.hourSums[p.signature] {
+		if slices.Equal(hs.at, p.hours) && !c.opts.Rebuild {
+			c.mu.Unlock()
+			return hs, nil
+		}
+		came, left := partsChanged(hs.at, p.hours)
+		if n := len(came) + len(left); prev == nil || n < fewest {
+			prev, fewest = hs, n
+		}
 	}
+	c.mu.Unlock()
 	get := func(h time.Time) (*dayGroups, error) { return c.hour(ctx, req, p.signature, h) }
 	hs, err := c.sumOf(prev, p.hours, get, func(time.Time) bool { return true }, &c.hourSumsShifted)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.hourSums[p.signature] = hs
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	sums := c.hourSums[p.signature]
+	if i := slices.Index(sums, prev); prev != nil && i >= 0 && fewest < len(p.hours) {
+		sums[i] = hs // the series moved on
+	} else {
+		sums = append(sums, hs) // another series, or the first
+		if len(sums) > maxHourSums {
+			sums = slices.Delete(sums, 0, 1)
+		}
+	}
+	c.hourSums[p.signature] = sums
 	return hs, nil
 }
+
+// maxHourSums bounds the series of hour sums one signature keeps: the
+// shipped rules share a signature over at most two kinds of span.
+const maxHourSums = 4
 
 // sumOf returns the sum over the parts at, each got by get, holding the
 // parts hold names. It shifts prev when prev holds every part that left
