@@ -150,9 +150,15 @@ func (c *Cache) hour(ctx context.Context, req store.CountRequest, sig string, h 
 	if hg, err := c.hourFromTail(ctx, req, id, h); hg != nil || err != nil {
 		return hg, err
 	}
-	hours, err := c.countHours(ctx, req, sig, h, true)
+	hours, err := c.hoursFromDoc(ctx, sig, h)
 	if err != nil {
 		return nil, err
+	}
+	if hours == nil {
+		if hours, err = c.countHours(ctx, req, sig, h); err != nil {
+			return nil, err
+		}
+		c.hoursBuilt.Add(int64(len(hours)))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -170,27 +176,10 @@ func (c *Cache) hour(ctx context.Context, req store.CountRequest, sig string, h 
 // the key: the day a span starts on needs its remaining hours one by one
 // as the span's start moves through it, and asking for each on its own
 // cost a request per signature and hour (23 per signature each day).
-// Hours without events come back empty, so they are not asked again. The
-// hours of a day counted before are read from its document instead
-// when hours are asked for (not a whole day to build), one state read in
-// place of a count.
-func (c *Cache) countHours(ctx context.Context, req store.CountRequest, sig string, h time.Time, forHours bool) ([]*dayGroups, error) {
-	end := h.Truncate(day).Add(day)
-	if sealed := c.opts.Now().Add(-c.opts.Seal).UTC().Truncate(time.Hour); sealed.Before(end) {
-		end = sealed
-	}
-	if !end.After(h) {
-		end = h.Add(time.Hour) // h itself is sealed: the plan asked for it
-	}
-	byHour := map[time.Time]*dayGroups{}
-	for t := h; t.Before(end); t = t.Add(time.Hour) {
-		byHour[t] = &dayGroups{signature: sig, day: t}
-	}
-	if forHours {
-		if ok, err := c.hoursFromDoc(ctx, req, sig, h, byHour); ok || err != nil {
-			return values(byHour), err
-		}
-	}
+// Hours without events come back empty, so they are not asked again.
+func (c *Cache) countHours(ctx context.Context, req store.CountRequest, sig string, h time.Time) ([]*dayGroups, error) {
+	byHour := c.hoursFrom(sig, h)
+	end := h.Add(time.Duration(len(byHour)) * time.Hour)
 	full := req
 	full.Restrict, full.HourBuckets = nil, true
 	full.Query.Window = store.Window{From: h, To: end}
@@ -211,10 +200,24 @@ func (c *Cache) countHours(ctx context.Context, req store.CountRequest, sig stri
 	if err != nil {
 		return nil, wrap(err, "count the hours from %s to %s", h.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
-	if forHours {
-		c.hoursBuilt.Add(int64(len(byHour)))
-	}
 	return values(byHour), nil
+}
+
+// hoursFrom returns empty groups for every sealed hour from h to the end
+// of its day (at least h itself: the plan asked for it).
+func (c *Cache) hoursFrom(sig string, h time.Time) map[time.Time]*dayGroups {
+	end := h.Truncate(day).Add(day)
+	if sealed := c.opts.Now().Add(-c.opts.Seal).UTC().Truncate(time.Hour); sealed.Before(end) {
+		end = sealed
+	}
+	if !end.After(h) {
+		end = h.Add(time.Hour)
+	}
+	byHour := map[time.Time]*dayGroups{}
+	for t := h; t.Before(end); t = t.Add(time.Hour) {
+		byHour[t] = &dayGroups{signature: sig, day: t}
+	}
+	return byHour
 }
 
 func values(byHour map[time.Time]*dayGroups) []*dayGroups {
@@ -225,39 +228,41 @@ func values(byHour map[time.Time]*dayGroups) []*dayGroups {
 	return out
 }
 
-// hoursFromDoc fills byHour from the document of h's day when it keeps
-// its hours (or its keys carry them), and reports whether it did: the
-// day a span starts on was counted, by hour, a span ago.
-func (c *Cache) hoursFromDoc(ctx context.Context, req store.CountRequest, sig string, h time.Time, byHour map[time.Time]*dayGroups) (bool, error) {
+// hoursFromDoc returns the hours from h to the end of its day from that
+// day's document, when it keeps them (or its keys carry them), and nil
+// otherwise: the day a span starts on was counted, by hour, a span ago,
+// and one state read replaces a count.
+func (c *Cache) hoursFromDoc(ctx context.Context, sig string, h time.Time) ([]*dayGroups, error) {
 	d := h.UTC().Truncate(day)
 	if c.opts.Rebuild || d.Add(day).After(c.opts.Now().Add(-c.opts.Seal)) {
-		return false, nil // not sealed: it has no document yet
+		return nil, nil // not sealed: it has no document yet
 	}
 	id := DocID(sig, d)
 	raw, _, err := c.b.GetState(ctx, c.opts.StateIndex, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return false, nil
+		return nil, nil
 	case err != nil:
 		c.stateError(err, "read", id)
-		return false, nil
+		return nil, nil
 	}
 	hours, err := hoursOf(raw, sig, d)
 	if err != nil {
 		// A document this process cannot read costs a count, not the rule.
 		c.stateError(wrap(err, "hours of day %s", id), "decode", id)
-		return false, nil
+		return nil, nil
 	}
 	if hours == nil {
-		return false, nil // written before days kept their hours
+		return nil, nil // written before days kept their hours
 	}
+	byHour := c.hoursFrom(sig, h)
 	for at, groups := range hours {
 		if hg := byHour[at]; hg != nil {
 			hg.groups = groups
 		}
 	}
 	c.hoursFromState.Add(int64(len(byHour)))
-	return true, nil
+	return values(byHour), nil
 }
 
 // hoursOf returns the groups by hour that a day's document keeps, nil if
@@ -373,13 +378,7 @@ func (c *Cache) heldHours(ctx context.Context, req store.CountRequest, sig strin
 
 // sumHours is a day's groups: the sum of its hours'.
 func sumHours(sig string, d time.Time, hours []*dayGroups) *dayGroups {
-	merged := newGroupSum(0)
-	for _, hg := range hours {
-		for _, g := range hg.groups {
-			merged.addInterned(g.Key, g.Count)
-		}
-	}
-	return &dayGroups{signature: sig, day: d, groups: merged.sorted().groups}
+	return &dayGroups{signature: sig, day: d, groups: sumParts(hours...).groups}
 }
 
 // build counts one whole day over every entity, by hour, in one request:
@@ -388,7 +387,7 @@ func sumHours(sig string, d time.Time, hours []*dayGroups) *dayGroups {
 // request that asked is applied on reading, so every later tick, whatever
 // its active entities, can use the same document.
 func (c *Cache) build(ctx context.Context, req store.CountRequest, sig string, d time.Time) ([]*dayGroups, error) {
-	hours, err := c.countHours(ctx, req, sig, d, false) // day() found no document
+	hours, err := c.countHours(ctx, req, sig, d)
 	if err != nil {
 		return nil, err
 	}

@@ -160,7 +160,7 @@ func shiftSum(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, er
 		if dg == nil {
 			return run{}, false, nil // not held: its groups are not at hand
 		}
-		leftRuns = append(leftRuns, runOf(dg))
+		leftRuns = append(leftRuns, sumParts(dg))
 	}
 	cameRuns := make([]run, 0, len(came))
 	for _, t := range came {
@@ -168,7 +168,7 @@ func shiftSum(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, er
 		if err != nil {
 			return run{}, false, err
 		}
-		cameRuns = append(cameRuns, runOf(dg))
+		cameRuns = append(cameRuns, sumParts(dg))
 	}
 	r, err := shifted(run{groups: prev.groups, keys: prev.keys}, cameRuns, leftRuns)
 	if err != nil {
@@ -179,17 +179,26 @@ func shiftSum(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, er
 
 // summed merges the groups of the days or hours at, each got by get.
 func summed(at []time.Time, get func(time.Time) (*dayGroups, error)) (run, error) {
-	merged := newGroupSum(0)
+	parts := make([]*dayGroups, 0, len(at))
 	for _, t := range at {
 		dg, err := get(t)
 		if err != nil {
 			return run{}, err
 		}
+		parts = append(parts, dg)
+	}
+	return sumParts(parts...), nil
+}
+
+// sumParts merges the groups of days or hours into one run.
+func sumParts(parts ...*dayGroups) run {
+	merged := newGroupSum(0)
+	for _, dg := range parts {
 		for _, g := range dg.groups {
 			merged.addInterned(g.Key, g.Count)
 		}
 	}
-	return merged.sorted(), nil
+	return merged.sorted()
 }
 
 // partsChanged returns the parts of next not in prev, and those of prev
@@ -210,15 +219,6 @@ func partsChanged(prev, next []time.Time) (came, left []time.Time) {
 		}
 	}
 	return came, left
-}
-
-// runOf returns one day's or hour's groups as a run.
-func runOf(dg *dayGroups) run {
-	s := newGroupSum(len(dg.groups))
-	for _, g := range dg.groups {
-		s.addInterned(g.Key, g.Count)
-	}
-	return s.sorted()
 }
 
 // restricted returns, as a run, the groups req's restriction keeps:
