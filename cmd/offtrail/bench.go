@@ -34,7 +34,7 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-func runBench(ctx context.Context, env *cliEnv, args []string) error {
+func runBench(ctx context.Context, env *cliEnv, args []string) (err error) {
 	fs := newFlagSet(env, "bench", "[--store embedded|URL ...] [--history 100k,1M] [--quality] [--seeds 1,2,3] [--format table|markdown]")
 	var stores listFlag
 	fs.Var(&stores, "store", "backend to measure: embedded, or an Elasticsearch/OpenSearch URL (repeatable; none: quality only)")
@@ -86,7 +86,13 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("--trace-ticks: %w", err)}
 		}
-		defer f.Close()
+		defer func() {
+			// The trace is written as the ticks run; a file that could not
+			// be finished is an error, not a silently short trace.
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("--trace-ticks: %w", cerr)
+			}
+		}()
 		if _, err := io.WriteString(f, bench.TraceHeader); err != nil {
 			return fmt.Errorf("--trace-ticks: %w", err)
 		}

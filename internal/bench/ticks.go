@@ -256,8 +256,10 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		d := time.Since(start)
 		if sc.TraceTicks != nil && i > 0 {
 			r := calls.snapshot().Since(callsAt)
-			fmt.Fprintf(sc.TraceTicks, "%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t%d\n", st.Kind(), index, sc.Name(), tick.UTC().Format(time.RFC3339),
-				float64(d.Microseconds())/1000, r.Counts, r.Stats, r.Events, r.State, r.Writes)
+			if _, err := fmt.Fprintf(sc.TraceTicks, "%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t%d\n", st.Kind(), index, sc.Name(), tick.UTC().Format(time.RFC3339),
+				float64(d.Microseconds())/1000, r.Counts, r.Stats, r.Events, r.State, r.Writes); err != nil {
+				return nil, fmt.Errorf("trace ticks: %w", err)
+			}
 		}
 		runtime.ReadMemStats(&ms)
 		lat.PeakHeap = max(lat.PeakHeap, ms.HeapInuse)
