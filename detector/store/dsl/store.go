@@ -211,8 +211,10 @@ func matchesNothing(restrict map[string][]string) bool {
 }
 
 // composite pages one composite aggregation by after_key until a page
-// comes back empty or without an after_key.
-func (s *Store) composite(ctx context.Context, index []string, body func(after json.RawMessage) ([]byte, error), nKeys int, hour bool, fn func(bucket) error) error {
+// comes back short of size or without an after_key: the engines fill a
+// page unless the keys ran out, and asking once more for the empty page
+// cost as much as the page itself (most counts fit in one page).
+func (s *Store) composite(ctx context.Context, index []string, size int, body func(after json.RawMessage) ([]byte, error), nKeys int, hour bool, fn func(bucket) error) error {
 	var after json.RawMessage
 	for {
 		b, err := body(after)
@@ -232,7 +234,7 @@ func (s *Store) composite(ctx context.Context, index []string, body func(after j
 				return callbackError{err}
 			}
 		}
-		if len(page.Buckets) == 0 || len(page.AfterKey) == 0 {
+		if len(page.Buckets) < size || len(page.AfterKey) == 0 {
 			return nil
 		}
 		after = page.AfterKey
@@ -279,7 +281,7 @@ func (s *Store) CountGroups(ctx context.Context, req store.CountRequest, fn func
 	stream := len(passes) == 1 || slices.Contains(req.GroupBy, split)
 	merged := map[string]int64{}
 	for _, p := range passes {
-		err := s.composite(ctx, index, func(after json.RawMessage) ([]byte, error) {
+		err := s.composite(ctx, index, pageSize(req.PageSize), func(after json.RawMessage) ([]byte, error) {
 			return CountBody(req, p, after, r)
 		}, len(req.GroupBy), req.HourBuckets, func(b bucket) error {
 			if stream {
@@ -331,7 +333,7 @@ func (s *Store) Stats(ctx context.Context, req store.StatsRequest, fn func(store
 		return s.Errorf("stats", index, err)
 	}
 	for _, p := range passes {
-		err := s.composite(ctx, index, func(after json.RawMessage) ([]byte, error) {
+		err := s.composite(ctx, index, DefaultPageSize, func(after json.RawMessage) ([]byte, error) {
 			return StatsBody(req, p, after, r)
 		}, len(req.By), false, func(b bucket) error {
 			return fn(store.Stats{Key: b.Key, Total: b.DocCount, Distinct: b.Distinct})
