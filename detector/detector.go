@@ -34,6 +34,7 @@ type Detector struct {
 	eventsPerSignal int
 	now             func() time.Time
 	nearMisses      int // near misses kept per evaluation (WithNearMisses)
+	repeats         repeats
 }
 
 // Option configures a Detector.
@@ -76,6 +77,9 @@ type Result struct {
 	Candidates int
 	Above      int
 	Queries    int
+	// Repeats are candidates whose signal an earlier window wrote, still
+	// holding its first event: not built again (Written).
+	Repeats int
 	// NearMisses are the best candidates below the threshold, with what
 	// lowered them; only with WithNearMisses (see nearmiss.go).
 	NearMisses []NearMiss
@@ -126,11 +130,19 @@ func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Si
 		max = len(selected)
 	}
 	var out, attached []*Signal
-	for start := 0; start < len(selected) && len(out) < max; start += max {
+	alerted := 0 // repeats that alerted: they count against max_signals
+	for start := 0; start < len(selected) && len(out)+alerted < max; start += max {
 		batch := selected[start:min(start+max, len(selected))]
 		var built []*Signal
 		var from []*candidate
 		for _, c := range batch {
+			if ok, wasAttached := ev.d.repeated(r.ID, c, ev.window); ok {
+				ev.res.Repeats++
+				if !wasAttached {
+					alerted++
+				}
+				continue
+			}
 			sig, err := ev.buildSignal(ctx, c)
 			if err != nil {
 				return nil, err
@@ -161,8 +173,12 @@ func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Si
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
-	if len(out) > max {
-		out = out[:max]
+	keep := max - alerted
+	if keep < 0 {
+		keep = 0
+	}
+	if len(out) > keep {
+		out = out[:keep]
 	}
 	return append(out, attached...), nil
 }

@@ -52,6 +52,9 @@ type Signal struct {
 	// least is the score context may not lower it below: the high-impact
 	// floor, or a rule's novel_floor.
 	least float64
+	// pair is the entity and value keys, for Written (repeats.go); empty
+	// for jobs whose signals are not remembered.
+	pair string
 
 	doc map[string]any
 }
@@ -186,6 +189,9 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 		Automation:  c.automation,
 		Events:      events,
 		Extra:       c.extra,
+	}
+	if remembered(c) {
+		s.pair = c.entityKey + "\x1e" + c.valueKey
 	}
 	s.Confidence = ConfidenceFor(c.est.Score, c.baseline.Total)
 	s.Entity, s.Value = ev.fields(c)

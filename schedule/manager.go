@@ -35,6 +35,13 @@ type Store interface {
 // DefaultSignalsIndex is where signals go unless configured otherwise.
 const DefaultSignalsIndex = "logs-offtrail.alerts-default"
 
+// writtenTeller is an Evaluator told which signals a window wrote, once
+// it is fully written (detector.Detector.Written), so that later windows
+// overlapping it need not build them again.
+type writtenTeller interface {
+	Written(ruleID string, w store.Window, sigs []*detector.Signal)
+}
+
 // Options configure a Manager. Store and Evaluator are required.
 type Options struct {
 	Store     Store
@@ -522,6 +529,9 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, c
 	}
 	if err == nil {
 		rs.add(w, len(all), len(created), len(announce))
+		if wr, ok := m.opts.Evaluator.(writtenTeller); ok {
+			wr.Written(r.ID, w, all) // the window is whole: later ones may skip its signals
+		}
 	}
 	// 4. Enqueue the created signals, even after a failure: they are in
 	// the index now, so no later run would create, and announce, them.

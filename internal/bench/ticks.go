@@ -81,6 +81,7 @@ type Latency struct {
 	PeakRSS      uint64
 	PeakRSSTicks bool // PeakRSS covers the ticks only
 	Signals      int
+	Repeats      int // signals of earlier windows not built again (detector.Result.Repeats)
 	Incidents    int // incident documents written (Writes)
 	Rules        int
 	PerRule      []RuleLatency // in pack order, over the warm ticks
@@ -154,9 +155,14 @@ func (t *ticker) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.
 	for j, r := range t.rules {
 		tm := schedule.TimingOf(r)
 		start := time.Now()
-		res, err := t.det.Evaluate(ctx, r, tm.Window(tm.End(tick)), "bench")
+		w := tm.Window(tm.End(tick))
+		res, err := t.det.Evaluate(ctx, r, w, "bench")
 		if err == nil && t.writes {
 			err = t.write(ctx, res.Signals, lat)
+		}
+		if err == nil {
+			t.det.Written(r.ID, w, res.Signals) // as the scheduler does
+			lat.Repeats += res.Repeats
 		}
 		times[j] = time.Since(start)
 		if err != nil {

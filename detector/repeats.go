@@ -1,0 +1,77 @@
+package detector
+
+import (
+	"sync"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/store"
+)
+
+// A rule that looks back further than its interval sees each of its
+// signals again in every later window that still holds the signal's
+// first event (aws-rare-method-for-user looks back 2 h every 15 min: eight
+// times). The signal's id is the same each time (SignalID: the first
+// event is), so the create-only write drops the copy and the incidents
+// add nothing; building it again still costs its events, its context
+// counts and the write. The detector therefore remembers, per rule, the
+// pairs whose signals a fully written window held (the scheduler says so:
+// Written), and skips them while their first event is in the window.
+//
+// Only the rare and first-seen jobs are remembered: their first event is
+// the pair's first in the window whatever else changed. An off-hours
+// signal's events pass through a model that may have learnt meanwhile.
+type repeats struct {
+	mu    sync.Mutex
+	rules map[string]map[string]written // rule -> entity\x1evalue -> signal
+}
+
+// written is what is remembered of a signal that was written.
+type written struct {
+	first    time.Time // its first event
+	attached bool      // a building block (not counted against max_signals)
+}
+
+// Written tells the detector that the signals of rule ruleID's window w
+// are written and folded into incidents: later windows that still hold a
+// signal's first event skip it (Result.Repeats). Pairs whose first event
+// fell behind w are forgotten. Call it only once the window is fully
+// written: a window retried after a failed write must build them again.
+func (d *Detector) Written(ruleID string, w store.Window, sigs []*Signal) {
+	d.repeats.mu.Lock()
+	defer d.repeats.mu.Unlock()
+	if d.repeats.rules == nil {
+		d.repeats.rules = map[string]map[string]written{}
+	}
+	held := d.repeats.rules[ruleID]
+	if held == nil {
+		held = map[string]written{}
+		d.repeats.rules[ruleID] = held
+	}
+	for pair, s := range held {
+		if s.first.Before(w.From) {
+			delete(held, pair)
+		}
+	}
+	for _, s := range sigs {
+		if s.pair != "" && len(s.Events) > 0 {
+			held[s.pair] = written{first: s.Events[0].Time, attached: s.Attached}
+		}
+	}
+}
+
+// repeated reports whether c's signal was written for an earlier window
+// and its first event is still in w, and whether it was attached.
+func (d *Detector) repeated(ruleID string, c *candidate, w store.Window) (ok, attached bool) {
+	if !remembered(c) {
+		return false, false
+	}
+	d.repeats.mu.Lock()
+	defer d.repeats.mu.Unlock()
+	s, ok := d.repeats.rules[ruleID][c.entityKey+"\x1e"+c.valueKey]
+	return ok && w.Contains(s.first), s.attached
+}
+
+// remembered reports whether c's job is one whose signals are remembered.
+func remembered(c *candidate) bool {
+	return (c.job == "rare" || c.job == "first_seen") && c.keep == nil && c.refine == nil
+}
