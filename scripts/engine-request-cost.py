@@ -11,6 +11,9 @@ bound the window read (RFC 3339), e.g. one 15-minute tick.
 
 It answers "what does one tick's read cost the engine, whoever sends it":
 the floor under offtrail's and ElastAlert's per-tick figures (BENCHMARKS.md).
+Repeating one size-0 request lets the shard request cache answer it, which
+a tick's new window never is; those requests are sent with the cache off,
+beside one left on to show the difference.
 """
 import http.client
 import json
@@ -18,6 +21,12 @@ import os
 import sys
 import time
 import urllib.parse
+
+
+# The fields a pack's counts read (the bench's rules group and filter on these).
+FIELDS = ["@timestamp", "aws.cloudtrail.user_identity.arn", "aws.cloudtrail.user_identity.type", "event.action",
+          "event.provider", "event.outcome", "source.ip", "cloud.region", "aws.cloudtrail.error_code",
+          "user_agent.original", "source.geo.country_iso_code"]
 
 
 def engine_pid(call):
@@ -67,13 +76,29 @@ def main():
     cases = [
         (f"read the window ({hits} events, full _source, sorted)", lambda _: call("POST", f"/{index}/_search", {
             "size": 10000, "track_total_hits": False, "query": {"bool": {"filter": [window]}}, "sort": [{"@timestamp": "asc"}]})),
-        ("the same with size 0 (the request alone)", lambda _: call("POST", f"/{index}/_search", {
+        (f"read the window, _source limited to {len(FIELDS)} fields", lambda _: call("POST", f"/{index}/_search", {
+            "size": 10000, "track_total_hits": False, "_source": {"includes": FIELDS},
+            "query": {"bool": {"filter": [window]}}, "sort": [{"@timestamp": "asc"}]})),
+        (f"read the window, {len(FIELDS)} fields from doc values, no _source", lambda _: call("POST", f"/{index}/_search", {
+            "size": 10000, "track_total_hits": False, "_source": False, "docvalue_fields": FIELDS,
+            "query": {"bool": {"filter": [window]}}, "sort": [{"@timestamp": "asc"}]})),
+        ("the same with size 0 (the request alone)", lambda _: call("POST", f"/{index}/_search?request_cache=false", {
             "size": 0, "track_total_hits": False, "query": {"bool": {"filter": [window]}}})),
-        ("_count of the window (the sealed-hour check)", lambda _: call("POST", f"/{index}/_count", {"query": {"bool": {"filter": [window]}}})),
-        ("composite (ARN, action) over the window", lambda _: call("POST", f"/{index}/_search", {
+        ("_count of the window (the sealed-hour check; _count is not cached)", lambda _: call("POST", f"/{index}/_count", {"query": {"bool": {"filter": [window]}}})),
+        ("composite (ARN, action) over the window (the same request again: served by the request cache)", lambda _: call("POST", f"/{index}/_search", {
             "size": 0, "track_total_hits": False, "query": {"bool": {"filter": [window]}},
             "aggs": {"c": {"composite": {"size": 10000, "sources": [
                 {"a": {"terms": {"field": "aws.cloudtrail.user_identity.arn"}}}, {"b": {"terms": {"field": "event.action"}}}]}}}})),
+        ("the same composite, request cache off (a new window each tick)", lambda _: call("POST", f"/{index}/_search?request_cache=false", {
+            "size": 0, "track_total_hits": False, "query": {"bool": {"filter": [window]}},
+            "aggs": {"c": {"composite": {"size": 1000, "sources": [
+                {"a": {"terms": {"field": "aws.cloudtrail.user_identity.arn"}}}, {"b": {"terms": {"field": "event.action"}}}]}}}})),
+        ("composite (account, ARN, action, hour), request cache off", lambda _: call("POST", f"/{index}/_search?request_cache=false", {
+            "size": 0, "track_total_hits": False, "query": {"bool": {"filter": [window, {"term": {"event.outcome": "success"}}]}},
+            "aggs": {"c": {"composite": {"size": 1000, "sources": [
+                {"p": {"terms": {"field": "cloud.account.id"}}},
+                {"a": {"terms": {"field": "aws.cloudtrail.user_identity.arn"}}}, {"b": {"terms": {"field": "event.action"}}},
+                {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}}}]}}}})),
         ("put a 2 KB state document", lambda i: call("PUT", f"/{probe}/_doc/a{i % 50}", state)),
         ("get a state document", lambda i: call("GET", f"/{probe}/_doc/a{i % 50}")),
         ("bulk-create 5 documents", bulk5),
