@@ -44,6 +44,11 @@ type dayDoc struct {
 	// signature with hour buckets keeps its hours in its keys already.
 	Hours     string `json:"hours,omitempty"`
 	HoursKept bool   `json:"hours_kept,omitempty"`
+	// Escaped: the keys' backslashes, tabs and newlines are written as
+	// \\, \t and \n, since a user agent (the caller's to choose) may hold
+	// the line format's own separators. Documents written before hold
+	// keys as they were.
+	Escaped bool `json:"escaped,omitempty"`
 }
 
 const dayKind = "baseline-day"
@@ -282,7 +287,7 @@ func hoursOf(raw json.RawMessage, sig string, d time.Time) (map[time.Time][]stor
 	if doc.HourBuckets {
 		lines = doc.Groups
 	}
-	groups, err := decodeGroups(lines)
+	groups, err := decodeGroups(lines, doc.Escaped)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +406,7 @@ func (c *Cache) build(ctx context.Context, req store.CountRequest, sig string, d
 func (c *Cache) store(ctx context.Context, id string, req store.CountRequest, dg *dayGroups, hours []*dayGroups, prev *store.Version) error {
 	doc := dayDoc{Kind: dayKind, Signature: dg.signature, Day: dg.day.Format(time.DateOnly),
 		Index: req.Query.Index, GroupBy: req.GroupBy, HourBuckets: req.HourBuckets, Built: c.opts.Now().UTC(),
-		Count: len(dg.groups), Groups: encodeGroups(dg.groups)}
+		Count: len(dg.groups), Groups: encodeGroups(dg.groups), Escaped: true}
 	if !req.HourBuckets {
 		doc.Hours, doc.HoursKept = encodeHours(hours), true
 	}
@@ -432,7 +437,7 @@ func decodeDay(raw json.RawMessage, sig string, d time.Time) (*dayGroups, error)
 	if doc.Kind != dayKind || doc.Signature != sig || doc.Day != d.Format(time.DateOnly) {
 		return nil, errors.New("not the day document expected")
 	}
-	groups, err := decodeGroups(doc.Groups)
+	groups, err := decodeGroups(doc.Groups, doc.Escaped)
 	if err != nil {
 		return nil, err
 	}
@@ -442,13 +447,17 @@ func decodeDay(raw json.RawMessage, sig string, d time.Time) (*dayGroups, error)
 	return &dayGroups{signature: sig, day: d, groups: groups}, nil
 }
 
+// The line format: one group per line, its key (store.KeyString,
+// escaped) then a tab and its count.
+var (
+	escapeKey   = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`)
+	unescapeKey = strings.NewReplacer(`\\`, `\`, `\t`, "\t", `\n`, "\n")
+)
+
 func encodeGroups(groups []store.Group) string {
 	var b strings.Builder
 	for _, g := range groups {
-		b.WriteString(store.KeyString(g.Key))
-		b.WriteByte('\t')
-		b.WriteString(strconv.FormatInt(g.Count, 10))
-		b.WriteByte('\n')
+		writeGroup(&b, g, "")
 	}
 	return b.String()
 }
@@ -458,26 +467,33 @@ func encodeGroups(groups []store.Group) string {
 func encodeHours(hours []*dayGroups) string {
 	var b strings.Builder
 	for _, hg := range hours {
-		hh := hg.day.UTC().Format("15")
+		hh := store.KeySep + hg.day.UTC().Format("15")
 		for _, g := range hg.groups {
-			b.WriteString(store.KeyString(g.Key))
-			b.WriteString(store.KeySep)
-			b.WriteString(hh)
-			b.WriteByte('\t')
-			b.WriteString(strconv.FormatInt(g.Count, 10))
-			b.WriteByte('\n')
+			writeGroup(&b, g, hh)
 		}
 	}
 	return b.String()
 }
 
-func decodeGroups(s string) ([]store.Group, error) {
+func writeGroup(b *strings.Builder, g store.Group, suffix string) {
+	_, _ = escapeKey.WriteString(b, store.KeyString(g.Key))
+	b.WriteString(suffix)
+	b.WriteByte('\t')
+	b.WriteString(strconv.FormatInt(g.Count, 10))
+	b.WriteByte('\n')
+}
+
+// decodeGroups reads the line format; escaped says the keys were escaped.
+func decodeGroups(s string, escaped bool) ([]store.Group, error) {
 	var out []store.Group
 	for line := range strings.Lines(s) {
 		key, count, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
 		n, err := strconv.ParseInt(count, 10, 64)
 		if !ok || err != nil {
 			return nil, fmt.Errorf("bad group line %q", line)
+		}
+		if escaped {
+			key = unescapeKey.Replace(key)
 		}
 		out = append(out, store.Group{Key: internKey(store.SplitKey(key)), Count: n})
 	}

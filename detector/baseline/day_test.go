@@ -15,7 +15,7 @@ var testDay = time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
 func dayDocWithHours(t testing.TB, hours []*dayGroups) []byte {
 	dg := sumHours("sig", testDay, hours)
 	raw, err := json.Marshal(dayDoc{Kind: dayKind, Signature: "sig", Day: testDay.Format(time.DateOnly), Count: len(dg.groups),
-		Groups: encodeGroups(dg.groups), Hours: encodeHours(hours), HoursKept: true})
+		Groups: encodeGroups(dg.groups), Hours: encodeHours(hours), HoursKept: true, Escaped: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +57,46 @@ func TestHoursRoundTrip(t *testing.T) {
 	}
 	if h, err := hoursOf([]byte(`{"kind":"baseline-day","signature":"sig","day":"2024-03-04","groups":""}`), "sig", testDay); h != nil || err != nil {
 		t.Errorf("a document without hours: %v, %v; want none and no error (counted again)", h, err)
+	}
+}
+
+// TestKeysWithSeparators: a value holding the line format's tab or
+// newline (a user agent is the caller's to write), or backslashes, reads
+// back as it was, in the day and in its hours; a document written before
+// keys were escaped reads its backslashes as they are.
+func TestKeysWithSeparators(t *testing.T) {
+	odd := []string{"ua\tinjected\t99", "two\nlines", `back\slash`, `\t literally`, "\\\t\n"}
+	var groups []store.Group
+	for i, v := range odd {
+		groups = append(groups, store.Group{Key: []string{"alice", v}, Count: int64(i + 1)})
+	}
+	hours := []*dayGroups{{day: testDay.Add(3 * time.Hour), groups: groups}}
+	raw := dayDocWithHours(t, hours)
+	dg, err := decodeDay(raw, "sig", testDay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := func(gs []store.Group) map[string]int64 {
+		m := map[string]int64{}
+		for _, g := range gs {
+			m[store.KeyString(g.Key)] = g.Count
+		}
+		return m
+	}
+	if got, want := byKey(dg.groups), byKey(groups); !reflect.DeepEqual(got, want) {
+		t.Fatalf("day read back %v, want %v", got, want)
+	}
+	hs, err := hoursOf(raw, "sig", testDay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := byKey(hs[testDay.Add(3*time.Hour)]), byKey(groups); !reflect.DeepEqual(got, want) {
+		t.Fatalf("hour read back %v, want %v", got, want)
+	}
+	old := `{"kind":"baseline-day","signature":"sig","day":"2024-03-04","count":1,"groups":"alice\u001fC:\\\\tmp\t2\n"}`
+	dg, err = decodeDay([]byte(old), "sig", testDay)
+	if err != nil || len(dg.groups) != 1 || dg.groups[0].Key[1] != `C:\\tmp` {
+		t.Fatalf("a document from before escaping: %v, %v; want its key as written", dg, err)
 	}
 }
 
