@@ -17,9 +17,13 @@ import (
 // pairs whose signals a fully written window held (the scheduler says so:
 // Written), and skips them while their first event is in the window.
 //
-// Only the rare and first-seen jobs are remembered: their first event is
-// the pair's first in the window whatever else changed. An off-hours
-// signal's events pass through a model that may have learnt meanwhile.
+// This holds for every job because a pair's events are chosen by the
+// rule and the pair alone (its filter, and a keep that depends on the
+// pair's hour, slot or the rule's timezone): the events of a later window
+// before the remembered first are a subset of the earlier window's, which
+// had none. A full evaluation would yield the same id, which the
+// create-only write drops, or no signal at all (an off-hours candidate
+// refined away), which writes nothing: skipping changes no document.
 type repeats struct {
 	mu    sync.Mutex
 	rules map[string]map[string]written // rule -> entity\x1evalue -> signal
@@ -62,16 +66,8 @@ func (d *Detector) Written(ruleID string, w store.Window, sigs []*Signal) {
 // repeated reports whether c's signal was written for an earlier window
 // and its first event is still in w, and whether it was attached.
 func (d *Detector) repeated(ruleID string, c *candidate, w store.Window) (ok, attached bool) {
-	if !remembered(c) {
-		return false, false
-	}
 	d.repeats.mu.Lock()
 	defer d.repeats.mu.Unlock()
 	s, ok := d.repeats.rules[ruleID][c.entityKey+"\x1e"+c.valueKey]
 	return ok && w.Contains(s.first), s.attached
-}
-
-// remembered reports whether c's job is one whose signals are remembered.
-func remembered(c *candidate) bool {
-	return (c.job == "rare" || c.job == "first_seen") && c.keep == nil && c.refine == nil
 }

@@ -52,8 +52,7 @@ type Signal struct {
 	// least is the score context may not lower it below: the high-impact
 	// floor, or a rule's novel_floor.
 	least float64
-	// pair is the entity and value keys, for Written (repeats.go); empty
-	// for jobs whose signals are not remembered.
+	// pair is the entity and value keys, for Written (repeats.go).
 	pair string
 
 	doc map[string]any
@@ -190,9 +189,7 @@ func (ev *evaluation) buildSignal(ctx context.Context, c *candidate) (*Signal, e
 		Events:      events,
 		Extra:       c.extra,
 	}
-	if remembered(c) {
-		s.pair = c.entityKey + "\x1e" + c.valueKey
-	}
+	s.pair = c.entityKey + "\x1e" + c.valueKey
 	s.Confidence = ConfidenceFor(c.est.Score, c.baseline.Total)
 	s.Entity, s.Value = ev.fields(c)
 	s.Label = entityLabel(ev.prof, s.Entity, events[0])

@@ -14,7 +14,8 @@ type BacktestStats struct {
 	Rule    string
 	Windows int
 	// Signals counts distinct signal ids; Duplicates the signals of
-	// overlapping windows that a create-only write would have dropped.
+	// overlapping windows that a create-only write would have dropped,
+	// those the detector skipped as repeats (Result.Repeats) included.
 	Signals    int
 	Duplicates int
 	Elapsed    time.Duration
@@ -70,11 +71,13 @@ func Backtest(ctx context.Context, ev Evaluator, rs []*rules.Rule, from, to time
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
-			res, err := ev.Evaluate(ctx, r, tm.Window(end), RunID(prefix, r.ID, end))
+			w := tm.Window(end)
+			res, err := ev.Evaluate(ctx, r, w, RunID(prefix, r.ID, end))
 			if err != nil {
 				return out, err
 			}
 			st.Windows++
+			st.Duplicates += res.Repeats
 			for _, s := range res.Signals {
 				if seen[s.ID] {
 					st.Duplicates++
@@ -87,6 +90,9 @@ func Backtest(ctx context.Context, ev Evaluator, rs []*rules.Rule, from, to time
 						return out, err
 					}
 				}
+			}
+			if wt, ok := ev.(writtenTeller); ok {
+				wt.Written(r.ID, w, res.Signals) // every signal handed on: later windows may skip them
 			}
 			done++
 			if opts.OnProgress != nil {

@@ -188,6 +188,12 @@ type recordingEvaluator struct {
 	book *nearMissBook
 }
 
+// Written passes on what a window handed on (schedule.Backtest), so
+// overlapping windows skip its signals.
+func (e recordingEvaluator) Written(ruleID string, w store.Window, sigs []*detector.Signal) {
+	e.det.Written(ruleID, w, sigs)
+}
+
 func (e recordingEvaluator) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, runID string) (*detector.Result, error) {
 	res, err := e.det.Evaluate(ctx, r, w, runID)
 	if err == nil && e.book != nil {
