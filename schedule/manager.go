@@ -570,16 +570,20 @@ func (m *Manager) updateIncidents(ctx context.Context, r *rules.Rule, sigs []*de
 // partial write included.
 func (m *Manager) findAndWrite(ctx context.Context, r *rules.Rule, w store.Window) ([]*detector.Signal, []*detector.Signal, error) {
 	var all, created []*detector.Signal
+	repeats := 0
 	err := m.retry(ctx, r.ID, func() error {
 		res, err := m.opts.Evaluator.Evaluate(ctx, r, w, RunID(m.opts.ReplicaID, r.ID, w.To))
 		if err != nil {
 			return err
 		}
-		all = res.Signals
+		all, repeats = res.Signals, res.Repeats
 		wr, err := m.writeSignals(ctx, r, w, res.Signals)
 		created = append(created, pick(res.Signals, wr.CreatedIDs)...)
 		return err
 	})
+	if err == nil {
+		m.metrics.repeats.WithLabelValues(r.ID).Add(float64(repeats))
+	}
 	return all, created, err
 }
 

@@ -15,6 +15,7 @@ type Metrics struct {
 	runs          *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	signals       *prometheus.CounterVec
+	repeats       *prometheus.CounterVec
 	errors        *prometheus.CounterVec
 	gap           *prometheus.GaugeVec
 	lastSuccess   *prometheus.GaugeVec
@@ -38,6 +39,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"rule"}),
 		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "offtrail_signals_written_total", Help: "Signals newly written (ids already present are not counted).",
+		}, []string{"rule"}),
+		repeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "offtrail_signal_repeats_skipped_total", Help: "Signals of an earlier written window that a later, overlapping one did not build again (same id).",
 		}, []string{"rule"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "offtrail_rule_errors_total", Help: "Failed attempts of a rule (each retry counts).",
@@ -65,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.runs, m.duration, m.signals, m.errors, m.gap, m.lastSuccess, m.healthy,
+		reg.MustRegister(m.runs, m.duration, m.signals, m.repeats, m.errors, m.gap, m.lastSuccess, m.healthy,
 			m.skipped, m.windowsByRule, m.leases, m.replicas)
 	}
 	return m
@@ -74,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // forget drops a removed rule's series.
 func (m *Metrics) forget(rule string) {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.runs, m.duration, m.signals, m.errors, m.gap, m.lastSuccess, m.healthy, m.skipped, m.windowsByRule,
+		m.runs, m.duration, m.signals, m.repeats, m.errors, m.gap, m.lastSuccess, m.healthy, m.skipped, m.windowsByRule,
 	} {
 		v.DeletePartialMatch(prometheus.Labels{"rule": rule})
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/offtrail/offtrail/detector"
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/rules"
@@ -82,6 +84,15 @@ func TestRepeatsSkippedOnlyOnceWritten(t *testing.T) {
 	}
 	if telling.repeats.Load() == 0 || telling.told.Load() == 0 {
 		t.Fatalf("repeats %d, windows told %d: want overlapping windows' signals skipped", telling.repeats.Load(), telling.told.Load())
+	}
+	// The metric counts the repeats of windows that were written, not
+	// those of the attempt that failed.
+	counted := 0.0
+	for _, r := range rs {
+		counted += testutil.ToFloat64(runs[0].m.metrics.repeats.WithLabelValues(r.ID))
+	}
+	if counted == 0 || counted > float64(telling.repeats.Load()) {
+		t.Fatalf("offtrail_signal_repeats_skipped_total %v, want between 1 and the %d skipped", counted, telling.repeats.Load())
 	}
 	t.Logf("%d signals; %d repeats skipped over %d windows told", len(told), telling.repeats.Load(), telling.told.Load())
 }
