@@ -13,15 +13,6 @@ import (
 	"github.com/offtrail/offtrail/detector/store/storetest"
 )
 
-const repeatsRule = `
-id: repeats-rare-method
-name: Repeats test
-type: rare
-source: {index: [%s]}
-rare: {field: action, by: identity, history: 20d}
-anomaly_threshold: 0
-`
-
 // TestRepeatsAreNotBuiltAgain: windows of 2 h every 15 min see each new
 // call in eight windows. Told what each window wrote (Written), the
 // detector builds each signal once and reports the other windows' copies
@@ -48,7 +39,7 @@ func TestRepeatsAreNotBuiltAgain(t *testing.T) {
 	}
 	index := storetest.IndexPrefix + "repeats"
 	b := memStoreWith(t, index, "repeats", evs)
-	r, _ := packFrom(t, fmt.Sprintf(repeatsRule, index)).Get("repeats-rare-method")
+	r, _ := packFrom(t, fmt.Sprintf(freshRule, index, "")).Get("fresh-rare-method") // the plain rare rule
 	told, untold := detector.New(b, zerolog.Nop()), detector.New(b, zerolog.Nop())
 
 	seen := map[string]bool{} // ids the untold detector produced in earlier windows
