@@ -136,7 +136,7 @@ func (ev *evaluation) signals(ctx context.Context, selected []*candidate) ([]*Si
 		var built []*Signal
 		var from []*candidate
 		for _, c := range batch {
-			if ok, wasAttached := ev.d.repeated(r.ID, c, ev.window); ok {
+			if ok, wasAttached := ev.d.repeated(r, c, ev.window); ok {
 				ev.res.Repeats++
 				if !wasAttached {
 					alerted++

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/rules"
 )
 
 // A rule that looks back further than its interval sees each of its
@@ -24,9 +25,18 @@ import (
 // had none. A full evaluation would yield the same id, which the
 // create-only write drops, or no signal at all (an off-hours candidate
 // refined away), which writes nothing: skipping changes no document.
+//
+// What is remembered belongs to one definition of the rule (its
+// *rules.Rule): a rule edited, or reloaded, starts again, since a new
+// filter may choose other first events.
 type repeats struct {
 	mu    sync.Mutex
-	rules map[string]map[string]written // rule -> entity\x1evalue -> signal
+	rules map[string]*ruleRepeats // rule id -> its written pairs
+}
+
+type ruleRepeats struct {
+	def   *rules.Rule
+	pairs map[string]written // entity\x1evalue -> signal
 }
 
 // written is what is remembered of a signal that was written.
@@ -35,22 +45,23 @@ type written struct {
 	attached bool      // a building block (not counted against max_signals)
 }
 
-// Written tells the detector that the signals of rule ruleID's window w
-// are written and folded into incidents: later windows that still hold a
+// Written tells the detector that the signals of rule r's window w are
+// written and folded into incidents: later windows that still hold a
 // signal's first event skip it (Result.Repeats). Pairs whose first event
 // fell behind w are forgotten. Call it only once the window is fully
 // written: a window retried after a failed write must build them again.
-func (d *Detector) Written(ruleID string, w store.Window, sigs []*Signal) {
+func (d *Detector) Written(r *rules.Rule, w store.Window, sigs []*Signal) {
 	d.repeats.mu.Lock()
 	defer d.repeats.mu.Unlock()
 	if d.repeats.rules == nil {
-		d.repeats.rules = map[string]map[string]written{}
+		d.repeats.rules = map[string]*ruleRepeats{}
 	}
-	held := d.repeats.rules[ruleID]
-	if held == nil {
-		held = map[string]written{}
-		d.repeats.rules[ruleID] = held
+	rr := d.repeats.rules[r.ID]
+	if rr == nil || rr.def != r {
+		rr = &ruleRepeats{def: r, pairs: map[string]written{}}
+		d.repeats.rules[r.ID] = rr
 	}
+	held := rr.pairs
 	for pair, s := range held {
 		if s.first.Before(w.From) {
 			delete(held, pair)
@@ -65,9 +76,13 @@ func (d *Detector) Written(ruleID string, w store.Window, sigs []*Signal) {
 
 // repeated reports whether c's signal was written for an earlier window
 // and its first event is still in w, and whether it was attached.
-func (d *Detector) repeated(ruleID string, c *candidate, w store.Window) (ok, attached bool) {
+func (d *Detector) repeated(r *rules.Rule, c *candidate, w store.Window) (ok, attached bool) {
 	d.repeats.mu.Lock()
 	defer d.repeats.mu.Unlock()
-	s, ok := d.repeats.rules[ruleID][c.entityKey+"\x1e"+c.valueKey]
+	rr := d.repeats.rules[r.ID]
+	if rr == nil || rr.def != r {
+		return false, false
+	}
+	s, ok := rr.pairs[c.entityKey+"\x1e"+c.valueKey]
 	return ok && w.Contains(s.first), s.attached
 }

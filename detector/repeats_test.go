@@ -79,7 +79,19 @@ func TestRepeatsAreNotBuiltAgain(t *testing.T) {
 				t.Fatalf("retried window %s built %v, want %v again", w, signalIDs(again.Signals), signalIDs(got.Signals))
 			}
 		}
-		told.Written(r.ID, w, got.Signals)
+		told.Written(r, w, got.Signals)
+	}
+	// The rule reloaded (or edited: its filter may choose other first
+	// events): what the old definition wrote is not the new one's.
+	last := store.Window{From: end.Add(16*15*time.Minute - 2*time.Hour), To: end.Add(16 * 15 * time.Minute)} // written last
+	reloaded, _ := packFrom(t, fmt.Sprintf(freshRule, index, "")).Get("fresh-rare-method")
+	again, err := told.Evaluate(t.Context(), reloaded, last, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := untold.Evaluate(t.Context(), reloaded, last, "test")
+	if again.Repeats != 0 || len(want.Signals) == 0 || !slices.Equal(signalIDs(again.Signals), signalIDs(want.Signals)) {
+		t.Fatalf("the reloaded rule skipped %d repeats, built %v; want none skipped, %v", again.Repeats, signalIDs(again.Signals), signalIDs(want.Signals))
 	}
 	if built != 8 || repeats < 20 {
 		t.Fatalf("built %d signals and skipped %d repeats, want each of the 4 pairs built once per first call (8) and the rest skipped", built, repeats)

@@ -92,7 +92,7 @@ func Backtest(ctx context.Context, ev Evaluator, rs []*rules.Rule, from, to time
 				}
 			}
 			if wt, ok := ev.(writtenTeller); ok {
-				wt.Written(r.ID, w, res.Signals) // every signal handed on: later windows may skip them
+				wt.Written(r, w, res.Signals) // every signal handed on: later windows may skip them
 			}
 			done++
 			if opts.OnProgress != nil {

@@ -39,7 +39,7 @@ const DefaultSignalsIndex = "logs-offtrail.alerts-default"
 // it is fully written (detector.Detector.Written), so that later windows
 // overlapping it need not build them again.
 type writtenTeller interface {
-	Written(ruleID string, w store.Window, sigs []*detector.Signal)
+	Written(r *rules.Rule, w store.Window, sigs []*detector.Signal)
 }
 
 // Options configure a Manager. Store and Evaluator are required.
@@ -530,7 +530,7 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, c
 	if err == nil {
 		rs.add(w, len(all), len(created), len(announce))
 		if wr, ok := m.opts.Evaluator.(writtenTeller); ok {
-			wr.Written(r.ID, w, all) // the window is whole: later ones may skip its signals
+			wr.Written(r, w, all) // the window is whole: later ones may skip its signals
 		}
 	}
 	// 4. Enqueue the created signals, even after a failure: they are in

@@ -29,9 +29,9 @@ func (e *tellingEvaluator) Evaluate(ctx context.Context, r *rules.Rule, w store.
 	return res, err
 }
 
-func (e *tellingEvaluator) Written(ruleID string, w store.Window, sigs []*detector.Signal) {
+func (e *tellingEvaluator) Written(r *rules.Rule, w store.Window, sigs []*detector.Signal) {
 	e.told.Add(1)
-	e.Detector.Written(ruleID, w, sigs)
+	e.Detector.Written(r, w, sigs)
 }
 
 // untoldEvaluator hides Written: every window builds all its signals.

@@ -190,8 +190,8 @@ type recordingEvaluator struct {
 
 // Written passes on what a window handed on (schedule.Backtest), so
 // overlapping windows skip its signals.
-func (e recordingEvaluator) Written(ruleID string, w store.Window, sigs []*detector.Signal) {
-	e.det.Written(ruleID, w, sigs)
+func (e recordingEvaluator) Written(r *rules.Rule, w store.Window, sigs []*detector.Signal) {
+	e.det.Written(r, w, sigs)
 }
 
 func (e recordingEvaluator) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, runID string) (*detector.Result, error) {

@@ -161,7 +161,7 @@ func (t *ticker) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.
 			err = t.write(ctx, res.Signals, lat)
 		}
 		if err == nil {
-			t.det.Written(r.ID, w, res.Signals) // as the scheduler does
+			t.det.Written(r, w, res.Signals) // as the scheduler does
 			lat.Repeats += res.Repeats
 		}
 		times[j] = time.Since(start)
