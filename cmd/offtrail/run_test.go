@@ -398,6 +398,9 @@ func TestRunTwoProcessesEngine(t *testing.T) {
 
 	// Signals of both rules written, and every incident they make (all
 	// alert: the config's incident threshold is 1) notified, before the kill.
+	// A rule's incidents are written just after its signals, so the
+	// check must hold twice, a few ticks apart: once could fall between
+	// a's signals and its incidents, and a killed then never notifies them.
 	notifiedAll := func() bool {
 		written := signalRules(t, st, signals)
 		got, _ := hook.snapshot()
@@ -413,7 +416,13 @@ func TestRunTwoProcessesEngine(t *testing.T) {
 		}
 		return len(incs) > 0 && perRule[ruleIDs[0]] > 0 && perRule[ruleIDs[1]] > 0
 	}
-	waitFor(t, 45*time.Second, "signals of both rules written and their incidents notified", notifiedAll)
+	waitFor(t, 45*time.Second, "signals of both rules written and their incidents notified, twice 3 s apart", func() bool {
+		if !notifiedAll() {
+			return false
+		}
+		time.Sleep(3 * time.Second)
+		return notifiedAll()
+	})
 
 	// SIGKILL: no lease release, no goodbye; b must wait out the lease.
 	killed := time.Now()
