@@ -109,8 +109,5 @@ func signalIDs(sigs []*detector.Signal) []string {
 func sortedIDs(ids []string) []string {
 	out := slices.Clone(ids)
 	slices.Sort(out)
-	if out == nil {
-		out = []string{}
-	}
 	return out
 }
