@@ -65,7 +65,7 @@ func (ev *evaluation) burstCounts(ctx context.Context, req store.CountRequest, n
 		if err != nil {
 			return fmt.Errorf("hour bucket %q: %w", hk, err)
 		}
-		ek := store.KeyString(g.Key[:nEnt])
+		ek := ev.keys.join(g.Key[:nEnt])
 		if keep != nil && !keep(ek) {
 			return nil // same by-value in another partition
 		}

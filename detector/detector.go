@@ -239,6 +239,7 @@ type evaluation struct {
 	window store.Window
 	res    *Result
 	miss   *missLog // near misses, when asked for
+	keys   keyJoiner
 }
 
 func (ev *evaluation) physical(fields []string) []string {

@@ -118,7 +118,7 @@ func (ev *evaluation) offHours(ctx context.Context) ([]*candidate, error) {
 		if err != nil {
 			return fmt.Errorf("hour bucket %q: %w", g.Key[nEnt], err)
 		}
-		ek := store.KeyString(g.Key[:nEnt])
+		ek := ev.keys.join(g.Key[:nEnt])
 		active[ek] = append(active[ek], hourCount{h, g.Count})
 		entityVals[ek] = g.Key[:nEnt]
 		restrict[g.Key[0]] = true
@@ -136,7 +136,7 @@ func (ev *evaluation) offHours(ctx context.Context) ([]*candidate, error) {
 	profiles := map[string]*hourProfile{}
 	offCounts := map[string]int64{}
 	err = ev.count(ctx, store.CountRequest{Query: ev.historyQuery(history), GroupBy: byF, HourBuckets: true, Restrict: map[string][]string{byF[0]: sortedKeys(restrict)}}, func(g store.Group) error {
-		ek := store.KeyString(g.Key[:nEnt])
+		ek := ev.keys.join(g.Key[:nEnt])
 		if active[ek] == nil {
 			return nil
 		}

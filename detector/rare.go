@@ -110,7 +110,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 	entityVals := map[string][]string{}
 	restrict := map[string]bool{}
 	err := ev.count(ctx, store.CountRequest{Query: ev.windowQuery(), GroupBy: groupBy}, func(g store.Group) error {
-		ek, vk := store.KeyString(g.Key[:nEnt]), store.KeyString(g.Key[nEnt:])
+		ek, vk := ev.keys.join(g.Key[:nEnt]), ev.keys.join(g.Key[nEnt:])
 		if active[ek] == nil {
 			active[ek] = map[string]int64{}
 			entityVals[ek] = g.Key[:nEnt]
@@ -131,7 +131,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 	}
 	baselines := map[string]*Baseline{}
 	err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: groupBy, Restrict: map[string][]string{byF[0]: sortedKeys(restrict)}}, func(g store.Group) error {
-		ek := store.KeyString(g.Key[:nEnt])
+		ek := ev.keys.join(g.Key[:nEnt])
 		if active[ek] == nil {
 			return nil // same by-value in another partition
 		}
@@ -140,7 +140,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			b = &Baseline{}
 			baselines[ek] = b
 		}
-		b.Add(store.KeyString(g.Key[nEnt:]), g.Count)
+		b.Add(ev.keys.join(g.Key[nEnt:]), g.Count)
 		return nil
 	})
 	if err != nil {
@@ -172,7 +172,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 	case len(novel) > 0 && behaviour:
 		// Every entity's value set, to choose each actor's nearest peers.
 		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: groupBy}, func(g store.Group) error {
-			sets.add(store.KeyString(g.Key[:nPart]), store.KeyString(g.Key[:nEnt]), store.KeyString(g.Key[nEnt:]))
+			sets.add(ev.keys.join(g.Key[:nPart]), ev.keys.join(g.Key[:nEnt]), ev.keys.join(g.Key[nEnt:]))
 			return nil
 		})
 		if err != nil {
@@ -180,7 +180,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 		}
 	case len(novel) > 0:
 		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: entF}, func(g store.Group) error {
-			peerTotals[store.KeyString(g.Key[:nPart])]++
+			peerTotals[ev.keys.join(g.Key[:nPart])]++
 			return nil
 		})
 		if err != nil {
@@ -189,9 +189,9 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 		peerGroup := append(append(append([]string{}, partF...), valF...), byF...)
 		nVal := len(valF)
 		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: peerGroup, Restrict: map[string][]string{valF[0]: sortedKeys(novelFirst)}}, func(g store.Group) error {
-			vk := store.KeyString(g.Key[nPart : nPart+nVal])
+			vk := ev.keys.join(g.Key[nPart : nPart+nVal])
 			if novel[vk] {
-				valueUsers[store.KeyString(g.Key[:nPart])+"\x1e"+vk]++
+				valueUsers[ev.keys.join(g.Key[:nPart])+"\x1e"+vk]++
 			}
 			return nil
 		})
@@ -199,14 +199,14 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			return nil, err
 		}
 	}
-	partOf := func(ek string) string { return store.KeyString(entityVals[ek][:nPart]) }
+	partOf := func(ek string) string { return ev.keys.join(entityVals[ek][:nPart]) }
 
 	// Peers that produce the same new value in this very window are
 	// evidence of a coordinated change (a region launched, a service
 	// adopted by a team), not of one identity going astray.
 	windowUsers := map[string]int{}
 	for ek, vals := range active {
-		pk := store.KeyString(entityVals[ek][:nPart])
+		pk := ev.keys.join(entityVals[ek][:nPart])
 		for vk := range vals {
 			if novel[vk] {
 				windowUsers[pk+"\x1e"+vk]++
@@ -222,7 +222,7 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 			b = &Baseline{}
 		}
 		ent := entityVals[ek]
-		pk := store.KeyString(ent[:nPart])
+		pk := ev.keys.join(ent[:nPart])
 		auto := looksAutomated(rr.Field, rr.By, ent[len(ent)-1], b)
 		for vk, n := range vals {
 			judged, since := b, fresh[ek+"\x1e"+vk]
@@ -301,7 +301,7 @@ func (ev *evaluation) freshValues(ctx context.Context, hq store.Query, groupBy [
 	recent := map[string]int64{}
 	first := map[string]time.Time{}
 	err := ev.count(ctx, store.CountRequest{Query: q, GroupBy: groupBy, HourBuckets: true, Restrict: map[string][]string{byField: sortedKeys(restrict)}}, func(g store.Group) error {
-		ek, vk := store.KeyString(g.Key[:nEnt]), store.KeyString(g.Key[nEnt:len(g.Key)-1])
+		ek, vk := ev.keys.join(g.Key[:nEnt]), ev.keys.join(g.Key[nEnt:len(g.Key)-1])
 		if active[ek][vk] == 0 {
 			return nil
 		}
