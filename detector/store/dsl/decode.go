@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/offtrail/offtrail/detector/store"
 )
 
@@ -273,51 +271,65 @@ func decodeHits(body []byte, timeField string, raw *store.Window) ([]store.Event
 }
 
 // decodeRawHits is decodeHits for a raw read, in one pass: each source is
-// passed on as the engine sent it (fastjson re-serialises a value it was
-// never asked to read as it was written: strings, numbers and keys stay
-// raw), and the time is the sort value. A hit without a source, or whose
-// sort value is not a time in the window, sends the whole response the
-// way decodeHits goes.
+// passed on byte for byte as the engine sent it (scanHits finds it
+// without parsing it), and the time is the sort value. A hit without a
+// source, or whose sort value is not a time in the window, sends the
+// whole response the way decodeHits goes.
 func decodeRawHits(body []byte, timeField string, raw store.Window) ([]store.Event, error) {
-	var p fastjson.Parser
-	v, err := p.ParseBytes(body)
+	resp, err := scanHits(body)
 	if err != nil {
 		return nil, fmt.Errorf("decode hits: %w", err)
 	}
-	if sh := v.Get("_shards"); sh != nil && sh.GetInt("failed") > 0 {
+	if resp.shards != nil {
 		var s shards
-		if err := json.Unmarshal(sh.MarshalTo(nil), &s); err != nil {
+		if err := json.Unmarshal(resp.shards, &s); err != nil {
 			return nil, fmt.Errorf("decode hits: %w", err)
 		}
-		return nil, s.err()
+		if err := s.err(); err != nil {
+			return nil, err
+		}
 	}
-	if v.GetBool("timed_out") {
+	if resp.timedOut {
 		return nil, &ResponseError{Status: 200, Type: "timeout", Reason: "search timed out"}
 	}
-	hits := v.GetArray("hits", "hits")
-	out := make([]store.Event, 0, len(hits))
-	for _, h := range hits {
-		src := h.Get("_source")
-		t, ok := sortTime(h.GetArray("sort"))
-		if src == nil || src.Type() != fastjson.TypeObject || !ok || !raw.Contains(t.Truncate(time.Millisecond)) {
+	out := make([]store.Event, 0, len(resp.hits))
+	var lastIndex []byte
+	index := ""
+	for _, h := range resp.hits {
+		t, ok := sortTime(h.sort)
+		if len(h.source) == 0 || h.source[0] != '{' || !ok || !raw.Contains(t.Truncate(time.Millisecond)) {
 			return decodeHits(body, timeField, &raw)
 		}
-		out = append(out, store.Event{ID: string(h.GetStringBytes("_id")), Index: string(h.GetStringBytes("_index")),
-			Time: t, Raw: src.MarshalTo(nil)})
+		id, err := unquoteOrEmpty(h.id)
+		if err != nil {
+			return nil, fmt.Errorf("decode hit id %s: %w", h.id, err)
+		}
+		if lastIndex == nil || !bytes.Equal(h.index, lastIndex) { // a window's hits share a few indices
+			if index, err = unquoteOrEmpty(h.index); err != nil {
+				return nil, fmt.Errorf("decode hit index %s: %w", h.index, err)
+			}
+			lastIndex = h.index
+		}
+		// A copy: the events outlive the response (the tail holds them).
+		out = append(out, store.Event{ID: id, Index: index, Time: t, Raw: bytes.Clone(h.source)})
 	}
 	return out, nil
 }
 
+// unquoteOrEmpty unquotes a JSON string; absent, or not a string, is ""
+// (as a missing _id or _index was).
+func unquoteOrEmpty(s []byte) (string, error) {
+	if len(s) == 0 || s[0] != '"' {
+		return "", nil
+	}
+	return unquote(s)
+}
+
 // sortTime reads a hit's first sort value as store.ParseTime would.
-func sortTime(sort []*fastjson.Value) (time.Time, bool) {
-	if len(sort) == 0 {
+func sortTime(sort []byte) (time.Time, bool) {
+	v, ok := firstSortValue(sort)
+	if !ok {
 		return time.Time{}, false
 	}
-	switch s := sort[0]; s.Type() {
-	case fastjson.TypeNumber:
-		return store.ParseTime(s.GetFloat64())
-	case fastjson.TypeString:
-		return store.ParseTime(string(s.GetStringBytes()))
-	}
-	return time.Time{}, false
+	return store.ParseTime(v)
 }
