@@ -13,6 +13,7 @@ import (
 
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/detector/store/embedded"
+	"github.com/valyala/fastjson"
 )
 
 // dayGroups is one day's counts for one signature.
@@ -52,6 +53,48 @@ type dayDoc struct {
 }
 
 const dayKind = "baseline-day"
+
+// dayDocRead is a day document as read. Its groups and its hours are
+// each one long JSON string and a reader needs one of them: the document
+// is parsed once (fastjson) and a string is unescaped only when read,
+// where encoding/json scanned the whole document twice and unescaped both.
+type dayDocRead struct {
+	v *fastjson.Value
+}
+
+// readDayDoc parses a day document and checks it is sig's day d.
+func readDayDoc(raw json.RawMessage, sig string, d time.Time) (dayDocRead, error) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(raw)
+	if err != nil {
+		return dayDocRead{}, err
+	}
+	doc := dayDocRead{v: v}
+	if doc.str("kind") != dayKind || doc.str("signature") != sig || doc.str("day") != d.Format(time.DateOnly) {
+		return doc, errors.New("not the day document expected")
+	}
+	return doc, nil
+}
+
+// str returns a string field, "" when absent; a field of another type is
+// an error the checks on what it holds then report.
+func (d dayDocRead) str(key string) string { return string(d.v.GetStringBytes(key)) }
+
+func (d dayDocRead) flag(key string) bool { return d.v.GetBool(key) }
+
+// count is the document's count of groups: 0 when absent (as
+// encoding/json read it), -1 when not a whole number (never matched).
+func (d dayDocRead) count() int {
+	c := d.v.Get("count")
+	if c == nil {
+		return 0
+	}
+	n, err := c.Int()
+	if err != nil {
+		return -1
+	}
+	return n
+}
 
 // day returns one day's counts: from memory, else its state document,
 // else counted from the raw events and stored.
@@ -273,21 +316,19 @@ func (c *Cache) hoursFromDoc(ctx context.Context, sig string, h time.Time) ([]*d
 // hoursOf returns the groups by hour that a day's document keeps, nil if
 // it keeps none (written before days kept their hours).
 func hoursOf(raw json.RawMessage, sig string, d time.Time) (map[time.Time][]store.Group, error) {
-	var doc dayDoc
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	doc, err := readDayDoc(raw, sig, d)
+	if err != nil {
 		return nil, err
 	}
-	if doc.Kind != dayKind || doc.Signature != sig || doc.Day != d.Format(time.DateOnly) {
-		return nil, errors.New("not the day document expected")
-	}
-	if !doc.HoursKept && !doc.HourBuckets {
+	hourBuckets := doc.flag("hour_buckets")
+	if !doc.flag("hours_kept") && !hourBuckets {
 		return nil, nil
 	}
-	lines := doc.Hours
-	if doc.HourBuckets {
-		lines = doc.Groups
+	lines := doc.str("hours")
+	if hourBuckets {
+		lines = doc.str("groups")
 	}
-	groups, err := decodeGroups(lines, doc.Escaped)
+	groups, err := decodeGroups(lines, doc.flag("escaped"))
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +336,7 @@ func hoursOf(raw json.RawMessage, sig string, d time.Time) (map[time.Time][]stor
 	for _, g := range groups {
 		last := g.Key[len(g.Key)-1]
 		var at time.Time
-		if doc.HourBuckets {
+		if hourBuckets {
 			t, ok := store.ParseTime(last)
 			if !ok {
 				return nil, fmt.Errorf("hour key %q", last)
@@ -430,19 +471,16 @@ func (c *Cache) stateError(err error, op, id string) {
 }
 
 func decodeDay(raw json.RawMessage, sig string, d time.Time) (*dayGroups, error) {
-	var doc dayDoc
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, err
-	}
-	if doc.Kind != dayKind || doc.Signature != sig || doc.Day != d.Format(time.DateOnly) {
-		return nil, errors.New("not the day document expected")
-	}
-	groups, err := decodeGroups(doc.Groups, doc.Escaped)
+	doc, err := readDayDoc(raw, sig, d)
 	if err != nil {
 		return nil, err
 	}
-	if len(groups) != doc.Count {
-		return nil, fmt.Errorf("%d groups, the document says %d", len(groups), doc.Count)
+	groups, err := decodeGroups(doc.str("groups"), doc.flag("escaped"))
+	if err != nil {
+		return nil, err
+	}
+	if n := doc.count(); len(groups) != n {
+		return nil, fmt.Errorf("%d groups, the document says %d", len(groups), n)
 	}
 	return &dayGroups{signature: sig, day: d, groups: groups}, nil
 }
@@ -492,7 +530,7 @@ func decodeGroups(s string, escaped bool) ([]store.Group, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("bad group line %q", line)
 		}
-		if escaped {
+		if escaped && strings.IndexByte(key, '\\') >= 0 { // most keys hold no escape: Replace would copy them
 			key = unescapeKey.Replace(key)
 		}
 		out = append(out, store.Group{Key: internKey(store.SplitKey(key)), Count: n})

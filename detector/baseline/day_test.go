@@ -3,6 +3,7 @@ package baseline
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -117,4 +118,26 @@ func FuzzDayDocument(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeDay reads a day of 2000 (identity, action) groups spread
+// over its hours back from its document, as a restart or an evicted day
+// does.
+func BenchmarkDecodeDay(b *testing.B) {
+	var hours []*dayGroups
+	for h := range 24 {
+		hg := &dayGroups{day: testDay.Add(time.Duration(h) * time.Hour)}
+		for i := range 2000 / 24 * 3 {
+			hg.groups = append(hg.groups, store.Group{Key: []string{"arn:aws:iam::123456789012:user/user" + strconv.Itoa(i%70), "Action" + strconv.Itoa((i*7+h)%300)}, Count: int64(i%9 + 1)})
+		}
+		hours = append(hours, hg)
+	}
+	raw := dayDocWithHours(b, hours)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeDay(raw, "sig", testDay); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
