@@ -18,13 +18,7 @@ func (j *keyJoiner) join(parts []string) string {
 	case 1:
 		return parts[0] // KeyString returns a lone part as it is
 	}
-	j.buf = j.buf[:0]
-	for i, p := range parts {
-		if i > 0 {
-			j.buf = append(j.buf, store.KeySep...)
-		}
-		j.buf = append(j.buf, p...)
-	}
+	j.buf = store.AppendKey(j.buf[:0], parts)
 	if s, ok := j.seen[string(j.buf)]; ok { // no allocation for a lookup
 		return s
 	}

@@ -32,13 +32,7 @@ func (s *groupSum) add(key []string, n int64) { s.put(key, n, true) }
 func (s *groupSum) addInterned(key []string, n int64) { s.put(key, n, false) }
 
 func (s *groupSum) put(key []string, n int64, clone bool) {
-	s.buf = s.buf[:0]
-	for i, k := range key {
-		if i > 0 {
-			s.buf = append(s.buf, store.KeySep...)
-		}
-		s.buf = append(s.buf, k...)
-	}
+	s.buf = store.AppendKey(s.buf[:0], key)
 	if i, ok := s.at[string(s.buf)]; ok { // no allocation for a lookup
 		s.groups[i].Count += n
 		return

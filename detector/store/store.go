@@ -255,6 +255,18 @@ type BulkWriter interface {
 // KeyString joins a group key for use as a map key.
 func KeyString(key []string) string { return strings.Join(key, KeySep) }
 
+// AppendKey appends KeyString(key) to dst: a caller joining many keys
+// into one buffer looks each up without allocating.
+func AppendKey(dst []byte, key []string) []byte {
+	for i, k := range key {
+		if i > 0 {
+			dst = append(dst, KeySep...)
+		}
+		dst = append(dst, k...)
+	}
+	return dst
+}
+
 // KeySep separates a key's parts in KeyString.
 const KeySep = "\x1f"
 

@@ -194,46 +194,14 @@ func scalarByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'E'
 }
 
-// skipObject is eachKey skipping every value, without a callback (a
-// source's objects are skipped, never read).
+// skipObject and skipArray skip a container's members (a source's
+// objects are skipped, never read).
 func skipObject(b []byte, i int) (int, error) {
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, nil
-	}
-	for {
-		end, err := skipString(b, i)
-		if err != nil {
-			return 0, err
-		}
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return 0, errScan
-		}
-		if i, err = skipValue(b, skipSpace(b, i+1)); err != nil {
-			return 0, err
-		}
-		if i, err = nextOrClose(b, i, '}'); err != nil || i < 0 {
-			return -i, err
-		}
-	}
+	return eachKey(b, i, func(_ []byte, at int) (int, error) { return skipValue(b, at) })
 }
 
-// skipArray is eachElem skipping every element.
 func skipArray(b []byte, i int) (int, error) {
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, nil
-	}
-	for {
-		var err error
-		if i, err = skipValue(b, i); err != nil {
-			return 0, err
-		}
-		if i, err = nextOrClose(b, i, ']'); err != nil || i < 0 {
-			return -i, err
-		}
-	}
+	return eachElem(b, i, func(at int) (int, error) { return skipValue(b, at) })
 }
 
 // skipString returns where the string at i ends, after its quote. Control
