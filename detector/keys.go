@@ -4,8 +4,9 @@ import "github.com/offtrail/offtrail/detector/store"
 
 // keyJoiner joins group keys as store.KeyString does, allocating each
 // distinct key once per evaluation: a count's groups name the same
-// entity (and the same value) in many groups, and joining each of them
-// anew was a tenth of a pack tick's CPU, most of it garbage.
+// entity (and the same value) in many groups, and joining each anew made
+// a string of garbage per group (the saving measured within the noise of
+// a pack tick, about 2 %, but it is garbage the collector need not chase).
 type keyJoiner struct {
 	buf  []byte
 	seen map[string]string
