@@ -51,9 +51,9 @@ def main():
     u = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port)
 
-    def call(method, path, body=None):
+    def call(method, path, body=None, headers=None):
         data = json.dumps(body) if isinstance(body, (dict, list)) else body
-        conn.request(method, path, data, {"content-type": "application/json"})
+        conn.request(method, path, data, {"content-type": "application/json", **(headers or {})})
         r = conn.getresponse()
         out = r.read()
         if r.status >= 300:
@@ -76,6 +76,9 @@ def main():
     cases = [
         (f"read the window ({hits} events, full _source, sorted)", lambda _: call("POST", f"/{index}/_search", {
             "size": 10000, "track_total_hits": False, "query": {"bool": {"filter": [window]}}, "sort": [{"@timestamp": "asc"}]})),
+        (f"the same read, response gzipped (Accept-Encoding: gzip, as Go's transport asks by default)", lambda _: call("POST", f"/{index}/_search", {
+            "size": 10000, "track_total_hits": False, "query": {"bool": {"filter": [window]}}, "sort": [{"@timestamp": "asc"}]},
+            {"accept-encoding": "gzip"})),
         (f"read the window, _source limited to {len(FIELDS)} fields", lambda _: call("POST", f"/{index}/_search", {
             "size": 10000, "track_total_hits": False, "_source": {"includes": FIELDS},
             "query": {"bool": {"filter": [window]}}, "sort": [{"@timestamp": "asc"}]})),

@@ -14,7 +14,8 @@ import (
 // storeHelp documents the store spec and its environment for flag usage.
 const storeHelp = `store: ` + config.StoreForms + ` (default $OFFTRAIL_STORE_URL);
 credentials from OFFTRAIL_USERNAME, OFFTRAIL_PASSWORD (or OFFTRAIL_PASSWORD_FILE), OFFTRAIL_API_KEY (or OFFTRAIL_API_KEY_FILE),
-OFFTRAIL_CA_CERT (PEM file), OFFTRAIL_TLS_INSECURE=true, OFFTRAIL_AWS_REGION and OFFTRAIL_AWS_SERVICE (es|aoss) for SigV4`
+OFFTRAIL_CA_CERT (PEM file), OFFTRAIL_TLS_INSECURE=true, OFFTRAIL_AWS_REGION and OFFTRAIL_AWS_SERVICE (es|aoss) for SigV4,
+OFFTRAIL_HTTP_COMPRESSION=true to have the cluster gzip its answers (for a slow or metered link)`
 
 // storeUse says whether a command may create an embedded store.
 type storeUse int

@@ -40,6 +40,12 @@ type Options struct {
 	// CACertFile is a PEM file of CAs to trust instead of the system's.
 	CACertFile         string
 	InsecureSkipVerify bool
+	// Compression asks the cluster to gzip its answers (Accept-Encoding:
+	// gzip, which Go's transport sends unless told not to). Off by default:
+	// a tick's answers are a few hundred KB at most, and on a local network
+	// gzip costs the engine and offtrail more CPU than the bytes it saves
+	// (BENCHMARKS.md). On for a cluster across a slow or metered link.
+	Compression bool
 	// AWS, when set, signs every request with SigV4 using the standard AWS
 	// credential chain (env, shared config, SSO, IMDS, …).
 	AWS *AWSOptions
@@ -121,6 +127,7 @@ func transport(opts Options) (*http.Transport, error) {
 		tlsCfg.RootCAs = pool
 	}
 	tr.TLSClientConfig = tlsCfg
+	tr.DisableCompression = !opts.Compression
 	return tr, nil
 }
 

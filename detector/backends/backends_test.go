@@ -2,6 +2,7 @@ package backends
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +73,32 @@ func TestIdentify(t *testing.T) {
 func TestRedact(t *testing.T) {
 	if got := redact("https://elastic:s3cret@es.example:9200/"); strings.Contains(got, "s3cret") {
 		t.Errorf("redact kept the password: %s", got)
+	}
+}
+
+// TestTransportAsksForGzipOnlyWhenTold: Go's transport asks for gzip unless
+// told not to, and the engines then compress every answer.
+func TestTransportAsksForGzipOnlyWhenTold(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Accept-Encoding")
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		compression bool
+		want        string
+	}{{false, ""}, {true, "gzip"}} {
+		tr, err := transport(Options{Compression: tc.compression})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := (&http.Client{Transport: tr}).Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got != tc.want {
+			t.Errorf("Compression %v: Accept-Encoding %q, want %q", tc.compression, got, tc.want)
+		}
 	}
 }

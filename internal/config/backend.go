@@ -12,6 +12,7 @@ func (c Connection) BackendOptions() backends.Options {
 		APIKey:             c.APIKey.Reveal(),
 		CACertFile:         c.CACert,
 		InsecureSkipVerify: c.InsecureSkipVerify,
+		Compression:        c.Compression,
 	}
 	if c.AWS != nil {
 		opts.AWS = &backends.AWSOptions{Region: c.AWS.Region, Service: c.AWS.Service}

@@ -124,6 +124,9 @@ type Store struct {
 	CACert             string    `yaml:"ca_cert"`
 	InsecureSkipVerify bool      `yaml:"insecure_skip_verify"`
 	AWSSigV4           *AWSSigV4 `yaml:"aws_sigv4"`
+	// Compression asks the cluster to gzip its answers (see
+	// backends.Options.Compression).
+	Compression bool `yaml:"compression"`
 }
 
 // AWSSigV4 signs requests for Amazon OpenSearch Service.

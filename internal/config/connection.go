@@ -18,6 +18,7 @@ const (
 	EnvTLSInsecure  = "OFFTRAIL_TLS_INSECURE"
 	EnvAWSRegion    = "OFFTRAIL_AWS_REGION"
 	EnvAWSService   = "OFFTRAIL_AWS_SERVICE"
+	EnvCompression  = "OFFTRAIL_HTTP_COMPRESSION"
 )
 
 // StoreForms lists the accepted store specs, for error and usage messages.
@@ -47,6 +48,8 @@ type Connection struct {
 	// InsecureFrom names the setting that disabled verification.
 	InsecureFrom string
 	AWS          *AWSSigV4
+	// Compression asks the cluster to gzip its answers.
+	Compression bool
 }
 
 // Embedded reports whether the connection is to the embedded store.
@@ -86,6 +89,7 @@ func Connect(src Sources) (Connection, error) {
 		func() error { return c.credentialsFrom(src, getenv) },
 		func() error { return c.tlsFrom(src, getenv) },
 		func() error { return c.awsFrom(src, getenv) },
+		func() error { return c.compressionFrom(src, getenv) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -269,6 +273,20 @@ func (c *Connection) tlsFrom(src Sources, getenv func(string) string) error {
 			return fmt.Errorf("%s=%q: want true or false", EnvTLSInsecure, v)
 		}
 		c.InsecureSkipVerify, c.InsecureFrom = b, EnvTLSInsecure
+	}
+	return nil
+}
+
+func (c *Connection) compressionFrom(src Sources, getenv func(string) string) error {
+	if f := src.File; f != nil {
+		c.Compression = f.Compression
+	}
+	if v := getenv(EnvCompression); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: want true or false", EnvCompression, v)
+		}
+		c.Compression = b
 	}
 	return nil
 }

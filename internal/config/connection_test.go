@@ -36,13 +36,13 @@ func TestConnectPrecedence(t *testing.T) {
 			file: "store.yml",
 			want: Connection{URLs: []string{"https://file-node:9200"}, StoreFrom: "store.url", Username: "file-user", Password: "file-password",
 				CACert: filepath.Join(connDir, "../ca.pem"), CACertFrom: "store.ca_cert", InsecureSkipVerify: true, InsecureFrom: "store.insecure_skip_verify",
-				AWS: &AWSSigV4{Region: "eu-west-1"}},
+				AWS: &AWSSigV4{Region: "eu-west-1"}, Compression: true},
 		},
 		{
 			name: "environment over file",
 			file: "store.yml",
 			env: map[string]string{EnvStoreURL: "https://env-node:9200", EnvUsername: "env-user", EnvPasswordFile: connDir + "/es-password",
-				EnvCACert: ca, EnvTLSInsecure: "false", EnvAWSRegion: "us-east-1", EnvAWSService: "aoss"},
+				EnvCACert: ca, EnvTLSInsecure: "false", EnvAWSRegion: "us-east-1", EnvAWSService: "aoss", EnvCompression: "false"},
 			want: Connection{URLs: []string{"https://env-node:9200"}, StoreFrom: EnvStoreURL, Username: "env-user", Password: "from-env-file",
 				CACert: ca, CACertFrom: EnvCACert, InsecureFrom: EnvTLSInsecure, AWS: &AWSSigV4{Region: "us-east-1", Service: "aoss"}},
 		},
@@ -113,6 +113,7 @@ func TestConnectErrorsNameTheSource(t *testing.T) {
 		{"CA missing", "", "https://a:9200", map[string]string{EnvCACert: "/nonexistent/ca.pem"}, []string{EnvCACert, "/nonexistent/ca.pem"}},
 		{"CA missing from the file's env override", "store.yml", "", map[string]string{EnvCACert: "/nonexistent/ca.pem"}, []string{EnvCACert}},
 		{"TLS insecure not a bool", "", "https://a:9200", map[string]string{EnvTLSInsecure: "maybe"}, []string{EnvTLSInsecure, "maybe"}},
+		{"compression not a bool", "", "https://a:9200", map[string]string{EnvCompression: "gzip"}, []string{EnvCompression, "gzip"}},
 		{"AWS service", "", "https://a:9200", map[string]string{EnvAWSService: "s3"}, []string{EnvAWSService, "es or aoss"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
