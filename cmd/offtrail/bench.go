@@ -62,7 +62,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) (err error) {
 	compareRaw := fs.Bool("compare-raw", false, "also time every scope aggregating the raw history each tick (no baseline days), as before the cache")
 	warmup := fs.Duration("warmup", 0, "untimed ticks after the cold one, before the timed ones (26h: a running service's steady state, when its context spans reach hours it counted)")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of each scope's timed ticks here (the last scope's is kept; go tool pprof)")
-	heapProfile := fs.String("heapprofile", "", "write offtrail's heap profile here after each scope's timed ticks (the last scope's is kept)")
+	heapProfile := fs.String("heapprofile", "", "write offtrail's heap profile here after each scope's timed ticks, and F.before just before them (pprof -base F.before F: what the ticks allocated; the last scope's are kept)")
 	traceTicks := fs.String("trace-ticks", "", "write one tab-separated line per timed tick here (wall time and store calls), to see which ticks a day's cost sits in")
 	plotPath := fs.String("plot", "", "draw per-tick total CPU and p95 against history size as a PNG here")
 	if err := fs.Parse(args); err != nil {

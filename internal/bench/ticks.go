@@ -42,7 +42,9 @@ type Scope struct {
 	// which end a day back, reach hours it has counted itself.
 	Warmup int
 	// HeapProfile, when set, is where the heap profile is written after
-	// the timed ticks.
+	// the timed ticks; HeapProfile+".before" gets one taken just before
+	// them, so that "go tool pprof -base F.before F" shows what the timed
+	// ticks allocated (alloc_space), not the cold tick's history.
 	HeapProfile string
 	// CPUProfile, when set, is where the CPU profile of the timed ticks
 	// is written.
@@ -243,6 +245,11 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 	for k := range total {
 		i := k - sc.Warmup // the timed ticks are 1..n
 		if i == 1 {
+			if sc.HeapProfile != "" {
+				if err := writeHeapProfile(sc.HeapProfile + ".before"); err != nil {
+					return nil, err
+				}
+			}
 			if stopProfile, err = startCPUProfile(sc.CPUProfile); err != nil {
 				return nil, err
 			}
