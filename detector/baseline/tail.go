@@ -150,7 +150,7 @@ func (c *Cache) extend(ctx context.Context, t *tail, w store.Window) error {
 		// Empty, stale or out of reach: start again at w.
 		t.mem, t.from, t.to, t.sealed = embedded.NewMemory(), w.From, w.From, map[time.Time]int{}
 	case t.from.Before(floor.Add(-time.Hour)):
-		if err := c.prune(ctx, t, floor); err != nil {
+		if err := c.prune(t, floor); err != nil {
 			return err
 		}
 	}
@@ -322,21 +322,14 @@ func keep(mem *embedded.Store, evs []store.Event, id func(store.Event) string) e
 	return nil
 }
 
-// prune drops the events before floor (t.mu held) by copying the rest
-// into a fresh store: the embedded store does not delete.
-func (c *Cache) prune(ctx context.Context, t *tail, floor time.Time) error {
-	q := store.Query{Index: []string{tailIndex}, TimeField: t.q.TimeField, Window: store.Window{From: floor, To: t.to}}
-	fresh := embedded.NewMemory()
-	if floor.Before(t.to) {
-		evs, err := t.mem.RawEvents(ctx, q, int(^uint(0)>>1))
-		if err != nil {
-			return wrap(err, "prune the tail")
-		}
-		if err := keep(fresh, evs, func(e store.Event) string { return e.ID }); err != nil {
-			return err
-		}
+// prune drops the events before floor (t.mu held). The tail's store
+// keeps the columns it built for the rest: copying those events into a
+// fresh store parsed them all again, an hour's worth of work every hour.
+func (c *Cache) prune(t *tail, floor time.Time) error {
+	if _, err := t.mem.DeleteBefore(tailIndex, t.q.TimeField, floor); err != nil {
+		return wrap(err, "prune the tail")
 	}
-	t.mem, t.from = fresh, floor
+	t.from = floor
 	for h := range t.sealed {
 		if h.Before(floor) {
 			delete(t.sealed, h)

@@ -262,7 +262,12 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		tick := end.Add(-time.Duration(total-1-k) * step)
 		now = tick
 		start, callsAt := time.Now(), calls.snapshot()
-		ts, err := tk.run(ctx, tick, lat)
+		// The tick's minute labels its CPU samples: the hour's ticks do
+		// different work (go tool pprof -tagfocus minute=m00).
+		var ts []time.Duration
+		pprof.Do(ctx, pprof.Labels("minute", "m"+tick.UTC().Format("04")), func(ctx context.Context) {
+			ts, err = tk.run(ctx, tick, lat)
+		})
 		if err != nil {
 			return nil, err
 		}

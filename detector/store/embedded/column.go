@@ -421,3 +421,67 @@ func appendLeaf(v *fastjson.Value, out []*fastjson.Value) []*fastjson.Value {
 		return append(out, v)
 	}
 }
+
+// retain returns the columns of the n documents' subset at kept (old
+// positions, ascending), renumbered from 0: what building them from those
+// documents alone would give, dictionaries included.
+func (cc *colCache) retain(kept []int32, n int) *colCache {
+	out := newColCache()
+	for f, c := range cc.cols {
+		out.cols[f] = c.retain(kept)
+	}
+	at := make([]int32, n) // new position + 1; 0: dropped
+	for k, p := range kept {
+		at[p] = int32(k) + 1
+	}
+	for f, t := range cc.times {
+		nt := make([]int64, len(kept))
+		for k, p := range kept {
+			nt[k] = t[p]
+		}
+		out.times[f] = nt
+		// The time order filtered is the new time order: positions keep
+		// their relative order, so ties stay in index order.
+		order := make([]int32, 0, len(kept))
+		for _, p := range cc.byTime[f] {
+			if q := at[p]; q > 0 {
+				order = append(order, q-1)
+			}
+		}
+		out.byTime[f] = order
+	}
+	return out
+}
+
+// retain returns the column of the documents at kept, its dictionary
+// holding only their values, in the order they first appear.
+func (c *column) retain(kept []int32) *column {
+	out := &column{codes: make([]uint32, len(kept))}
+	at := make([]uint32, len(c.dict)) // new position + 1; 0: not used yet
+	use := func(v uint32) uint32 {
+		if at[v] == 0 {
+			out.dict = append(out.dict, c.dict[v])
+			at[v] = uint32(len(out.dict))
+		}
+		return at[v] - 1
+	}
+	for k, p := range kept {
+		switch code := c.codes[p]; code {
+		case 0:
+		case multiCode:
+			ps := c.multi[p]
+			nps := make([]uint32, len(ps))
+			for j, v := range ps {
+				nps[j] = use(v)
+			}
+			if out.multi == nil {
+				out.multi = map[int32][]uint32{}
+			}
+			out.multi[int32(k)] = nps
+			out.codes[k] = multiCode
+		default:
+			out.codes[k] = use(code-1) + 1
+		}
+	}
+	return out
+}

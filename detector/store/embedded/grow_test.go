@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"reflect"
 	"testing"
@@ -106,5 +107,100 @@ func TestKeepSources(t *testing.T) {
 	}
 	if err := kept.KeepSources("x", []store.Doc{{Source: json.RawMessage(`{}`)}}); err == nil {
 		t.Error("empty id kept")
+	}
+}
+
+// TestDeleteBefore: an in-memory index whose columns were built, then cut
+// at a time (twice, with a batch in between), answers as one written with
+// only what is left: the columns kept are those a fresh build would make.
+func TestDeleteBefore(t *testing.T) {
+	docs := storetest.FixtureN(11, 900)
+	for i := range docs {
+		switch {
+		case i%10 == 3:
+			docs[i].Source["tags"] = []any{"a", "b" + docs[i].ID[:6]}
+		case i%37 == 5:
+			delete(docs[i].Source, storetest.FieldTime) // no time: always dropped
+		}
+	}
+	reqs := []store.CountRequest{
+		{GroupBy: []string{storetest.FieldARN, storetest.FieldAction}},
+		{GroupBy: []string{"tags"}},
+		{GroupBy: []string{storetest.FieldRegion}, HourBuckets: true},
+	}
+	q := store.Query{Index: []string{"x"}, TimeField: storetest.FieldTime,
+		Window: store.Window{From: storetest.FixtureBase.Add(-time.Hour), To: storetest.FixtureBase.Add(50 * time.Hour)}}
+	for i := range reqs {
+		reqs[i].Query = q
+	}
+	answers := func(s *embedded.Store) (map[string]int64, []store.Event) {
+		out := map[string]int64{}
+		for i, req := range reqs {
+			err := s.CountGroups(t.Context(), req, func(g store.Group) error { out[fmt.Sprint(i, g.Key)] = g.Count; return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs, err := s.Events(t.Context(), q, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, evs
+	}
+	timeOf := func(d storetest.Doc) (time.Time, bool) {
+		s, _ := d.Source[storetest.FieldTime].(string)
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		return ts, err == nil
+	}
+	after := func(ds []storetest.Doc, cut time.Time) []storetest.Doc {
+		var out []storetest.Doc
+		for _, d := range ds {
+			if ts, ok := timeOf(d); ok && !ts.Before(cut) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+
+	cut := embedded.NewMemory()
+	storetest.Load(t, cut, "x", docs[:600])
+	answers(cut) // the columns exist before the cut
+	held := docs[:600]
+	for n, step := range []struct {
+		at    time.Duration
+		batch []storetest.Doc
+	}{{10 * time.Hour, docs[600:]}, {20 * time.Hour, nil}, {20 * time.Hour, nil}} {
+		at := storetest.FixtureBase.Add(step.at)
+		want := after(held, at)
+		gone, err := cut.DeleteBefore("x", storetest.FieldTime, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gone != len(held)-len(want) {
+			t.Errorf("cut %d: %d documents gone, want %d", n, gone, len(held)-len(want))
+		}
+		held = append(want, step.batch...)
+		storetest.Load(t, cut, "x", step.batch)
+		fresh := embedded.NewMemory()
+		storetest.Load(t, fresh, "x", held)
+		wantCounts, wantEvents := answers(fresh)
+		gotCounts, gotEvents := answers(cut)
+		if len(wantCounts) == 0 || !maps.Equal(gotCounts, wantCounts) {
+			t.Errorf("cut %d: %d groups after the cut, %d written fresh", n, len(gotCounts), len(wantCounts))
+		}
+		if len(wantEvents) == 0 || !reflect.DeepEqual(gotEvents, wantEvents) {
+			t.Errorf("cut %d: %d events after the cut, %d written fresh", n, len(gotEvents), len(wantEvents))
+		}
+	}
+	if _, err := cut.DeleteBefore("x", "", storetest.FixtureBase); err == nil {
+		t.Error("a cut without a time field was made")
+	}
+	disk, err := embedded.Open(t.TempDir(), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	if _, err := disk.DeleteBefore("x", storetest.FieldTime, storetest.FixtureBase); err == nil {
+		t.Error("a store on disk deleted")
 	}
 }

@@ -389,3 +389,44 @@ func (s *Store) KeepSources(indexName string, docs []store.Doc) error {
 	ix.applyWritten(kept)
 	return nil
 }
+
+// DeleteBefore drops the documents of an in-memory index whose time on
+// timeField is before t, or that have no time there, and reports how many
+// went. The columns built for the rest are kept, renumbered, not parsed
+// again: the baseline tail drops its oldest hour every hour, and copying
+// what remained into a new store parsed every event it held once more.
+func (s *Store) DeleteBefore(indexName, timeField string, t time.Time) (int, error) {
+	if err := validIndexName(indexName); err != nil {
+		return 0, fmt.Errorf("index %q: %w", indexName, err)
+	}
+	if timeField == "" {
+		return 0, fmt.Errorf("index %s: delete before %s: no time field", indexName, t.Format(time.RFC3339))
+	}
+	ix := s.indexFor(indexName)
+	if ix.dir != "" {
+		return 0, fmt.Errorf("index %s: DeleteBefore is for in-memory stores", indexName)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	_, times := ix.cols.ensure(ix, nil, []string{timeField})
+	cut := t.UnixNano()
+	kept := make([]int32, 0, len(ix.docs))
+	for i, v := range times[timeField] {
+		if v != noTime && v >= cut {
+			kept = append(kept, int32(i))
+		}
+	}
+	gone := len(ix.docs) - len(kept)
+	if gone == 0 {
+		return 0, nil
+	}
+	docs := make([]rawDoc, len(kept))
+	byID := make(map[string]int32, len(kept))
+	for n, i := range kept {
+		docs[n] = ix.docs[i]
+		byID[docs[n].id] = int32(n)
+	}
+	ix.cols = ix.cols.retain(kept, len(ix.docs))
+	ix.docs, ix.byID = docs, byID
+	return gone, nil
+}
