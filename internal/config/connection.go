@@ -267,25 +267,34 @@ func (c *Connection) tlsFrom(src Sources, getenv func(string) string) error {
 	if c.CACert == "" {
 		c.CACertFrom = ""
 	}
-	if v := getenv(EnvTLSInsecure); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%s=%q: want true or false", EnvTLSInsecure, v)
-		}
+	if b, ok, err := envBool(getenv, EnvTLSInsecure); err != nil {
+		return err
+	} else if ok {
 		c.InsecureSkipVerify, c.InsecureFrom = b, EnvTLSInsecure
 	}
 	return nil
 }
 
+// envBool reads a true/false variable; ok is false when it is unset.
+func envBool(getenv func(string) string, name string) (b, ok bool, err error) {
+	v := getenv(name)
+	if v == "" {
+		return false, false, nil
+	}
+	if b, err = strconv.ParseBool(v); err != nil {
+		return false, false, fmt.Errorf("%s=%q: want true or false", name, v)
+	}
+	return b, true, nil
+}
+
+// compressionFrom reads whether answers are to be gzipped.
 func (c *Connection) compressionFrom(src Sources, getenv func(string) string) error {
 	if f := src.File; f != nil {
 		c.Compression = f.Compression
 	}
-	if v := getenv(EnvCompression); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%s=%q: want true or false", EnvCompression, v)
-		}
+	if b, ok, err := envBool(getenv, EnvCompression); err != nil {
+		return err
+	} else if ok {
 		c.Compression = b
 	}
 	return nil
