@@ -253,6 +253,10 @@ func (m *Manager) state(id string) (*ruleState, bool) {
 	return st, ok
 }
 
+// LeaseSyncInterval is how often Run syncs the leases (SyncLeases): a
+// third of the lease duration, so two syncs can fail before one expires.
+func (m *Manager) LeaseSyncInterval() time.Duration { return m.opts.LeaseDuration / 3 }
+
 // Run starts the schedule and blocks until ctx is cancelled, then stops
 // gracefully: no new runs start, running ones get ShutdownTimeout to
 // finish, and the leases are released so other replicas take over at once.
@@ -260,7 +264,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.SyncLeases(ctx); err != nil {
 		m.log.Warn().Err(err).Msg("lease sync failed; retrying on schedule")
 	}
-	if _, err := m.cron.AddFunc(fmt.Sprintf("@every %s", m.opts.LeaseDuration/3), func() {
+	if _, err := m.cron.AddFunc(fmt.Sprintf("@every %s", m.LeaseSyncInterval()), func() {
 		if err := m.SyncLeases(m.runCtx); err != nil {
 			m.log.Warn().Err(err).Msg("lease sync failed")
 		}

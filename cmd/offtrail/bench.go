@@ -398,7 +398,7 @@ func benchScope(ctx context.Context, env *cliEnv, t *bench.Table, st store.Backe
 	}
 	writes := "evaluated only"
 	if sc.Writes {
-		writes = fmt.Sprintf("signals and incidents written (%d signals, %d repeats of earlier windows' not built again, %d incident updates)", lat.Signals, lat.Repeats, lat.Incidents)
+		writes = fmt.Sprintf("run as the service runs them: leases, checkpoints, signals and triaged incidents written (%d signals, %d repeats of earlier windows' not built again, %d incident documents)", lat.Signals, lat.Repeats, lat.Incidents)
 	}
 	t.Add(bench.Row{Section: "latency", Metric: what + " per tick p50 / p95", Backend: name, History: hist,
 		Value: bench.Ms(lat.P50) + " / " + bench.Ms(lat.P95),

@@ -126,6 +126,11 @@ func TestMeasureWithWrites(t *testing.T) {
 			if lat.Used.Client <= 0 || lat.PeakHeap == 0 || lat.PeakRSS == 0 {
 				t.Fatalf("client CPU %v, heap %d, RSS %d", lat.Used.Client, lat.PeakHeap, lat.PeakRSS)
 			}
+			// Run as the service runs it: each tick checkpoints the rule's
+			// lease, so state calls are counted beside the evaluation's.
+			if lat.Requests.State < int64(lat.Ticks) {
+				t.Fatalf("%s: %d state calls over %d ticks: the lease and checkpoint work is not counted", name, lat.Requests.State, lat.Ticks)
+			}
 			if HasEngine(st) {
 				for _, ix := range []string{index + "-aws-rare-method-for-user-signals", index + "-aws-rare-method-for-user-state"} {
 					if n, err := IndexCount(ctx, st, ix); err != nil || n != -1 {

@@ -37,6 +37,7 @@ func (r Requests) PerTick(n int) string {
 type countingStore struct {
 	store.Backend
 	counts, stats, events, state, writes atomic.Int64
+	docs                                 atomic.Int64 // written by PutDocs (incidents)
 }
 
 func (c *countingStore) snapshot() Requests {
@@ -80,6 +81,7 @@ func (c *countingStore) WriteSignals(ctx context.Context, index string, docs []s
 
 func (c *countingStore) PutDocs(ctx context.Context, index string, docs []store.Doc) error {
 	c.writes.Add(1)
+	c.docs.Add(int64(len(docs)))
 	return c.Backend.PutDocs(ctx, index, docs)
 }
 

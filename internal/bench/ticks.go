@@ -84,7 +84,7 @@ type Latency struct {
 	PeakRSSTicks bool // PeakRSS covers the ticks only
 	Signals      int
 	Repeats      int // signals of earlier windows not built again (detector.Result.Repeats)
-	Incidents    int // incident documents written (Writes)
+	Incidents    int // incident documents written in the timed ticks (Writes)
 	Rules        int
 	PerRule      []RuleLatency // in pack order, over the warm ticks
 	// Used is the CPU of the warm ticks, client and engine.
@@ -140,18 +140,13 @@ func scopeRules(sc Scope, index string) ([]*rules.Rule, error) {
 	return rs, nil
 }
 
-// ticker runs the scope's rules at one tick.
+// ticker runs the scope's rules at one tick, evaluating only (no writes).
 type ticker struct {
-	st        store.Backend
-	det       *detector.Detector
-	rules     []*rules.Rule
-	writes    bool
-	signals   string
-	incidents *schedule.Incidents
+	det   *detector.Detector
+	rules []*rules.Rule
 }
 
-// run evaluates every rule at tick, writing when asked, and returns each
-// rule's time.
+// run evaluates every rule at tick and returns each rule's time.
 func (t *ticker) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.Duration, error) {
 	times := make([]time.Duration, len(t.rules))
 	for j, r := range t.rules {
@@ -159,9 +154,6 @@ func (t *ticker) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.
 		start := time.Now()
 		w := tm.Window(tm.End(tick))
 		res, err := t.det.Evaluate(ctx, r, w, "bench")
-		if err == nil && t.writes {
-			err = t.write(ctx, res.Signals, lat)
-		}
 		if err == nil {
 			t.det.Written(r, w, res.Signals) // as the scheduler does
 			lat.Repeats += res.Repeats
@@ -175,22 +167,68 @@ func (t *ticker) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.
 	return times, nil
 }
 
-// write stores a rule's signals and folds them into incidents, as the
-// scheduler's tick does.
-func (t *ticker) write(ctx context.Context, sigs []*detector.Signal, lat *Latency) error {
-	if len(sigs) == 0 {
-		return nil
+// service runs the scope's rules as `offtrail run` does, through a
+// schedule.Manager on the bench's clock: each tick's cost holds what the
+// service does around the evaluations, not only them. That is the lease
+// syncs due since the last tick (heartbeat, renewals), each rule's
+// checkpoint, its signals written create-only, and its incidents folded,
+// triaged and written.
+type service struct {
+	m                 *schedule.Manager
+	ids               []string
+	ev                *countingEvaluator
+	now               *time.Time    // the bench's clock, moved to each lease sync and back
+	synced, syncEvery time.Duration // simulated time since the first sync; Run's cadence
+	start             time.Time
+}
+
+// countingEvaluator counts what the manager's evaluations yield.
+type countingEvaluator struct {
+	det              *detector.Detector
+	signals, repeats int
+}
+
+func (e *countingEvaluator) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, runID string) (*detector.Result, error) {
+	res, err := e.det.Evaluate(ctx, r, w, runID)
+	if err == nil {
+		e.signals += len(res.Signals)
+		e.repeats += res.Repeats
 	}
-	docs, err := schedule.SignalDocs(sigs)
-	if err != nil {
-		return err
+	return res, err
+}
+
+// Written passes on what the manager tells (detector.Detector.Written).
+func (e *countingEvaluator) Written(r *rules.Rule, w store.Window, sigs []*detector.Signal) {
+	e.det.Written(r, w, sigs)
+}
+
+// run syncs the leases that fell due before tick, at the cadence of
+// Manager.Run, then runs every rule's tick.
+func (s *service) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.Duration, error) {
+	for s.start.Add(s.synced+s.syncEvery).Before(tick) || s.start.Add(s.synced+s.syncEvery).Equal(tick) {
+		s.synced += s.syncEvery
+		*s.now = s.start.Add(s.synced)
+		if err := s.m.SyncLeases(ctx); err != nil {
+			return nil, fmt.Errorf("lease sync at %s: %w", s.now.Format(time.RFC3339), err)
+		}
 	}
-	if _, err := t.st.WriteSignals(ctx, t.signals, docs); err != nil {
-		return fmt.Errorf("write signals: %w", err)
+	*s.now = tick
+	times := make([]time.Duration, len(s.ids))
+	sig, rep := s.ev.signals, s.ev.repeats
+	for j, id := range s.ids {
+		if !s.m.Holds(id) {
+			return nil, fmt.Errorf("%s at %s: the bench's replica does not hold its lease", id, tick.Format(time.RFC3339))
+		}
+		start := time.Now()
+		err := s.m.RunRule(ctx, id)
+		times[j] = time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("%s at %s: %w", id, tick.Format(time.RFC3339), err)
+		}
 	}
-	ups, err := t.incidents.Add(ctx, sigs)
-	lat.Incidents += len(ups)
-	return err
+	lat.Signals += s.ev.signals - sig
+	lat.Repeats += s.ev.repeats - rep
+	return times, nil
 }
 
 // Measure runs the scope's rules for the window each would run at n+1
@@ -217,10 +255,12 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		return nil, err
 	}
 	defer dropDays()
-	tk := &ticker{st: calls, rules: rs, writes: sc.Writes,
-		det: detector.New(counted, log, detector.WithHighRiskActions(rules.HighRiskActions()), detector.WithClock(clock))}
+	det := detector.New(counted, log, detector.WithHighRiskActions(rules.HighRiskActions()), detector.WithClock(clock))
+	var tk interface {
+		run(ctx context.Context, tick time.Time, lat *Latency) ([]time.Duration, error)
+	} = &ticker{det: det, rules: rs}
 	if sc.Writes {
-		drop, err := tk.prepareWrites(ctx, index, sc, clock)
+		svc, drop, err := newService(ctx, calls, det, rs, index, sc, &now, log)
 		if err != nil {
 			return nil, err
 		}
@@ -229,6 +269,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 				err = derr
 			}
 		}()
+		tk = svc
 	}
 	meter := Meter{Store: st}
 	lat = &Latency{Scope: sc.Name(), Rules: len(rs), Step: step, Warmup: sc.Warmup}
@@ -241,6 +282,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 	var ms runtime.MemStats
 	var before Sample
 	var callsBefore Requests
+	var docsBefore int64
 	stopProfile := func() {}
 	for k := range total {
 		i := k - sc.Warmup // the timed ticks are 1..n
@@ -253,7 +295,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 			if stopProfile, err = startCPUProfile(sc.CPUProfile); err != nil {
 				return nil, err
 			}
-			callsBefore = calls.snapshot()
+			callsBefore, docsBefore = calls.snapshot(), calls.docs.Load()
 			lat.PeakRSSTicks = ResetPeakRSS()
 			if before, err = meter.Take(ctx); err != nil {
 				return nil, err
@@ -294,6 +336,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 	}
 	stopProfile()
 	lat.Requests = calls.snapshot().Since(callsBefore)
+	lat.Incidents = int(calls.docs.Load() - docsBefore)
 	if sc.HeapProfile != "" {
 		if err := writeHeapProfile(sc.HeapProfile); err != nil {
 			return nil, err
@@ -325,39 +368,57 @@ func (l *Latency) summarise(times []time.Duration, perRule [][]time.Duration, rs
 	}
 }
 
-// prepareWrites creates the signals and state indices of one measurement
-// (named after the data index and the scope, so measurements never share
-// incident state) and returns what drops them.
-func (t *ticker) prepareWrites(ctx context.Context, index string, sc Scope, clock func() time.Time) (func() error, error) {
+// newService starts a scheduler over the signals and state indices of one
+// measurement (named after the data index and the scope, so measurements
+// never share incident or lease state), its clock the bench's, and
+// returns what drops them.
+func newService(ctx context.Context, st *countingStore, det *detector.Detector, rs []*rules.Rule, index string, sc Scope, now *time.Time, log zerolog.Logger) (*service, func() error, error) {
 	base := index + "-" + sc.Name()
-	t.signals = base + "-signals"
-	state := base + "-state"
-	t.incidents = &schedule.Incidents{Store: t.st, SignalsIndex: t.signals, StateIndex: state, Now: clock}
+	indices := map[string]string{"signals": base + "-signals", "state": base + "-state"}
 	// The templates offtrail run installs: without the state one, dynamic
 	// mapping fixes a score's type at its first value (long), and the
 	// first fractional score is refused.
-	indices := map[string]string{"signals": t.signals, "state": state}
 	var templates []string
 	for _, tmpl := range []string{"signals", "state"} {
 		name, _, err := ingest.Template(tmpl, indices[tmpl], nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		templates = append(templates, name)
 	}
 	drop := func() error {
-		return DropIndices(context.Background(), t.st, []string{t.signals, state}, templates)
+		return DropIndices(context.Background(), st, []string{indices["signals"], indices["state"]}, templates)
 	}
 	// Left over from an interrupted run: start from empty state.
 	if err := drop(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, tmpl := range []string{"signals", "state"} {
-		if err := ingest.EnsureTemplate(ctx, t.st, tmpl, indices[tmpl], nil); err != nil {
-			return nil, err
+		if err := ingest.EnsureTemplate(ctx, st, tmpl, indices[tmpl], nil); err != nil {
+			return nil, nil, err
 		}
 	}
-	return drop, nil
+	clock := func() time.Time { return *now }
+	ev := &countingEvaluator{det: det}
+	m, err := schedule.New(schedule.Options{Store: st, Evaluator: ev, Logger: log, SignalsIndex: indices["signals"],
+		StateIndex: indices["state"], ReplicaID: "bench", Now: clock,
+		Triage: &detector.Triager{Store: st, SignalsIndex: indices["signals"], Log: log}})
+	if err != nil {
+		return nil, nil, err
+	}
+	m.Reload(rs)
+	if err := m.SyncLeases(ctx); err != nil {
+		return nil, nil, fmt.Errorf("lease sync: %w", err)
+	}
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	stop := func() error {
+		m.Stop(context.Background())
+		return drop()
+	}
+	return &service{m: m, ids: ids, ev: ev, now: now, start: *now, syncEvery: m.LeaseSyncInterval()}, stop, nil
 }
 
 // baselinesFor puts the baseline cache in front of st unless the scope
