@@ -15,9 +15,12 @@ import (
 	"github.com/offtrail/offtrail/detector/store"
 )
 
-// DefaultLeaseDuration is how long a lease and a heartbeat last; they are
-// renewed every third of it.
-const DefaultLeaseDuration = 60 * time.Second
+// DefaultLeaseDuration is how long a heartbeat lasts, and so how long a
+// dead replica's rules stay unowned; the heartbeat is renewed every third
+// of it. Three minutes against the pack's 15-minute ticks: a failover
+// delays a window by at most that (catch-up runs it), and one replica's
+// upkeep is one state write a minute.
+const DefaultLeaseDuration = 3 * time.Minute
 
 // NewReplicaID returns hostname-pid-random, unique per process.
 func NewReplicaID() string {
@@ -36,8 +39,16 @@ type heldLease struct {
 	expires time.Time
 }
 
-// leaser acquires, renews and releases one replica's leases with
+// leaser acquires, holds and releases one replica's leases with
 // compare-and-set on the state documents.
+//
+// A lease is held while its owner's heartbeat in the replicas document is
+// live: one write renews every lease a replica holds, where renewing each
+// lease document cost a read and a write per rule every sync (a 13-rule
+// pack made 1,300 state requests per 15-minute tick). The lease's own
+// Expires still counts, so that a lease just taken holds before the
+// owner's heartbeat is seen, and leases of earlier versions (renewed one
+// by one) hold as they did.
 type leaser struct {
 	st    StateStore
 	index string
@@ -48,9 +59,18 @@ type leaser struct {
 	mu   sync.Mutex
 	held map[string]heldLease
 	// writes serialises this replica's writes of one lease document (a
-	// renewal and a checkpoint), so that they never conflict with each
-	// other: a conflict always means another replica.
+	// takeover, a checkpoint and a release), so that they never conflict
+	// with each other: a conflict always means another replica.
 	writes map[string]*sync.Mutex
+
+	// replicas is the replicas document as this replica last wrote or
+	// read it (at replicasVer when replicasFound), so a heartbeat is one
+	// conditional write, read again only when another replica changed it.
+	replicasMu    sync.Mutex
+	replicas      Replicas
+	replicasVer   store.Version
+	replicasFound bool
+	replicasRead  bool
 }
 
 func newLeaser(st StateStore, index, id string, dur time.Duration, now func() time.Time) *leaser {
@@ -82,25 +102,19 @@ func (l *leaser) heldLease(rule string) (heldLease, bool) {
 // so another replica owns the rule now.
 var errFenced = fmt.Errorf("%w: another replica took the lease", errLeaseLost)
 
-// checkpoint reads rule's checkpoint, checking that this replica still
-// holds the lease at the version it last wrote.
+// checkpoint returns rule's checkpoint as this replica last wrote or
+// took it with the lease. It reads nothing: the checkpoint's write is the
+// fence (saveCheckpoint), and a replica that lost the lease without
+// knowing wastes one evaluation whose signals are create-only and whose
+// incidents are idempotent. Only a lease without a checkpoint reads the
+// document of earlier versions.
 func (l *leaser) checkpoint(ctx context.Context, rule string) (*Checkpoint, error) {
-	defer l.lock(rule)()
 	h, ok := l.heldLease(rule)
 	if !ok {
 		return nil, errLeaseLost
 	}
-	var cur Lease
-	ver, found, err := getDoc(ctx, l.st, l.index, leaseID(rule), &cur)
-	if err != nil {
-		return nil, err
-	}
-	if !found || ver != h.ver {
-		l.forget(rule)
-		return nil, errFenced
-	}
-	if cur.Checkpoint != nil {
-		cp := *cur.Checkpoint
+	if h.lease.Checkpoint != nil {
+		cp := *h.lease.Checkpoint
 		return &cp, nil
 	}
 	cp, err := legacyCheckpoint(ctx, l.st, l.index, rule)
@@ -160,9 +174,10 @@ func (l *leaser) forget(rule string) {
 	l.mu.Unlock()
 }
 
-// acquire takes or renews the lease on rule: it succeeds when the lease
-// does not exist, is ours, or has expired, and nobody else changed it in
-// between. Losing the race is not an error.
+// acquire takes the lease on rule: it succeeds when the lease does not
+// exist, is ours (a write of ours whose answer was lost), or is free (see
+// free), and nobody else changed it in between. Losing the race is not an
+// error.
 func (l *leaser) acquire(ctx context.Context, rule string) (bool, error) {
 	defer l.lock(rule)()
 	var cur Lease
@@ -177,7 +192,7 @@ func (l *leaser) acquire(ctx context.Context, rule string) (bool, error) {
 		switch {
 		case cur.Owner == l.id:
 			next.Generation = cur.Generation
-		case cur.Owner == "" || !cur.Expires.After(now):
+		case l.free(cur, now):
 			next.Generation = cur.Generation + 1
 		default:
 			l.forget(rule)
@@ -197,6 +212,21 @@ func (l *leaser) acquire(ctx context.Context, rule string) (bool, error) {
 	l.held[rule] = heldLease{ver: nv, lease: next, expires: next.Expires}
 	l.mu.Unlock()
 	return true, nil
+}
+
+// free reports whether a lease another replica wrote may be taken: it was
+// released, or both its own expiry and its owner's heartbeat (as of this
+// replica's last heartbeat) have passed.
+func (l *leaser) free(cur Lease, now time.Time) bool {
+	if cur.Owner == "" {
+		return true
+	}
+	if cur.Expires.After(now) {
+		return false
+	}
+	l.replicasMu.Lock()
+	defer l.replicasMu.Unlock()
+	return !l.replicas.Members[cur.Owner].After(now)
 }
 
 // release gives a lease up at once so that another replica may take it
@@ -219,10 +249,53 @@ func (l *leaser) release(ctx context.Context, rule string) error {
 	return err
 }
 
-// heartbeat records this replica as live and returns how many replicas
-// are live (at least 1: this one).
+// heartbeat records this replica as live, which renews every lease it
+// holds, and returns how many replicas are live (at least 1: this one).
+// When this replica's own heartbeat had lapsed, others may have taken its
+// leases: those are checked before they are renewed, and an error of that
+// check comes back with the count (the heartbeat itself was written).
 func (l *leaser) heartbeat(ctx context.Context) (int, error) {
-	return l.updateReplicas(ctx, func(r *Replicas, now time.Time) { r.Members[l.id] = now.Add(l.dur) })
+	var lapsed bool
+	var expires time.Time
+	live, err := l.updateReplicas(ctx, func(r *Replicas, now time.Time) {
+		lapsed = !r.Members[l.id].After(now)
+		expires = now.Add(l.dur)
+		r.Members[l.id] = expires
+	})
+	if err != nil {
+		return 0, err
+	}
+	var verr error
+	if lapsed {
+		verr = l.verifyHeld(ctx)
+	}
+	l.mu.Lock()
+	for rule, h := range l.held {
+		h.expires = expires
+		l.held[rule] = h
+	}
+	l.mu.Unlock()
+	return live, verr
+}
+
+// verifyHeld forgets the held leases whose documents changed since this
+// replica wrote them. A lease it cannot read stays held: the fence still
+// guards its checkpoint.
+func (l *leaser) verifyHeld(ctx context.Context) error {
+	var errs []error
+	for _, rule := range l.heldRules() {
+		unlock := l.lock(rule)
+		h, ok := l.heldLease(rule)
+		var cur Lease
+		ver, found, err := getDoc(ctx, l.st, l.index, leaseID(rule), &cur)
+		if err != nil {
+			errs = append(errs, err)
+		} else if ok && (!found || ver != h.ver) {
+			l.forget(rule)
+		}
+		unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // leave removes this replica from the replica list.
@@ -231,34 +304,43 @@ func (l *leaser) leave(ctx context.Context) error {
 	return err
 }
 
+// updateReplicas applies change to the replicas document with
+// compare-and-set, starting from the copy this replica last wrote: with
+// one replica that is one write; another replica's heartbeat in between
+// costs a read and a second write.
 func (l *leaser) updateReplicas(ctx context.Context, change func(*Replicas, time.Time)) (int, error) {
+	l.replicasMu.Lock()
+	defer l.replicasMu.Unlock()
 	for attempt := 0; attempt < 5; attempt++ {
-		var r Replicas
-		ver, found, err := getDoc(ctx, l.st, l.index, replicasID, &r)
-		if err != nil {
-			return 0, err
+		if !l.replicasRead {
+			var r Replicas
+			ver, found, err := getDoc(ctx, l.st, l.index, replicasID, &r)
+			if err != nil {
+				return 0, err
+			}
+			l.replicas, l.replicasVer, l.replicasFound, l.replicasRead = r, ver, found, true
 		}
-		if r.Members == nil {
-			r.Members = map[string]time.Time{}
-		}
+		r := Replicas{Members: make(map[string]time.Time, len(l.replicas.Members)+1)}
 		now := l.now()
-		for id, exp := range r.Members {
-			if !exp.After(now) {
-				delete(r.Members, id)
+		for id, exp := range l.replicas.Members {
+			if exp.After(now) {
+				r.Members[id] = exp
 			}
 		}
 		change(&r, now)
 		var ifv *store.Version
-		if found {
-			ifv = &ver
+		if l.replicasFound {
+			ifv = &l.replicasVer
 		}
-		_, err = putDoc(ctx, l.st, l.index, replicasID, r, ifv)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
+		nv, err := putDoc(ctx, l.st, l.index, replicasID, r, ifv)
 		if err != nil {
+			l.replicasRead = false // read it again: the write may have landed
+			if errors.Is(err, store.ErrConflict) {
+				continue
+			}
 			return 0, err
 		}
+		l.replicas, l.replicasVer, l.replicasFound = r, nv, true
 		return max(r.Live(now), 1), nil
 	}
 	return 0, fmt.Errorf("state %s: too many concurrent updates", replicasID)

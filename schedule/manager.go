@@ -55,7 +55,7 @@ type Options struct {
 	ReplicaID    string // default NewReplicaID()
 	Limits       Limits
 	// LeaseDuration bounds how long a dead replica's rules stay unowned;
-	// leases and heartbeats are renewed every third of it.
+	// the heartbeat that holds its leases is renewed every third of it.
 	LeaseDuration time.Duration
 	// Attempts and Backoff: a failing window is tried Attempts times within
 	// a tick, waiting Backoff, 2*Backoff, … in between (defaults 3, 1s).
@@ -306,18 +306,19 @@ func (m *Manager) releaseAll(ctx context.Context) {
 // manager with RunRule and SyncLeases instead of Run (tests, one-shot use).
 func (m *Manager) Stop(ctx context.Context) { m.releaseAll(ctx) }
 
-// SyncLeases records a heartbeat, renews the leases held, releases those
-// above this replica's fair share (ceil(rules / live replicas)) and of
-// removed rules, and takes free or expired leases up to the share.
+// SyncLeases records a heartbeat, which renews the leases held, releases
+// those above this replica's fair share (ceil(rules / live replicas)) and
+// of removed rules, and takes free leases up to the share. A lease lost
+// to another replica is found by the fence: its next checkpoint is refused.
 func (m *Manager) SyncLeases(ctx context.Context) error {
 	live, err := m.leases.heartbeat(ctx)
-	if err != nil {
+	if live == 0 {
 		return err
 	}
+	errs := []error{err}
 	m.metrics.replicas.Set(float64(live))
 	ids := m.ruleIDs()
 	share := fairShare(len(ids), live)
-	var errs []error
 	held := 0
 	for _, id := range m.leases.heldRules() {
 		st, ok := m.state(id)
@@ -333,15 +334,7 @@ func (m *Manager) SyncLeases(ctx context.Context) error {
 			m.log.Info().Str("rule", id).Int("share", share).Msg("lease released to rebalance")
 			continue
 		}
-		ok, err := m.leases.acquire(ctx, id)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if ok {
-			held++
-		} else if err == nil {
-			m.log.Warn().Str("rule", id).Msg("lease lost to another replica")
-		}
+		held++ // renewed by the heartbeat
 	}
 	// Free or expired leases, in this replica's order of preference.
 	sort.Slice(ids, func(i, j int) bool {

@@ -242,8 +242,8 @@ type scenarioEnv struct {
 // fresh stores from open. If *want is set the undisturbed run must produce
 // those ids too (the memory store's, for the engines); if empty it is set.
 //
-// Hourly ticks: at tick 1 a read of a lease document (lease and
-// checkpoint) fails once (tolerated by the lease sync, retried by a run), from tick 2 for failTicks ticks every signal write fails, then
+// Hourly ticks: at tick 1 a read of a lease document fails once
+// (the lease sync checks its leases after an hour's lapse, and tolerates it), from tick 2 for failTicks ticks every signal write fails, then
 // the store heals and the remaining ticks catch up.
 func runFailureScenario(t *testing.T, open func(t *testing.T) scenarioEnv, steps int, want *[]string) {
 	base := testRules(t)

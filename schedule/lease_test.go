@@ -1,0 +1,131 @@
+package schedule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/offtrail/offtrail/detector/store"
+	"github.com/offtrail/offtrail/detector/store/embedded"
+	"github.com/offtrail/offtrail/rules"
+)
+
+// stateCalls counts the state requests made through it.
+type stateCalls struct {
+	*embedded.Store
+	gets, puts atomic.Int64
+}
+
+func (s *stateCalls) GetState(ctx context.Context, index, id string) (json.RawMessage, store.Version, error) {
+	s.gets.Add(1)
+	return s.Store.GetState(ctx, index, id)
+}
+
+func (s *stateCalls) PutState(ctx context.Context, index, id string, doc json.RawMessage, ifVersion *store.Version) (store.Version, error) {
+	s.puts.Add(1)
+	return s.Store.PutState(ctx, index, id, doc, ifVersion)
+}
+
+func (s *stateCalls) take() (gets, puts int64) { return s.gets.Swap(0), s.puts.Swap(0) }
+
+// One replica's upkeep is one write per lease sync however many rules it
+// holds, and a rule's tick writes its checkpoint without reading it: the
+// write is the fence. (Renewing each lease read and wrote every lease
+// document every sync: 1,300 state requests per tick for the pack.)
+func TestLeaseUpkeepIsOneWrite(t *testing.T) {
+	ctx := t.Context()
+	st := &stateCalls{Store: embedded.NewMemory()}
+	var rs []*rules.Rule
+	for i := range 5 {
+		rs = append(rs, cloneRule(testRules(t)[1], fmt.Sprintf("rule-%d", i)))
+	}
+	clock := newClock(ts("2024-03-05T10:05:00Z"))
+	m := newTestManager(t, st, newRecorder(nil), clock, "only", nil)
+	m.Reload(rs)
+	if err := m.SyncLeases(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if err := m.RunRule(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.take()
+	for hour := range 3 {
+		for range 3 { // a sync every 20 s (a third of the 1-minute lease) ...
+			clock.Advance(20 * time.Second)
+			if err := m.SyncLeases(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if gets, puts := st.take(); gets != 0 || puts != 1 {
+				t.Fatalf("hour %d: a lease sync made %d reads and %d writes, want 0 and 1", hour, gets, puts)
+			}
+		}
+		clock.Advance(time.Hour - time.Minute) // ... and an hour's tick, the syncs between not shown
+		if err := m.SyncLeases(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st.take() // the lapsed heartbeat checks the leases held
+		for _, r := range rs {
+			if !m.Holds(r.ID) {
+				t.Fatalf("hour %d: %s not held", hour, r.ID)
+			}
+			if err := m.RunRule(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			if gets, puts := st.take(); gets != 0 || puts != 1 {
+				t.Fatalf("hour %d: %s's tick made %d reads and %d writes, want 0 and 1 (its checkpoint)", hour, r.ID, gets, puts)
+			}
+		}
+	}
+}
+
+// A lease is held while its owner's heartbeat is live, though the lease's
+// own expiry has long passed; once the heartbeat lapses another replica
+// takes it, and the first finds that out at its next heartbeat.
+func TestLeaseHeldByHeartbeat(t *testing.T) {
+	ctx := t.Context()
+	st := embedded.NewMemory()
+	clock := newClock(ts("2024-03-05T10:00:00Z"))
+	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
+	b := newLeaser(st, "s", "b", time.Minute, clock.Now)
+	beat := func(l *leaser) {
+		t.Helper()
+		if _, err := l.heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat(a)
+	if ok, err := a.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("a acquire: %v %v", ok, err)
+	}
+	for range 9 { // three minutes of a's heartbeats
+		clock.Advance(20 * time.Second)
+		beat(a)
+	}
+	beat(b)
+	if ok, err := b.acquire(ctx, "r"); ok || err != nil {
+		t.Fatalf("b took a lease whose owner is live: %v %v", ok, err)
+	}
+	if !a.holds("r") {
+		t.Fatal("a's heartbeat did not renew its lease")
+	}
+	clock.Advance(61 * time.Second) // a stops (paused, partitioned)
+	if a.holds("r") {
+		t.Fatal("a holds a lease past its own heartbeat")
+	}
+	beat(b)
+	if ok, err := b.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("b did not take the lease of a dead owner: %v %v", ok, err)
+	}
+	beat(a) // a comes back: its heartbeat had lapsed, so it checks its leases
+	if a.holds("r") {
+		t.Fatal("a still holds the lease b took")
+	}
+	if !b.holds("r") {
+		t.Fatal("b lost the lease")
+	}
+}
