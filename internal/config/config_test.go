@@ -55,7 +55,7 @@ func TestDefaultsAndEnv(t *testing.T) {
 		t.Errorf("env overrides: %+v", c.Conn)
 	}
 	if c.StateIndex != "offtrail-state" || c.Listen != DefaultListen || c.MaxCatchup != 96 || c.MaxGap.Std() != 7*24*time.Hour ||
-		c.LeaseDuration.Std() != time.Minute {
+		c.LeaseDuration.Std() != 5*time.Minute {
 		t.Errorf("defaults: %+v", c)
 	}
 	// The environment wins over the file.
