@@ -115,7 +115,9 @@ func (cp *Checkpoint) recordGap(p Plan, interval time.Duration, now time.Time) {
 }
 
 // Lease is the state document "lease:<rule id>": the replica that may run
-// the rule until Expires. Generation grows with every change of owner.
+// the rule while its heartbeat in the replicas document is live, or until
+// Expires (set when the lease is taken). Generation grows with every
+// change of owner.
 //
 // The rule's checkpoint lives in the same document, which is what fences a
 // replica that lost its lease: the engines compare-and-set one document at
