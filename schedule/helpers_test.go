@@ -155,7 +155,8 @@ func newTestManager(t *testing.T, st Store, ev Evaluator, clock *fakeClock, id s
 	opts := Options{
 		Store: st, Evaluator: ev, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		ReplicaID: id, Now: clock.Now, Backoff: time.Millisecond, LeaseDuration: time.Minute,
-		StateIndex: "offtrail-state-test", SignalsIndex: "logs-offtrail.alerts-test",
+		CheckpointEvery: time.Nanosecond, // every window: the tests read checkpoints from the store
+		StateIndex:      "offtrail-state-test", SignalsIndex: "logs-offtrail.alerts-test",
 	}
 	if mod != nil {
 		mod(&opts)

@@ -23,6 +23,9 @@ import (
 // the engine about a millisecond of CPU, as much as a window's count.)
 const DefaultLeaseDuration = 5 * time.Minute
 
+// DefaultCheckpointEvery is Options.CheckpointEvery's default.
+const DefaultCheckpointEvery = time.Hour
+
 // NewReplicaID returns hostname-pid-random, unique per process.
 func NewReplicaID() string {
 	host, err := os.Hostname()
@@ -38,6 +41,10 @@ type heldLease struct {
 	ver     store.Version
 	lease   Lease
 	expires time.Time
+	// pending is a checkpoint newer than the one written (lease.Checkpoint),
+	// kept until one is due (see Manager.evaluate) or the lease is released.
+	pending *Checkpoint
+	written bool // a checkpoint was written on this lease since it was taken
 }
 
 // leaser acquires, holds and releases one replica's leases with
@@ -114,6 +121,10 @@ func (l *leaser) checkpoint(ctx context.Context, rule string) (*Checkpoint, erro
 	if !ok {
 		return nil, errLeaseLost
 	}
+	if h.pending != nil {
+		cp := *h.pending
+		return &cp, nil
+	}
 	if h.lease.Checkpoint != nil {
 		cp := *h.lease.Checkpoint
 		return &cp, nil
@@ -144,10 +155,30 @@ func (l *leaser) saveCheckpoint(ctx context.Context, rule string, cp Checkpoint)
 	}
 	l.mu.Lock()
 	if cur, ok := l.held[rule]; ok && cur.ver == h.ver {
-		l.held[rule] = heldLease{ver: nv, lease: next, expires: cur.expires}
+		l.held[rule] = heldLease{ver: nv, lease: next, expires: cur.expires, written: true}
 	}
 	l.mu.Unlock()
 	return nil
+}
+
+// checkpointDue reports whether rule's checkpoint must be written at a
+// window ending at end: none was written since the lease was taken (the
+// write fences a predecessor still running), or the written one trails end
+// by every or more.
+func (l *leaser) checkpointDue(rule string, end time.Time, every time.Duration) bool {
+	h, ok := l.heldLease(rule)
+	return !ok || !h.written || h.lease.Checkpoint == nil || end.Sub(h.lease.Checkpoint.End) >= every
+}
+
+// keep holds cp as rule's checkpoint without writing it; the next written
+// checkpoint or the lease's release writes it.
+func (l *leaser) keep(rule string, cp Checkpoint) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h, ok := l.held[rule]; ok {
+		h.pending = &cp
+		l.held[rule] = h
+	}
 }
 
 // holds reports whether the replica holds an unexpired lease on rule.
@@ -243,6 +274,9 @@ func (l *leaser) release(ctx context.Context, rule string) error {
 	}
 	rel := h.lease
 	rel.Owner, rel.Expires = "", l.now()
+	if h.pending != nil {
+		rel.Checkpoint = h.pending // the next owner starts where this one stopped
+	}
 	_, err := putDoc(ctx, l.st, l.index, leaseID(rule), rel, &h.ver)
 	if errors.Is(err, store.ErrConflict) {
 		return nil // someone took it over already

@@ -129,3 +129,73 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 		t.Fatal("b lost the lease")
 	}
 }
+
+// Windows without signals write the checkpoint at most every
+// CheckpointEvery; a release writes the one kept, and a replica that dies
+// without one costs its successor at most that span evaluated again.
+func TestCheckpointWrittenWhenDue(t *testing.T) {
+	ctx := t.Context()
+	st := &stateCalls{Store: embedded.NewMemory()}
+	r := cloneRule(testRules(t)[1], "quarter")
+	r.Schedule.Interval = rules.Duration(15 * time.Minute)
+	clock := newClock(ts("2024-03-05T10:01:00Z"))
+	rec := newRecorder(nil)
+	mk := func(id string) *Manager {
+		m := newTestManager(t, st, rec, clock, id, func(o *Options) { o.CheckpointEvery = time.Hour })
+		m.Reload([]*rules.Rule{r})
+		if err := m.SyncLeases(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	run := func(m *Manager, ticks int) (checkpoints int64) {
+		for range ticks {
+			st.take()
+			if err := m.RunRule(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			_, puts := st.take()
+			checkpoints += puts
+			clock.Advance(15 * time.Minute)
+			if err := m.SyncLeases(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return checkpoints
+	}
+	a := mk("a")
+	if n := run(a, 8); n != 2 { // 10:00 (the lease's first) and 11:00
+		t.Fatalf("8 quarter-hour windows wrote %d checkpoints, want 2", n)
+	}
+	if cp := readCheckpoint(t, st, "offtrail-state-test", r.ID); !cp.End.Equal(ts("2024-03-05T11:00:00Z")) {
+		t.Fatalf("written checkpoint %s, want 11:00", cp.End)
+	}
+	a.Stop(ctx) // a release writes the checkpoint kept
+	if cp := readCheckpoint(t, st, "offtrail-state-test", r.ID); !cp.End.Equal(ts("2024-03-05T11:45:00Z")) {
+		t.Fatalf("checkpoint after the release %s, want 11:45", cp.End)
+	}
+	b := mk("b")
+	if n := run(b, 4); n != 1 { // 12:00, the first of b's lease; 12:15 .. 12:45 kept
+		t.Fatalf("b wrote %d checkpoints, want 1", n)
+	}
+	// b dies without a release; c takes over once b's heartbeat lapses and
+	// evaluates again what followed b's last written checkpoint (12:00).
+	clock.Advance(2 * time.Minute)
+	c := mk("c")
+	if !c.Holds(r.ID) {
+		t.Fatal("c did not take the dead replica's rule")
+	}
+	run(c, 1)
+	again := 0
+	for k, runs := range rec.calls {
+		if len(runs) > 1 {
+			again++
+			if k < r.ID+"@2024-03-05T12:15:00Z" {
+				t.Errorf("%s evaluated again: older than the written checkpoint", k)
+			}
+		}
+	}
+	if again != 3 { // 12:15, 12:30, 12:45
+		t.Fatalf("%d windows evaluated again after the crash, want 3", again)
+	}
+}

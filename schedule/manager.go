@@ -57,6 +57,14 @@ type Options struct {
 	// LeaseDuration bounds how long a dead replica's rules stay unowned;
 	// the heartbeat that holds its leases is renewed every third of it.
 	LeaseDuration time.Duration
+	// CheckpointEvery bounds how far a rule's written checkpoint may trail
+	// the windows evaluated (default 1h): a window with signals, the first
+	// window of a lease and a release always write it, other windows only
+	// when it trails by this much. A crash then costs at most this span of
+	// windows evaluated again, which write nothing twice (signals are
+	// create-only, incidents idempotent), where writing every window cost a
+	// state write per rule per tick.
+	CheckpointEvery time.Duration
 	// Attempts and Backoff: a failing window is tried Attempts times within
 	// a tick, waiting Backoff, 2*Backoff, … in between (defaults 3, 1s).
 	Attempts int
@@ -155,6 +163,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if opts.LeaseDuration <= 0 {
 		opts.LeaseDuration = DefaultLeaseDuration
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = DefaultCheckpointEvery
 	}
 	if opts.Attempts <= 0 {
 		opts.Attempts = 3
@@ -518,11 +529,16 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, c
 	if err == nil && len(all) > 0 {
 		announce, err = m.updateIncidents(ctx, r, all)
 	}
-	// 3. Advance the checkpoint, only past a window fully written.
+	// 3. Advance the checkpoint, only past a window fully written; write
+	// it when due (Options.CheckpointEvery).
 	if err == nil {
 		m.metrics.windowsByRule.WithLabelValues(r.ID).Inc()
 		cp.End, cp.Updated, cp.Owner = w.To, m.opts.Now(), m.opts.ReplicaID
-		err = m.saveCheckpoint(ctx, r.ID, cp)
+		if len(all) > 0 || m.leases.checkpointDue(r.ID, w.To, m.opts.CheckpointEvery) {
+			err = m.saveCheckpoint(ctx, r.ID, cp)
+		} else {
+			m.leases.keep(r.ID, *cp)
+		}
 	}
 	if err == nil {
 		rs.add(w, len(all), len(created), len(announce))
