@@ -289,7 +289,7 @@ func (ev *evaluation) highRiskCategory(value []Field) string {
 func typical(b *Baseline, n int) []ValueCount {
 	out := make([]ValueCount, 0, len(b.Counts))
 	for v, c := range b.Counts {
-		out = append(out, ValueCount{strings.ReplaceAll(v, "\x1f", " / "), c})
+		out = append(out, ValueCount{strings.Join(store.SplitKey(v), " / "), c})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Count != out[j].Count {

@@ -252,8 +252,18 @@ type BulkWriter interface {
 	Close(ctx context.Context) (indexed, failed int64, err error)
 }
 
-// KeyString joins a group key for use as a map key.
-func KeyString(key []string) string { return strings.Join(key, KeySep) }
+// KeyString joins a group key for use as a map key. A part holding the
+// separator or the escape byte has them escaped, so that different keys
+// never join alike: the parts are field values, and a user agent or a
+// request parameter is the caller's to choose.
+func KeyString(key []string) string {
+	for _, k := range key {
+		if !plainPart(k) {
+			return string(AppendKey(nil, key))
+		}
+	}
+	return strings.Join(key, KeySep)
+}
 
 // AppendKey appends KeyString(key) to dst: a caller joining many keys
 // into one buffer looks each up without allocating.
@@ -262,16 +272,53 @@ func AppendKey(dst []byte, key []string) []byte {
 		if i > 0 {
 			dst = append(dst, KeySep...)
 		}
-		dst = append(dst, k...)
+		if plainPart(k) {
+			dst = append(dst, k...)
+			continue
+		}
+		for j := 0; j < len(k); j++ {
+			if k[j] == keySepByte || k[j] == keyEscByte {
+				dst = append(dst, keyEscByte)
+			}
+			dst = append(dst, k[j])
+		}
 	}
 	return dst
 }
 
-// KeySep separates a key's parts in KeyString.
-const KeySep = "\x1f"
+// KeySep separates a key's parts in KeyString; keyEsc escapes a
+// separator or an escape byte inside a part.
+const (
+	KeySep     = "\x1f"
+	keySepByte = 0x1f
+	keyEscByte = 0x1e
+)
+
+func plainPart(s string) bool {
+	return strings.IndexByte(s, keySepByte) < 0 && strings.IndexByte(s, keyEscByte) < 0
+}
 
 // SplitKey undoes KeyString.
-func SplitKey(s string) []string { return strings.Split(s, KeySep) }
+func SplitKey(s string) []string {
+	if strings.IndexByte(s, keyEscByte) < 0 {
+		return strings.Split(s, KeySep)
+	}
+	var parts []string
+	var part []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == keyEscByte && i+1 < len(s):
+			i++
+			part = append(part, s[i])
+		case c == keySepByte:
+			parts = append(parts, string(part))
+			part = part[:0]
+		default:
+			part = append(part, c)
+		}
+	}
+	return append(parts, string(part))
+}
 
 // Stringify renders a document value the way the engines render keyword
 // aggregation keys: strings as they are, booleans as true/false, whole
