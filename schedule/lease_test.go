@@ -199,3 +199,33 @@ func TestCheckpointWrittenWhenDue(t *testing.T) {
 		t.Fatalf("%d windows evaluated again after the crash, want 3", again)
 	}
 }
+
+// A process restarted with the same replica id (run --replica-id) takes
+// its leases back at once, its predecessor's heartbeat still live.
+func TestLeaseTakenBackBySameReplicaID(t *testing.T) {
+	ctx := t.Context()
+	st := embedded.NewMemory()
+	clock := newClock(ts("2024-03-05T10:00:00Z"))
+	before := newLeaser(st, "s", "pod-0", time.Minute, clock.Now)
+	if _, err := before.heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := before.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	clock.Advance(10 * time.Second) // crashed; restarted under the same id
+	after := newLeaser(st, "s", "pod-0", time.Minute, clock.Now)
+	if _, err := after.heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := after.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("the restarted replica waits for its own lease: %v %v", ok, err)
+	}
+	other := newLeaser(st, "s", "pod-1", time.Minute, clock.Now)
+	if _, err := other.heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := other.acquire(ctx, "r"); ok || err != nil {
+		t.Fatalf("another replica took a live replica's lease: %v %v", ok, err)
+	}
+}
