@@ -167,7 +167,7 @@ func (l *leaser) saveCheckpoint(ctx context.Context, rule string, cp Checkpoint)
 // by every or more.
 func (l *leaser) checkpointDue(rule string, end time.Time, every time.Duration) bool {
 	h, ok := l.heldLease(rule)
-	return !ok || !h.written || h.lease.Checkpoint == nil || end.Sub(h.lease.Checkpoint.End) >= every
+	return !ok || !h.written || end.Sub(h.lease.Checkpoint.End) >= every // written: Checkpoint is set
 }
 
 // keep holds cp as rule's checkpoint without writing it; the next written

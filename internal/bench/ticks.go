@@ -170,16 +170,16 @@ func (t *ticker) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.
 // service runs the scope's rules as `offtrail run` does, through a
 // schedule.Manager on the bench's clock: each tick's cost holds what the
 // service does around the evaluations, not only them. That is the lease
-// syncs due since the last tick (heartbeat, renewals), each rule's
-// checkpoint, its signals written create-only, and its incidents folded,
-// triaged and written.
+// syncs (heartbeats) due since the last tick, each rule's checkpoint, its
+// signals written create-only, and its incidents folded, triaged and
+// written.
 type service struct {
-	m                 *schedule.Manager
-	ids               []string
-	ev                *countingEvaluator
-	now               *time.Time    // the bench's clock, moved to each lease sync and back
-	synced, syncEvery time.Duration // simulated time since the first sync; Run's cadence
-	start             time.Time
+	m         *schedule.Manager
+	ids       []string
+	ev        *countingEvaluator
+	now       *time.Time // the bench's clock, moved to each lease sync and back
+	nextSync  time.Time
+	syncEvery time.Duration // Manager.Run's cadence
 }
 
 // countingEvaluator counts what the manager's evaluations yield.
@@ -205,12 +205,12 @@ func (e *countingEvaluator) Written(r *rules.Rule, w store.Window, sigs []*detec
 // run syncs the leases that fell due before tick, at the cadence of
 // Manager.Run, then runs every rule's tick.
 func (s *service) run(ctx context.Context, tick time.Time, lat *Latency) ([]time.Duration, error) {
-	for s.start.Add(s.synced+s.syncEvery).Before(tick) || s.start.Add(s.synced+s.syncEvery).Equal(tick) {
-		s.synced += s.syncEvery
-		*s.now = s.start.Add(s.synced)
+	for !s.nextSync.After(tick) {
+		*s.now = s.nextSync
 		if err := s.m.SyncLeases(ctx); err != nil {
 			return nil, fmt.Errorf("lease sync at %s: %w", s.now.Format(time.RFC3339), err)
 		}
+		s.nextSync = s.nextSync.Add(s.syncEvery)
 	}
 	*s.now = tick
 	times := make([]time.Duration, len(s.ids))
@@ -260,7 +260,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		run(ctx context.Context, tick time.Time, lat *Latency) ([]time.Duration, error)
 	} = &ticker{det: det, rules: rs}
 	if sc.Writes {
-		svc, drop, err := newService(ctx, calls, det, rs, index, sc, &now, log)
+		svc, drop, err := newService(ctx, calls, det, rs, index, sc, &now, clock, log)
 		if err != nil {
 			return nil, err
 		}
@@ -372,7 +372,8 @@ func (l *Latency) summarise(times []time.Duration, perRule [][]time.Duration, rs
 // measurement (named after the data index and the scope, so measurements
 // never share incident or lease state), its clock the bench's, and
 // returns what drops them.
-func newService(ctx context.Context, st *countingStore, det *detector.Detector, rs []*rules.Rule, index string, sc Scope, now *time.Time, log zerolog.Logger) (*service, func() error, error) {
+func newService(ctx context.Context, st *countingStore, det *detector.Detector, rs []*rules.Rule, index string, sc Scope,
+	now *time.Time, clock func() time.Time, log zerolog.Logger) (*service, func() error, error) {
 	base := index + "-" + sc.Name()
 	indices := map[string]string{"signals": base + "-signals", "state": base + "-state"}
 	// The templates offtrail run installs: without the state one, dynamic
@@ -398,7 +399,6 @@ func newService(ctx context.Context, st *countingStore, det *detector.Detector, 
 			return nil, nil, err
 		}
 	}
-	clock := func() time.Time { return *now }
 	ev := &countingEvaluator{det: det}
 	m, err := schedule.New(schedule.Options{Store: st, Evaluator: ev, Logger: log, SignalsIndex: indices["signals"],
 		StateIndex: indices["state"], ReplicaID: "bench", Now: clock,
@@ -418,7 +418,8 @@ func newService(ctx context.Context, st *countingStore, det *detector.Detector, 
 		m.Stop(context.Background())
 		return drop()
 	}
-	return &service{m: m, ids: ids, ev: ev, now: now, start: *now, syncEvery: m.LeaseSyncInterval()}, stop, nil
+	every := m.LeaseSyncInterval()
+	return &service{m: m, ids: ids, ev: ev, now: now, nextSync: now.Add(every), syncEvery: every}, stop, nil
 }
 
 // baselinesFor puts the baseline cache in front of st unless the scope
