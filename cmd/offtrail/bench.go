@@ -19,6 +19,7 @@ import (
 	"github.com/offtrail/offtrail/internal/cloudtrail"
 	"github.com/offtrail/offtrail/internal/geoip"
 	"github.com/offtrail/offtrail/rules"
+	"github.com/offtrail/offtrail/schedule"
 )
 
 func init() {
@@ -61,6 +62,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) (err error) {
 	eaSegments := fs.String("elastalert-segments", "2h,15m", "ElastAlert's buffer_time for each replay, comma-separated: 15m is a live ElastAlert at offtrail's interval (run_every = buffer_time = 15m, one query per tick)")
 	compareRaw := fs.Bool("compare-raw", false, "also time every scope aggregating the raw history each tick (no baseline days), as before the cache")
 	warmup := fs.Duration("warmup", 0, "untimed ticks after the cold one, before the timed ones (26h: a running service's steady state, when its context spans reach hours it counted)")
+	leaseDur := fs.Duration("lease-duration", schedule.DefaultLeaseDuration, "the service's lease_duration for the timed scopes: its replica heartbeat, every third of it, is most of a one-rule tick's state writes")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of each scope's timed ticks here (the last scope's is kept; go tool pprof)")
 	heapProfile := fs.String("heapprofile", "", "write offtrail's heap profile here after each scope's timed ticks, and F.before just before them (pprof -base F.before F: what the ticks allocated; the last scope's are kept)")
 	traceTicks := fs.String("trace-ticks", "", "write one tab-separated line per timed tick here (wall time and store calls), to see which ticks a day's cost sits in")
@@ -70,6 +72,9 @@ func runBench(ctx context.Context, env *cliEnv, args []string) (err error) {
 	}
 	if *warmup < 0 {
 		return &exitError{code: 2, err: fmt.Errorf("--warmup %s: a span of untimed ticks cannot be negative", *warmup)}
+	}
+	if *leaseDur <= 0 {
+		return &exitError{code: 2, err: fmt.Errorf("--lease-duration %s: a lease must last", *leaseDur)}
 	}
 	hopts := historyOpts{keep: *keep, reusePartial: *reusePartial, gzip: *gzipRate, loadWithin: *loadWithin,
 		elastalert: *elastalert, eaScript: *eaScript, eaSpan: *eaSpan}
@@ -99,13 +104,13 @@ func runBench(ctx context.Context, env *cliEnv, args []string) (err error) {
 		trace = f
 	}
 	if *pack {
-		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile, TraceTicks: trace})
+		hopts.scopes = append(hopts.scopes, bench.Scope{Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), LeaseDuration: *leaseDur, HeapProfile: *heapProfile, CPUProfile: *cpuProfile, TraceTicks: trace})
 	}
 	for _, id := range ruleIDs {
 		if _, ok := builtinRule(id); !ok {
 			return &exitError{code: 2, err: fmt.Errorf("--rule %q: not in the built-in pack", id)}
 		}
-		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), HeapProfile: *heapProfile, CPUProfile: *cpuProfile, TraceTicks: trace})
+		hopts.scopes = append(hopts.scopes, bench.Scope{Rule: id, Writes: *incidents, Warmup: int(*warmup / (15 * time.Minute)), LeaseDuration: *leaseDur, HeapProfile: *heapProfile, CPUProfile: *cpuProfile, TraceTicks: trace})
 	}
 	if *compareRaw {
 		// The same scopes counting the whole history every tick: the work
@@ -423,6 +428,9 @@ func benchScope(ctx context.Context, env *cliEnv, t *bench.Table, st store.Backe
 // scopeCost is a scope's line of the cost table.
 func scopeCost(lat *bench.Latency, name string, events int) bench.Cost {
 	note := fmt.Sprintf("%s; load average %s", lat.Requests.PerTick(lat.Ticks), bench.LoadAverage())
+	if lat.LeaseDuration > 0 {
+		note = fmt.Sprintf("lease_duration %s; %s", lat.LeaseDuration, note)
+	}
 	if lat.Warmup > 0 {
 		note = fmt.Sprintf("after %d untimed warm-up ticks; %s", lat.Warmup, note)
 	}

@@ -15,6 +15,7 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"bench", "--quality=false", "--warmup", "-1h"}, "--warmup"},
+		{[]string{"bench", "--quality=false", "--lease-duration", "0s"}, "--lease-duration"},
 		{[]string{"bench", "--quality=false", "--store", "embedded", "--rule", "no-such-rule"}, "no-such-rule"},
 		{[]string{"bench", "--quality=false", "--elastalert", "--elastalert-segments", "15m,90s"}, "whole minutes"},
 		{[]string{"bench", "--quality=false", "--elastalert", "--elastalert-segments", "soon"}, "--elastalert-segments"},

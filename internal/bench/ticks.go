@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -41,6 +42,10 @@ type Scope struct {
 	// untimed: a service's steady state begins once its context spans,
 	// which end a day back, reach hours it has counted itself.
 	Warmup int
+	// LeaseDuration is the service's lease_duration (0: the scheduler's
+	// default). The replica's heartbeat, written every third of it, is most
+	// of a one-rule tick's state work, so this is the knob to price it.
+	LeaseDuration time.Duration
 	// HeapProfile, when set, is where the heap profile is written after
 	// the timed ticks; HeapProfile+".before" gets one taken just before
 	// them, so that "go tool pprof -base F.before F" shows what the timed
@@ -96,6 +101,9 @@ type Latency struct {
 	Requests Requests
 	// Warmup is how many untimed ticks came between the cold and the timed.
 	Warmup int
+	// LeaseDuration is the service's lease_duration when the scope ran as
+	// the service does (Scope.Writes), else 0.
+	LeaseDuration time.Duration
 }
 
 // PerTick divides d over the warm ticks.
@@ -273,6 +281,9 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 	}
 	meter := Meter{Store: st}
 	lat = &Latency{Scope: sc.Name(), Rules: len(rs), Step: step, Warmup: sc.Warmup}
+	if sc.Writes {
+		lat.LeaseDuration = cmp.Or(sc.LeaseDuration, schedule.DefaultLeaseDuration)
+	}
 	if lat.Background, err = meter.Background(ctx, 2*time.Second); err != nil {
 		return nil, err
 	}
@@ -401,7 +412,7 @@ func newService(ctx context.Context, st *countingStore, det *detector.Detector, 
 	}
 	ev := &countingEvaluator{det: det}
 	m, err := schedule.New(schedule.Options{Store: st, Evaluator: ev, Logger: log, SignalsIndex: indices["signals"],
-		StateIndex: indices["state"], ReplicaID: "bench", Now: clock,
+		StateIndex: indices["state"], ReplicaID: "bench", Now: clock, LeaseDuration: sc.LeaseDuration,
 		Triage: &detector.Triager{Store: st, SignalsIndex: indices["signals"], Log: log}})
 	if err != nil {
 		return nil, nil, err
