@@ -3,6 +3,7 @@ package baseline
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/offtrail/offtrail/detector/store"
@@ -76,32 +77,59 @@ func mergeRuns(runs []run, fn func(store.Group) error) error {
 
 // shifted returns base with the parts that came added and those that left
 // taken off: when a span moves by a day or an hour, its sum is updated by
-// two merges of sorted runs instead of being summed again over every day
-// or hour it holds. Counts are integers, so the result is exactly the
-// sum over the new parts; a group whose count falls to zero is dropped,
-// as a count over the new span would not report it. It fails if a count
-// would go below zero: a part that left was not in base.
+// a merge of sorted runs instead of being summed again over every day or
+// hour it holds. Counts are integers, so the result is exactly the sum
+// over the new parts; a group whose count falls to zero is dropped, as a
+// count over the new span would not report it. It fails if a count would
+// go below zero: a part that left was not in base.
+//
+// The parts that move are a day or an hour against a sum of many, so
+// their change is merged first into one small run, and base is copied
+// across in whole stretches between the keys that change, each found by
+// binary search: a shift costs a copy of base, not a comparison of each
+// of its keys with every part's.
 func shifted(base run, came, left []run) (run, error) {
-	runs := append(append([]run{base}, came...), left...)
+	delta := signedDelta(came, left)
+	out := run{groups: make([]store.Group, 0, len(base.groups)+len(delta.groups)), keys: make([]string, 0, len(base.keys)+len(delta.keys))}
+	i := 0
+	for d, key := range delta.keys {
+		j := i + sort.SearchStrings(base.keys[i:], key)
+		out.groups, out.keys = append(out.groups, base.groups[i:j]...), append(out.keys, base.keys[i:j]...)
+		g := delta.groups[d]
+		if i = j; j < len(base.keys) && base.keys[j] == key {
+			g = store.Group{Key: base.groups[j].Key, Count: base.groups[j].Count + g.Count}
+			i++
+		}
+		switch {
+		case g.Count < 0:
+			return run{}, fmt.Errorf("group %q would count %d: a part taken off was not in the sum", store.KeyString(g.Key), g.Count)
+		case g.Count > 0:
+			out.groups, out.keys = append(out.groups, g), append(out.keys, key)
+		}
+	}
+	out.groups, out.keys = append(out.groups, base.groups[i:]...), append(out.keys, base.keys[i:]...)
+	return out, nil
+}
+
+// signedDelta is the parts that came minus those that left, by key, in
+// key order; a key whose change nets to zero is left out.
+func signedDelta(came, left []run) run {
+	runs := append(slices.Clone(came), left...)
 	signs := make([]int64, len(runs))
 	for i := range signs {
 		signs[i] = 1
-		if i > len(came) {
+		if i >= len(came) {
 			signs[i] = -1
 		}
 	}
-	out := run{groups: make([]store.Group, 0, len(base.groups)), keys: make([]string, 0, len(base.keys))}
-	err := mergeSigned(runs, signs, func(g store.Group, key string) error {
-		switch {
-		case g.Count < 0:
-			return fmt.Errorf("group %q would count %d: a part taken off was not in the sum", store.KeyString(g.Key), g.Count)
-		case g.Count > 0:
-			out.groups = append(out.groups, g)
-			out.keys = append(out.keys, key)
+	var delta run
+	_ = mergeSigned(runs, signs, func(g store.Group, key string) error {
+		if g.Count != 0 {
+			delta.groups, delta.keys = append(delta.groups, g), append(delta.keys, key)
 		}
 		return nil
 	})
-	return out, err
+	return delta
 }
 
 // mergeSigned is mergeRuns with each run's counts multiplied by its sign

@@ -1,6 +1,8 @@
 package baseline
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -78,4 +80,98 @@ func runOfCounts(counts map[string]int64) run {
 		s.add(store.SplitKey(k), n)
 	}
 	return s.sorted()
+}
+
+// TestShiftedMatchesMerge: on random sums and parts, a shift holds what
+// merging base with every part, signed, would (the way it was computed
+// before), and fails exactly when that merge goes below zero.
+func TestShiftedMatchesMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	counts := func(n, keys int) map[string]int64 {
+		m := map[string]int64{}
+		for range n {
+			m[fmt.Sprintf("e%d\x1fv%d", rng.IntN(keys), rng.IntN(3))] += 1 + rng.Int64N(3)
+		}
+		return m
+	}
+	for trial := range 500 {
+		base := counts(rng.IntN(60), 40)
+		var came, left []run
+		for range rng.IntN(3) {
+			came = append(came, runOfCounts(counts(rng.IntN(10), 40)))
+		}
+		for range rng.IntN(3) {
+			// Mostly parts the sum holds, sometimes one it does not.
+			part := map[string]int64{}
+			for k, n := range base {
+				if rng.IntN(4) == 0 {
+					part[k] = 1 + rng.Int64N(n)
+				}
+			}
+			if rng.IntN(10) == 0 {
+				part["zz\x1fnever"] = 1
+			}
+			left = append(left, runOfCounts(part))
+		}
+		want, wantErr := mergedShift(runOfCounts(base), came, left)
+		got, err := shifted(runOfCounts(base), came, left)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("trial %d: error %v, the merge's %v", trial, err, wantErr)
+		}
+		if err == nil && (len(got.keys) != len(want.keys) || len(got.keys) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("trial %d: shifted %v, merged %v", trial, got, want)
+		}
+	}
+}
+
+// mergedShift is shifted as a k-way merge of base and every signed part.
+func mergedShift(base run, came, left []run) (run, error) {
+	runs := append(append([]run{base}, came...), left...)
+	signs := make([]int64, len(runs))
+	for i := range signs {
+		signs[i] = 1
+		if i > len(came) {
+			signs[i] = -1
+		}
+	}
+	var out run
+	err := mergeSigned(runs, signs, func(g store.Group, key string) error {
+		if g.Count < 0 {
+			return fmt.Errorf("below zero")
+		}
+		if g.Count > 0 {
+			out.groups, out.keys = append(out.groups, g), append(out.keys, key)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// BenchmarkShifted: an hour sum of 48 hours moved by one hour, the step a
+// tick takes once an hour.
+func BenchmarkShifted(b *testing.B) {
+	hour := func(h int) run {
+		s := newGroupSum(0)
+		for e := range 2000 {
+			if (e+h)%3 == 0 {
+				s.add([]string{fmt.Sprintf("arn:aws:iam::1:user/u%d", e%70), fmt.Sprintf("Action%d", e)}, 1)
+			}
+		}
+		return s.sorted()
+	}
+	base := hour(0)
+	for h := 1; h < 48; h++ {
+		r, err := shifted(base, []run{hour(h)}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		base = r
+	}
+	came, left := []run{hour(48)}, []run{hour(0)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := shifted(base, came, left); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
