@@ -19,8 +19,9 @@ import (
 // dead replica's rules stay unowned; the heartbeat is renewed every third
 // of it. Five minutes, a third of the pack's 15-minute interval: a
 // failover delays a window by at most that (catch-up runs it), and one
-// replica's upkeep is nine state writes per 15 minutes. (Each write costs
-// the engine about a millisecond of CPU, as much as a window's count.)
+// replica's upkeep is nine state requests per 15 minutes: reads while it
+// is alone, writes beside others. (A write costs the engine about a
+// millisecond of CPU, as much as a window's count; a read about half.)
 const DefaultLeaseDuration = 5 * time.Minute
 
 // DefaultCheckpointEvery is Options.CheckpointEvery's default.
@@ -79,6 +80,13 @@ type leaser struct {
 	replicasVer   store.Version
 	replicasFound bool
 	replicasRead  bool
+	// until is this replica's heartbeat as it knows it: its leases hold
+	// until then. A lone replica extends it by reading the replica list,
+	// so it can run past the entry the list holds for it (see alone).
+	until time.Time
+	// liveSince is when this replica's heartbeat last began after a lapse
+	// (its first write, or the first after until passed).
+	liveSince time.Time
 }
 
 func newLeaser(st StateStore, index, id string, dur time.Duration, now func() time.Time) *leaser {
@@ -247,8 +255,12 @@ func (l *leaser) acquire(ctx context.Context, rule string) (bool, error) {
 }
 
 // free reports whether a lease another replica wrote may be taken: it was
-// released, or both its own expiry and its owner's heartbeat (as of this
-// replica's last heartbeat) have passed.
+// released, or its own expiry and its owner's heartbeat (as of this
+// replica's last look at the replica list) have passed and this replica's
+// heartbeat has been live for a lease. The wait is for a lone owner, which
+// renews its leases by reading the list (see alone): its entry has lapsed
+// while it lives, and it sees this replica's within a third of a lease and
+// writes its heartbeat again.
 func (l *leaser) free(cur Lease, now time.Time) bool {
 	if cur.Owner == "" {
 		return true
@@ -258,7 +270,10 @@ func (l *leaser) free(cur Lease, now time.Time) bool {
 	}
 	l.replicasMu.Lock()
 	defer l.replicasMu.Unlock()
-	return !l.replicas.Members[cur.Owner].After(now)
+	if l.replicas.Members[cur.Owner].After(now) || l.liveSince.IsZero() {
+		return false
+	}
+	return !now.Before(l.liveSince.Add(l.dur))
 }
 
 // release gives a lease up at once so that another replica may take it
@@ -286,14 +301,23 @@ func (l *leaser) release(ctx context.Context, rule string) error {
 
 // heartbeat records this replica as live, which renews every lease it
 // holds, and returns how many replicas are live (at least 1: this one).
-// When this replica's own heartbeat had lapsed, others may have taken its
+// A replica alone in the list renews by reading it (alone), one read where
+// a write costs the engine twice as much, nine times per 15 minutes. When
+// this replica's own heartbeat had lapsed, others may have taken its
 // leases: those are checked before they are renewed, and an error of that
 // check comes back with the count (the heartbeat itself was written).
 func (l *leaser) heartbeat(ctx context.Context) (int, error) {
-	var lapsed bool
+	start := l.now()
+	lone, err := l.alone(ctx, start)
+	if err != nil {
+		return 0, err
+	}
+	if lone {
+		l.renew(start.Add(l.dur), false)
+		return 1, nil
+	}
 	var expires time.Time
 	live, err := l.updateReplicas(ctx, func(r *Replicas, now time.Time) {
-		lapsed = !r.Members[l.id].After(now)
 		expires = now.Add(l.dur)
 		r.Members[l.id] = expires
 	})
@@ -301,16 +325,63 @@ func (l *leaser) heartbeat(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var verr error
-	if lapsed {
+	if lapsed := l.renew(expires, true); lapsed {
 		verr = l.verifyHeld(ctx)
 	}
+	return live, verr
+}
+
+// alone reports whether this replica may renew its leases by reading the
+// replica list, not writing it: it joined (wrote its entry) and its
+// heartbeat has not lapsed, and the list, read now, has no other live
+// replica. A replica that joins then waits a lease before it takes a
+// lapsed owner's lease (free), and a lone one reads the list every third
+// of a lease: it sees the newcomer and writes its heartbeat long before.
+func (l *leaser) alone(ctx context.Context, start time.Time) (bool, error) {
+	l.replicasMu.Lock()
+	defer l.replicasMu.Unlock()
+	if !l.replicasRead || !l.until.After(start) {
+		return false, nil
+	}
+	var r Replicas
+	ver, found, err := getDoc(ctx, l.st, l.index, replicasID, &r)
+	if err != nil {
+		return false, err
+	}
+	if !found {
+		l.replicasRead = false // removed: write it again
+		return false, nil
+	}
+	if ver != l.replicasVer {
+		l.replicas, l.replicasVer, l.replicasFound = r, ver, true
+	}
+	for id, exp := range l.replicas.Members {
+		if id != l.id && exp.After(start) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// renew moves this replica's heartbeat, and so every lease it holds, to
+// until. After a written heartbeat (wrote) it reports whether the one
+// before had lapsed, and a lapse starts liveSince again.
+func (l *leaser) renew(until time.Time, wrote bool) (lapsed bool) {
+	l.replicasMu.Lock()
+	now := l.now()
+	lapsed = !l.until.After(now)
+	if wrote && (lapsed || l.liveSince.IsZero()) {
+		l.liveSince = now
+	}
+	l.until = until
+	l.replicasMu.Unlock()
 	l.mu.Lock()
 	for rule, h := range l.held {
-		h.expires = expires
+		h.expires = until
 		l.held[rule] = h
 	}
 	l.mu.Unlock()
-	return live, verr
+	return lapsed
 }
 
 // verifyHeld forgets the held leases whose documents changed since this

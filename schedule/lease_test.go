@@ -31,11 +31,12 @@ func (s *stateCalls) PutState(ctx context.Context, index, id string, doc json.Ra
 
 func (s *stateCalls) take() (gets, puts int64) { return s.gets.Swap(0), s.puts.Swap(0) }
 
-// One replica's upkeep is one write per lease sync however many rules it
-// holds, and a rule's tick writes its checkpoint without reading it: the
-// write is the fence. (Renewing each lease read and wrote every lease
-// document every sync: 1,300 state requests per tick for the pack.)
-func TestLeaseUpkeepIsOneWrite(t *testing.T) {
+// One replica's upkeep is one request per lease sync however many rules
+// it holds (a read while it is alone, see TestLoneReplicaRenewsByReading),
+// and a rule's tick writes its checkpoint without reading it: the write is
+// the fence. (Renewing each lease read and wrote every lease document
+// every sync: 1,300 state requests per tick for the pack.)
+func TestLeaseUpkeepIsOneRequest(t *testing.T) {
 	ctx := t.Context()
 	st := &stateCalls{Store: embedded.NewMemory()}
 	var rs []*rules.Rule
@@ -60,8 +61,8 @@ func TestLeaseUpkeepIsOneWrite(t *testing.T) {
 			if err := m.SyncLeases(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if gets, puts := st.take(); gets != 0 || puts != 1 {
-				t.Fatalf("hour %d: a lease sync made %d reads and %d writes, want 0 and 1", hour, gets, puts)
+			if gets, puts := st.take(); gets != 1 || puts != 0 {
+				t.Fatalf("hour %d: a lone replica's lease sync made %d reads and %d writes, want 1 and 0", hour, gets, puts)
 			}
 		}
 		clock.Advance(time.Hour - time.Minute) // ... and an hour's tick, the syncs between not shown
@@ -113,11 +114,14 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 	if !a.holds("r") {
 		t.Fatal("a's heartbeat did not renew its lease")
 	}
-	clock.Advance(61 * time.Second) // a stops (paused, partitioned)
+	beat(a)       // a sees b in the list and writes its heartbeat again
+	for range 4 { // a stops (paused, partitioned); b keeps its heartbeat
+		clock.Advance(20 * time.Second)
+		beat(b)
+	}
 	if a.holds("r") {
 		t.Fatal("a holds a lease past its own heartbeat")
 	}
-	beat(b)
 	if ok, err := b.acquire(ctx, "r"); !ok || err != nil {
 		t.Fatalf("b did not take the lease of a dead owner: %v %v", ok, err)
 	}
@@ -127,6 +131,81 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 	}
 	if !b.holds("r") {
 		t.Fatal("b lost the lease")
+	}
+}
+
+// A replica alone in the list renews its leases by reading the list, and
+// one that joins waits a lease before taking a lapsed owner's lease: the
+// lone owner sees it within a third of a lease, writes its heartbeat again
+// and keeps its leases. A lone owner that dies is taken over a lease after
+// the newcomer joined.
+func TestLoneReplicaRenewsByReading(t *testing.T) {
+	ctx := t.Context()
+	st := &stateCalls{Store: embedded.NewMemory()}
+	clock := newClock(ts("2024-03-05T10:00:00Z"))
+	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
+	beat := func(l *leaser) {
+		t.Helper()
+		if _, err := l.heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat(a)
+	if ok, err := a.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("a acquire: %v %v", ok, err)
+	}
+	st.take()
+	for range 9 {
+		clock.Advance(20 * time.Second)
+		beat(a)
+		if gets, puts := st.take(); gets != 1 || puts != 0 {
+			t.Fatalf("a lone heartbeat made %d reads and %d writes, want 1 and 0", gets, puts)
+		}
+	}
+	if !a.holds("r") {
+		t.Fatal("a's reads did not renew its lease")
+	}
+	b := newLeaser(st, "s", "b", time.Minute, clock.Now)
+	beat(b) // joins: a's entry in the list lapsed minutes ago
+	for range 6 {
+		if ok, err := b.acquire(ctx, "r"); ok || err != nil {
+			t.Fatalf("b took a live lone replica's lease: %v %v", ok, err)
+		}
+		clock.Advance(20 * time.Second)
+		st.take()
+		beat(a)
+		if _, puts := st.take(); puts != 1 {
+			t.Fatalf("a, no longer alone, wrote %d heartbeats, want 1", puts)
+		}
+		beat(b)
+	}
+	if !a.holds("r") {
+		t.Fatal("a lost its lease to a newcomer")
+	}
+
+	// a dies; once its heartbeat lapses b is alone, and takes the lease.
+	for range 4 {
+		clock.Advance(20 * time.Second)
+		beat(b)
+	}
+	if ok, err := b.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("b did not take a dead replica's lease: %v %v", ok, err)
+	}
+
+	// b, now alone, dies too; c starts later and waits a lease after it
+	// joined, though b's entry lapsed long before.
+	clock.Advance(10 * time.Minute)
+	c := newLeaser(st, "s", "c", time.Minute, clock.Now)
+	beat(c)
+	if ok, err := c.acquire(ctx, "r"); ok || err != nil {
+		t.Fatalf("c took the lease at once: %v %v", ok, err)
+	}
+	for range 3 {
+		clock.Advance(20 * time.Second)
+		beat(c)
+	}
+	if ok, err := c.acquire(ctx, "r"); !ok || err != nil {
+		t.Fatalf("c did not take the lease a lease after joining: %v %v", ok, err)
 	}
 }
 
@@ -180,8 +259,19 @@ func TestCheckpointWrittenWhenDue(t *testing.T) {
 	}
 	// b dies without a release; c takes over once b's heartbeat lapses and
 	// evaluates again what followed b's last written checkpoint (12:00).
+	// c has just joined, so it waits a lease first (b may have been a lone
+	// replica that renews by reading; see free).
 	clock.Advance(2 * time.Minute)
 	c := mk("c")
+	if c.Holds(r.ID) {
+		t.Fatal("c took a lapsed owner's rule before it had been live for a lease")
+	}
+	for range 3 { // a lease of c's syncs
+		clock.Advance(20 * time.Second)
+		if err := c.SyncLeases(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if !c.Holds(r.ID) {
 		t.Fatal("c did not take the dead replica's rule")
 	}

@@ -71,6 +71,7 @@ func notifyChild(t *testing.T, spec childSpec) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	m.Stop(ctx) // a restart: the leases released, so the next process takes them at once
 	if err := disp.Close(ctx); err != nil {
 		fmt.Println("close:", err)
 	}
