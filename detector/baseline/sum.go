@@ -133,30 +133,43 @@ func signedDelta(came, left []run) run {
 }
 
 // mergeSigned is mergeRuns with each run's counts multiplied by its sign
-// (all +1 when signs is nil); fn also gets the group's joined key.
+// (all +1 when signs is nil); fn also gets the group's joined key. Each
+// run's head is compared once per key merged (three-way), and a group's
+// key is the first run's that holds it.
 func mergeSigned(runs []run, signs []int64, fn func(g store.Group, key string) error) error {
 	pos := make([]int, len(runs))
+	tied := make([]int, 0, len(runs)) // the runs whose head is the smallest key
 	for {
-		best := -1
+		tied = tied[:0]
+		var k string
 		for i, r := range runs {
-			if pos[i] < len(r.keys) && (best < 0 || r.keys[pos[i]] < runs[best].keys[pos[best]]) {
-				best = i
+			if pos[i] >= len(r.keys) {
+				continue
 			}
+			head := r.keys[pos[i]]
+			if len(tied) > 0 {
+				c := strings.Compare(head, k)
+				if c > 0 {
+					continue
+				}
+				if c < 0 {
+					tied = tied[:0]
+				}
+			}
+			k = head
+			tied = append(tied, i)
 		}
-		if best < 0 {
+		if len(tied) == 0 {
 			return nil
 		}
-		k := runs[best].keys[pos[best]]
-		g := store.Group{Key: runs[best].groups[pos[best]].Key}
-		for i, r := range runs {
-			if pos[i] < len(r.keys) && r.keys[pos[i]] == k {
-				n := r.groups[pos[i]].Count
-				if signs != nil {
-					n *= signs[i]
-				}
-				g.Count += n
-				pos[i]++
+		g := store.Group{Key: runs[tied[0]].groups[pos[tied[0]]].Key}
+		for _, i := range tied {
+			n := runs[i].groups[pos[i]].Count
+			if signs != nil {
+				n *= signs[i]
 			}
+			g.Count += n
+			pos[i]++
 		}
 		if err := fn(g, k); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/offtrail/offtrail/detector/store"
@@ -171,6 +172,62 @@ func BenchmarkShifted(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := shifted(base, came, left); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestMergeSignedMatchesSum holds the merge to a plain sum by key on
+// random runs: every key once, in key order, with its signed total and
+// the first run's key slice.
+func TestMergeSignedMatchesSum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 500 {
+		runs := make([]run, rng.IntN(5))
+		signs := make([]int64, len(runs))
+		want := map[string]int64{}
+		for i := range runs {
+			m := map[string]int64{}
+			for range rng.IntN(30) {
+				m[fmt.Sprintf("e%d\x1fv%d", rng.IntN(20), rng.IntN(4))] += 1 + rng.Int64N(5)
+			}
+			runs[i], signs[i] = runOfCounts(m), int64(1-2*rng.IntN(2))
+			for k, n := range m {
+				want[k] += signs[i] * n
+			}
+		}
+		var keys []string
+		got := map[string]int64{}
+		err := mergeSigned(runs, signs, func(g store.Group, key string) error {
+			if store.KeyString(g.Key) != key {
+				t.Fatalf("trial %d: group %v under key %q", trial, g.Key, key)
+			}
+			keys, got[key] = append(keys, key), g.Count
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.IsSorted(keys) || len(keys) != len(want) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("trial %d: merged %v (keys %q), want %v", trial, got, keys, want)
+		}
+	}
+}
+
+// BenchmarkMergeRuns: a tick's three runs for one rule's restricted
+// history (the window's edges, the days' sum, the hours' sum).
+func BenchmarkMergeRuns(b *testing.B) {
+	part := func(n, every int) run {
+		s := newGroupSum(0)
+		for e := 0; e < n; e += every {
+			s.add([]string{"123456789012", fmt.Sprintf("arn:aws:sts::123456789012:assumed-role/team-%d/session", e%90), fmt.Sprintf("Describe%dInstances", e)}, 1)
+		}
+		return s.sorted()
+	}
+	runs := []run{part(400, 7), part(6000, 1), part(3000, 2)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := mergeRuns(runs, func(store.Group) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}
