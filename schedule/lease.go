@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -169,13 +170,86 @@ func (l *leaser) saveCheckpoint(ctx context.Context, rule string, cp Checkpoint)
 	return nil
 }
 
-// checkpointDue reports whether rule's checkpoint must be written at a
-// window ending at end: none was written since the lease was taken (the
-// write fences a predecessor still running), or the written one trails end
-// by every or more.
-func (l *leaser) checkpointDue(rule string, end time.Time, every time.Duration) bool {
+// unwritten reports whether no checkpoint was written on rule's lease
+// since it was taken: the first must be written at once, since the write
+// fences a predecessor still running.
+func (l *leaser) unwritten(rule string) bool {
 	h, ok := l.heldLease(rule)
-	return !ok || !h.written || end.Sub(h.lease.Checkpoint.End) >= every // written: Checkpoint is set
+	return !ok || !h.written
+}
+
+// flushDue writes, in one request, the kept checkpoints that trail the
+// written one by every or more: an hour's checkpoints of all the rules a
+// replica holds cost one write, not one each. Each is conditional on its
+// lease's version, as saveCheckpoint's; one that lost its race forgets its
+// lease, and one that failed otherwise stays kept for the next flush.
+func (l *leaser) flushDue(ctx context.Context, every time.Duration) error {
+	var (
+		rules []string
+		was   []heldLease
+		puts  []store.StatePut
+	)
+	for _, rule := range l.heldRules() { // sorted: the write locks are taken in order
+		if h, ok := l.heldLease(rule); !ok || !l.due(h, every) {
+			continue
+		}
+		defer l.lock(rule)()
+		h, ok := l.heldLease(rule) // again, under the lease's write lock
+		if !ok || !l.due(h, every) {
+			continue
+		}
+		next := h.lease
+		cp := *h.pending
+		next.Checkpoint = &cp
+		raw, err := json.Marshal(next)
+		if err != nil {
+			return fmt.Errorf("checkpoint of %s: %w", rule, err)
+		}
+		h.lease = next
+		rules, was, puts = append(rules, rule), append(was, h), append(puts, store.StatePut{ID: leaseID(rule), Doc: raw, IfVersion: &h.ver})
+	}
+	if len(puts) == 0 {
+		return nil
+	}
+	res, err := l.st.PutStates(ctx, l.index, puts)
+	if err != nil {
+		return fmt.Errorf("checkpoints of %d rules: %w", len(puts), err)
+	}
+	var errs []error
+	for i, r := range res {
+		switch {
+		case errors.Is(r.Err, store.ErrConflict):
+			l.forget(rules[i])
+			errs = append(errs, fmt.Errorf("checkpoint of %s: %w (%w)", rules[i], errFenced, r.Err))
+		case r.Err != nil:
+			errs = append(errs, fmt.Errorf("checkpoint of %s: %w", rules[i], r.Err))
+		default:
+			l.wrote(rules[i], was[i], r.Version)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// due reports whether h's kept checkpoint trails the written one by every.
+func (l *leaser) due(h heldLease, every time.Duration) bool {
+	return h.written && h.pending != nil && h.pending.End.Sub(h.lease.Checkpoint.End) >= every
+}
+
+// wrote records that h.lease (with h.pending as its checkpoint) was
+// written at version nv, unless the lease changed in between; a
+// checkpoint kept since then stays kept.
+func (l *leaser) wrote(rule string, h heldLease, nv store.Version) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur, ok := l.held[rule]
+	if !ok || cur.ver != h.ver {
+		return
+	}
+	cur.ver, cur.lease, cur.written = nv, h.lease, true
+	if cur.pending == h.pending {
+		cur.pending = nil
+	}
+	l.held[rule] = cur
 }
 
 // keep holds cp as rule's checkpoint without writing it; the next written

@@ -3,7 +3,9 @@ package schedule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,10 +15,11 @@ import (
 	"github.com/offtrail/offtrail/rules"
 )
 
-// stateCalls counts the state requests made through it.
+// stateCalls counts the state requests made through it, and apart the
+// lease documents written (a checkpoint is written in its lease's).
 type stateCalls struct {
 	*embedded.Store
-	gets, puts atomic.Int64
+	gets, puts, leaseWrites atomic.Int64
 }
 
 func (s *stateCalls) GetState(ctx context.Context, index, id string) (json.RawMessage, store.Version, error) {
@@ -26,7 +29,21 @@ func (s *stateCalls) GetState(ctx context.Context, index, id string) (json.RawMe
 
 func (s *stateCalls) PutState(ctx context.Context, index, id string, doc json.RawMessage, ifVersion *store.Version) (store.Version, error) {
 	s.puts.Add(1)
+	if strings.HasPrefix(id, "lease:") {
+		s.leaseWrites.Add(1)
+	}
 	return s.Store.PutState(ctx, index, id, doc, ifVersion)
+}
+
+// PutStates counts as one write: it is one request.
+func (s *stateCalls) PutStates(ctx context.Context, index string, puts []store.StatePut) ([]store.StatePutResult, error) {
+	s.puts.Add(1)
+	for _, p := range puts {
+		if strings.HasPrefix(p.ID, "lease:") {
+			s.leaseWrites.Add(1)
+		}
+	}
+	return s.Store.PutStates(ctx, index, puts)
 }
 
 func (s *stateCalls) take() (gets, puts int64) { return s.gets.Swap(0), s.puts.Swap(0) }
@@ -77,10 +94,23 @@ func TestLeaseUpkeepIsOneRequest(t *testing.T) {
 			if err := m.RunRule(ctx, r.ID); err != nil {
 				t.Fatal(err)
 			}
-			if gets, puts := st.take(); gets != 0 || puts != 1 {
-				t.Fatalf("hour %d: %s's tick made %d reads and %d writes, want 0 and 1 (its checkpoint)", hour, r.ID, gets, puts)
+			if gets, puts := st.take(); gets != 0 || puts != 0 {
+				t.Fatalf("hour %d: %s's tick made %d reads and %d writes, want none (its checkpoint waits for the sync)", hour, r.ID, gets, puts)
 			}
 		}
+		clock.Advance(20 * time.Second)
+		if err := m.SyncLeases(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if gets, puts := st.take(); gets != 1 || puts != 1 {
+			t.Fatalf("hour %d: the sync after the hour's ticks made %d reads and %d writes, want 1 and 1 (all %d checkpoints in one)", hour, gets, puts, len(rs))
+		}
+		for _, r := range rs {
+			if cp := readCheckpoint(t, st.Store, "offtrail-state-test", r.ID); !cp.End.Equal(clock.Now().Truncate(time.Hour)) {
+				t.Fatalf("hour %d: %s's stored checkpoint %s", hour, r.ID, cp.End)
+			}
+		}
+		clock.Advance(-20 * time.Second)
 	}
 }
 
@@ -228,19 +258,17 @@ func TestCheckpointWrittenWhenDue(t *testing.T) {
 		return m
 	}
 	run := func(m *Manager, ticks int) (checkpoints int64) {
+		st.leaseWrites.Store(0)
 		for range ticks {
-			st.take()
 			if err := m.RunRule(ctx, r.ID); err != nil {
 				t.Fatal(err)
 			}
-			_, puts := st.take()
-			checkpoints += puts
 			clock.Advance(15 * time.Minute)
-			if err := m.SyncLeases(ctx); err != nil {
+			if err := m.SyncLeases(ctx); err != nil { // writes the checkpoint due
 				t.Fatal(err)
 			}
 		}
-		return checkpoints
+		return st.leaseWrites.Load()
 	}
 	a := mk("a")
 	if n := run(a, 8); n != 2 { // 10:00 (the lease's first) and 11:00
@@ -317,5 +345,63 @@ func TestLeaseTakenBackBySameReplicaID(t *testing.T) {
 	}
 	if ok, err := other.acquire(ctx, "r"); ok || err != nil {
 		t.Fatalf("another replica took a live replica's lease: %v %v", ok, err)
+	}
+}
+
+// The checkpoints due are written in one request, each on its lease's
+// version: one whose lease another replica changed is refused alone, and
+// that lease is given up, while the others are written.
+func TestFlushDueIsOneFencedWrite(t *testing.T) {
+	ctx := t.Context()
+	st := &stateCalls{Store: embedded.NewMemory()}
+	clock := newClock(ts("2024-03-05T10:00:00Z"))
+	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
+	if _, err := a.heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"r1", "r2", "r3"} {
+		if ok, err := a.acquire(ctx, r); !ok || err != nil {
+			t.Fatalf("acquire %s: %v %v", r, ok, err)
+		}
+		if err := a.saveCheckpoint(ctx, r, Checkpoint{Rule: r, End: ts("2024-03-05T10:00:00Z")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.keep("r1", Checkpoint{Rule: "r1", End: ts("2024-03-05T11:00:00Z")})
+	a.keep("r2", Checkpoint{Rule: "r2", End: ts("2024-03-05T11:00:00Z")})
+	a.keep("r3", Checkpoint{Rule: "r3", End: ts("2024-03-05T10:45:00Z")}) // not due
+	// Another replica changes r2's lease document behind a's back.
+	_, ver, err := st.GetState(ctx, "s", leaseID("r2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutState(ctx, "s", leaseID("r2"), json.RawMessage(`{"rule":"r2","owner":"b"}`), &ver); err != nil {
+		t.Fatal(err)
+	}
+	st.take()
+	err = a.flushDue(ctx, time.Hour)
+	if !errors.Is(err, errLeaseLost) {
+		t.Fatalf("flush: %v, want r2's lease lost", err)
+	}
+	if gets, puts := st.take(); gets != 0 || puts != 1 {
+		t.Fatalf("flush made %d reads and %d writes, want 0 and 1", gets, puts)
+	}
+	if cp := readCheckpoint(t, st.Store, "s", "r1"); !cp.End.Equal(ts("2024-03-05T11:00:00Z")) {
+		t.Errorf("r1's stored checkpoint %s, want 11:00", cp.End)
+	}
+	if cp := readCheckpoint(t, st.Store, "s", "r3"); !cp.End.Equal(ts("2024-03-05T10:00:00Z")) {
+		t.Errorf("r3's stored checkpoint %s, want 10:00 (its kept one is not due)", cp.End)
+	}
+	if a.holds("r2") || !a.holds("r1") || !a.holds("r3") {
+		t.Errorf("held after the flush: r1 %v r2 %v r3 %v, want r2 given up", a.holds("r1"), a.holds("r2"), a.holds("r3"))
+	}
+	if err := a.flushDue(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, puts := st.take(); puts != 0 {
+		t.Errorf("a second flush wrote %d times, want none due", puts)
+	}
+	if cp, err := a.checkpoint(ctx, "r3"); err != nil || !cp.End.Equal(ts("2024-03-05T10:45:00Z")) {
+		t.Errorf("r3's kept checkpoint %v, %v; want 10:45", cp, err)
 	}
 }

@@ -59,8 +59,9 @@ type Options struct {
 	LeaseDuration time.Duration
 	// CheckpointEvery bounds how far a rule's written checkpoint may trail
 	// the windows evaluated (default 1h): a window with signals, the first
-	// window of a lease and a release always write it, other windows only
-	// when it trails by this much. A crash then costs at most this span of
+	// window of a lease and a release always write it; otherwise the lease
+	// sync writes, in one request for all rules, the checkpoints that trail
+	// by this much. A crash then costs at most this span (and a sync) of
 	// windows evaluated again, which write nothing twice (signals are
 	// create-only, incidents idempotent), where writing every window cost a
 	// state write per rule per tick.
@@ -319,7 +320,8 @@ func (m *Manager) Stop(ctx context.Context) { m.releaseAll(ctx) }
 
 // SyncLeases records a heartbeat, which renews the leases held, releases
 // those above this replica's fair share (ceil(rules / live replicas)) and
-// of removed rules, and takes free leases up to the share. A lease lost
+// of removed rules, takes free leases up to the share, and writes the
+// checkpoints due (Options.CheckpointEvery) in one request. A lease lost
 // to another replica is found by the fence: its next checkpoint is refused.
 func (m *Manager) SyncLeases(ctx context.Context) error {
 	live, err := m.leases.heartbeat(ctx)
@@ -369,6 +371,7 @@ func (m *Manager) SyncLeases(ctx context.Context) error {
 		}
 	}
 	m.metrics.leases.Set(float64(held))
+	errs = append(errs, m.leases.flushDue(ctx, m.opts.CheckpointEvery))
 	return errors.Join(errs...)
 }
 
@@ -529,12 +532,14 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, c
 	if err == nil && len(all) > 0 {
 		announce, err = m.updateIncidents(ctx, r, all)
 	}
-	// 3. Advance the checkpoint, only past a window fully written; write
-	// it when due (Options.CheckpointEvery).
+	// 3. Advance the checkpoint, only past a window fully written. A
+	// window with signals and a lease's first window write it now; others
+	// keep it for the lease sync, which writes those due
+	// (Options.CheckpointEvery) for all rules in one request.
 	if err == nil {
 		m.metrics.windowsByRule.WithLabelValues(r.ID).Inc()
 		cp.End, cp.Updated, cp.Owner = w.To, m.opts.Now(), m.opts.ReplicaID
-		if len(all) > 0 || m.leases.checkpointDue(r.ID, w.To, m.opts.CheckpointEvery) {
+		if len(all) > 0 || m.leases.unwritten(r.ID) {
 			err = m.saveCheckpoint(ctx, r.ID, cp)
 		} else {
 			m.leases.keep(r.ID, *cp)

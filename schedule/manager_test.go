@@ -125,6 +125,9 @@ func TestCatchUpLimitAndGap(t *testing.T) {
 	if err := m.RunRule(ctx, rule.ID); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.SyncLeases(ctx); err != nil { // writes the checkpoint due
+		t.Fatal(err)
+	}
 	if cp := readCheckpoint(t, st, "offtrail-state-test", rule.ID); !cp.End.Equal(ts("2024-03-05T12:00:00Z")) {
 		t.Fatalf("checkpoint = %s, want 12:00 (max_catchup 2)", cp.End)
 	}

@@ -15,6 +15,7 @@ import (
 type StateStore interface {
 	GetState(ctx context.Context, index, id string) (json.RawMessage, store.Version, error)
 	PutState(ctx context.Context, index, id string, doc json.RawMessage, ifVersion *store.Version) (store.Version, error)
+	PutStates(ctx context.Context, index string, puts []store.StatePut) ([]store.StatePutResult, error)
 }
 
 // DefaultStateIndex holds leases (with their rule's checkpoint), the

@@ -204,6 +204,19 @@ type WriteResult struct {
 	CreatedIDs []string
 }
 
+// StatePut is one write of PutStates: create-only when IfVersion is nil.
+type StatePut struct {
+	ID        string
+	Doc       json.RawMessage
+	IfVersion *Version
+}
+
+// StatePutResult is one write's outcome: its new version, or its error.
+type StatePutResult struct {
+	Version Version
+	Err     error
+}
+
 // Version identifies one revision of a state document for optimistic
 // concurrency (seq_no and primary_term on the engines).
 type Version struct {
@@ -233,6 +246,10 @@ type Backend interface {
 	// not exist yet; otherwise it must still be at ifVersion. Losing either
 	// race returns ErrConflict.
 	PutState(ctx context.Context, index, id string, doc json.RawMessage, ifVersion *Version) (Version, error)
+	// PutStates writes several state documents in one request, each as
+	// PutState would (a lost race is that item's ErrConflict); the results
+	// are in the order of puts. An error means none is known written.
+	PutStates(ctx context.Context, index string, puts []StatePut) ([]StatePutResult, error)
 	// DeleteState removes a state document when it is still at version.
 	DeleteState(ctx context.Context, index, id string, version Version) error
 	// EnsureTemplate installs an index template (idempotent).

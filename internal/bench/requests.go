@@ -69,6 +69,11 @@ func (c *countingStore) PutState(ctx context.Context, index, id string, doc json
 	return c.Backend.PutState(ctx, index, id, doc, ifVersion)
 }
 
+func (c *countingStore) PutStates(ctx context.Context, index string, puts []store.StatePut) ([]store.StatePutResult, error) {
+	c.state.Add(1) // one request, however many documents
+	return c.Backend.PutStates(ctx, index, puts)
+}
+
 func (c *countingStore) DeleteState(ctx context.Context, index, id string, version store.Version) error {
 	c.state.Add(1)
 	return c.Backend.DeleteState(ctx, index, id, version)

@@ -53,11 +53,64 @@ func (s *Store) PutDocs(ctx context.Context, index string, docs []store.Doc) err
 	return nil
 }
 
+// PutStates writes state documents in one _bulk request, each as PutState
+// would: create-only without a version, otherwise on seq_no and
+// primary_term. An item that lost its race answers 409, ErrConflict.
+func (s *Store) PutStates(ctx context.Context, index string, puts []store.StatePut) ([]store.StatePutResult, error) {
+	if len(puts) == 0 {
+		return nil, nil
+	}
+	idx := []string{index}
+	var b bytes.Buffer
+	for _, p := range puts {
+		meta := map[string]any{"_index": index, "_id": p.ID}
+		action := "create"
+		if p.IfVersion != nil {
+			action, meta["if_seq_no"], meta["if_primary_term"] = "index", p.IfVersion.SeqNo, p.IfVersion.PrimaryTerm
+		}
+		line, err := json.Marshal(map[string]any{action: meta})
+		if err != nil {
+			return nil, s.Errorf("put states", idx, err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+		if err := json.Compact(&b, p.Doc); err != nil {
+			return nil, s.Errorf("put states", idx, fmt.Errorf("state %s: %w", p.ID, err))
+		}
+		b.WriteByte('\n')
+	}
+	resp, err := s.do(ctx, http.MethodPost, "/_bulk", nil, b.Bytes())
+	if err != nil {
+		return nil, s.Errorf("put states", idx, err)
+	}
+	items, err := bulkItems(resp)
+	if err != nil {
+		return nil, s.Errorf("put states", idx, err)
+	}
+	if len(items) != len(puts) {
+		return nil, s.Errorf("put states", idx, fmt.Errorf("%d answers to %d writes", len(items), len(puts)))
+	}
+	out := make([]store.StatePutResult, len(items))
+	for i, it := range items {
+		switch {
+		case it.Status == http.StatusConflict:
+			out[i].Err = s.Errorf("put state", idx, fmt.Errorf("%w: %w", store.ErrConflict, it.err()))
+		case it.Status >= 200 && it.Status <= 299:
+			out[i].Version = store.Version{SeqNo: it.SeqNo, PrimaryTerm: it.PrimaryTerm}
+		default:
+			out[i].Err = s.Errorf("put state", idx, it.err())
+		}
+	}
+	return out, nil
+}
+
 // bulkItem is one answer of a _bulk response.
 type bulkItem struct {
-	ID     string      `json:"_id"`
-	Status int         `json:"status"`
-	Error  *errorCause `json:"error"`
+	ID          string      `json:"_id"`
+	Status      int         `json:"status"`
+	Error       *errorCause `json:"error"`
+	SeqNo       int64       `json:"_seq_no"`
+	PrimaryTerm int64       `json:"_primary_term"`
 }
 
 func (it bulkItem) err() error {

@@ -157,6 +157,15 @@ func (s *Store) PutState(_ context.Context, index, id string, doc json.RawMessag
 	return next.version(), nil
 }
 
+// PutStates implements store.Backend: each write as PutState, in order.
+func (s *Store) PutStates(ctx context.Context, index string, puts []store.StatePut) ([]store.StatePutResult, error) {
+	out := make([]store.StatePutResult, len(puts))
+	for i, p := range puts {
+		out[i].Version, out[i].Err = s.PutState(ctx, index, p.ID, p.Doc, p.IfVersion)
+	}
+	return out, nil
+}
+
 // DeleteState implements store.Backend. A document that is gone or at
 // another version is a conflict, as a conditional delete is on the engines.
 func (s *Store) DeleteState(_ context.Context, index, id string, version store.Version) error {

@@ -149,6 +149,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 	t.Run("Events", func(t *testing.T) { testEvents(t, b, ref, all, fx) })
 	t.Run("WriteSignals", func(t *testing.T) { b := open(t); testWriteSignals(t, b, randomPrefix(t, b)) })
 	t.Run("State", func(t *testing.T) { b := open(t); testState(t, b, randomPrefix(t, b)) })
+	t.Run("PutStates", func(t *testing.T) { b := open(t); testPutStates(t, b, randomPrefix(t, b)) })
 	t.Run("PutDocs", func(t *testing.T) { b := open(t); testPutDocs(t, b, randomPrefix(t, b)) })
 	t.Run("BulkOverwrite", func(t *testing.T) { b := open(t); testBulkOverwrite(t, b, randomPrefix(t, b), fx) })
 }
@@ -719,6 +720,66 @@ func testState(t *testing.T, b store.Backend, prefix string) {
 	}
 	if _, err := b.PutState(ctx, idx, id, doc2, &v1); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("update at pre-delete version: %v, want ErrConflict", err)
+	}
+}
+
+// testPutStates: one request's writes each succeed or fail as PutState
+// would, in order, and a lost race fails its item alone.
+func testPutStates(t *testing.T, b store.Backend, prefix string) {
+	ctx := t.Context()
+	idx := prefix + "state"
+	doc := func(end string) json.RawMessage { return json.RawMessage(`{"rule":"r","end":"` + end + `"}`) }
+	va, err := b.PutState(ctx, idx, "a", doc("10:00"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := b.PutState(ctx, idx, "b", doc("10:00"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PutState(ctx, idx, "b", doc("10:05"), &vb); err != nil { // b moves on: vb is stale
+		t.Fatal(err)
+	}
+	if res, err := b.PutStates(ctx, idx, nil); err != nil || len(res) != 0 {
+		t.Fatalf("no writes: %v %v", res, err)
+	}
+	res, err := b.PutStates(ctx, idx, []store.StatePut{
+		{ID: "a", Doc: doc("11:00"), IfVersion: &va},  // at its version
+		{ID: "b", Doc: doc("11:00"), IfVersion: &vb},  // stale
+		{ID: "c", Doc: doc("11:00")},                  // new
+		{ID: "a2", Doc: doc("11:00"), IfVersion: &va}, // never created
+	})
+	if err != nil || len(res) != 4 {
+		t.Fatalf("PutStates: %d results, %v", len(res), err)
+	}
+	if res[0].Err != nil || res[0].Version == va {
+		t.Fatalf("a at its version: %+v", res[0])
+	}
+	if !errors.Is(res[1].Err, store.ErrConflict) || !errors.Is(res[3].Err, store.ErrConflict) {
+		t.Fatalf("stale and missing: %v, %v; want ErrConflict", res[1].Err, res[3].Err)
+	}
+	if res[2].Err != nil {
+		t.Fatalf("create: %v", res[2].Err)
+	}
+	for _, c := range []struct {
+		id  string
+		ver store.Version
+		end string
+	}{{"a", res[0].Version, "11:00"}, {"c", res[2].Version, "11:00"}} {
+		got, gv, err := b.GetState(ctx, idx, c.id)
+		if err != nil || gv != c.ver {
+			t.Fatalf("%s: version %+v, %v; want %+v", c.id, gv, err, c.ver)
+		}
+		sameJSON(t, got, doc(c.end))
+	}
+	if got, _, err := b.GetState(ctx, idx, "b"); err != nil {
+		t.Fatal(err)
+	} else {
+		sameJSON(t, got, doc("10:05"))
+	}
+	res, err = b.PutStates(ctx, idx, []store.StatePut{{ID: "c", Doc: doc("12:00")}})
+	if err != nil || !errors.Is(res[0].Err, store.ErrConflict) {
+		t.Fatalf("second create of c: %+v, %v; want ErrConflict", res, err)
 	}
 }
 
