@@ -378,31 +378,35 @@ func (l *leaser) release(ctx context.Context, rule string) error {
 // A replica alone in the list renews by reading it (alone), one read where
 // a write costs the engine twice as much, nine times per 15 minutes. When
 // this replica's own heartbeat had lapsed, others may have taken its
-// leases: those are checked before they are renewed, and an error of that
-// check comes back with the count (the heartbeat itself was written).
-func (l *leaser) heartbeat(ctx context.Context) (int, error) {
+// leases: those are checked before they are renewed, the ones taken are
+// given up and named in lost, and an error of that check comes back with
+// the count (the heartbeat itself was written).
+func (l *leaser) heartbeat(ctx context.Context) (live int, lost []string, err error) {
 	start := l.now()
 	lone, err := l.alone(ctx, start)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if lone {
 		l.renew(start.Add(l.dur), false)
-		return 1, nil
+		return 1, nil, nil
 	}
 	var expires time.Time
-	live, err := l.updateReplicas(ctx, func(r *Replicas, now time.Time) {
+	live, err = l.updateReplicas(ctx, func(r *Replicas, now time.Time) {
 		expires = now.Add(l.dur)
 		r.Members[l.id] = expires
 	})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	var verr error
-	if lapsed := l.renew(expires, true); lapsed {
-		verr = l.verifyHeld(ctx)
+	l.replicasMu.Lock()
+	lapsed := !l.until.After(l.now())
+	l.replicasMu.Unlock()
+	if lapsed {
+		lost, err = l.verifyHeld(ctx)
 	}
-	return live, verr
+	l.renew(expires, true)
+	return live, lost, err
 }
 
 // alone reports whether this replica may renew its leases by reading the
@@ -438,13 +442,11 @@ func (l *leaser) alone(ctx context.Context, start time.Time) (bool, error) {
 }
 
 // renew moves this replica's heartbeat, and so every lease it holds, to
-// until. After a written heartbeat (wrote) it reports whether the one
-// before had lapsed, and a lapse starts liveSince again.
-func (l *leaser) renew(until time.Time, wrote bool) (lapsed bool) {
+// until. A written heartbeat (wrote) after a lapse starts liveSince again.
+func (l *leaser) renew(until time.Time, wrote bool) {
 	l.replicasMu.Lock()
 	now := l.now()
-	lapsed = !l.until.After(now)
-	if wrote && (lapsed || l.liveSince.IsZero()) {
+	if wrote && (!l.until.After(now) || l.liveSince.IsZero()) {
 		l.liveSince = now
 	}
 	l.until = until
@@ -455,13 +457,12 @@ func (l *leaser) renew(until time.Time, wrote bool) (lapsed bool) {
 		l.held[rule] = h
 	}
 	l.mu.Unlock()
-	return lapsed
 }
 
 // verifyHeld forgets the held leases whose documents changed since this
-// replica wrote them. A lease it cannot read stays held: the fence still
-// guards its checkpoint.
-func (l *leaser) verifyHeld(ctx context.Context) error {
+// replica wrote them, and returns their rules. A lease it cannot read
+// stays held: the fence still guards its checkpoint.
+func (l *leaser) verifyHeld(ctx context.Context) (lost []string, err error) {
 	var errs []error
 	for _, rule := range l.heldRules() {
 		unlock := l.lock(rule)
@@ -472,10 +473,11 @@ func (l *leaser) verifyHeld(ctx context.Context) error {
 			errs = append(errs, err)
 		} else if ok && (!found || ver != h.ver) {
 			l.forget(rule)
+			lost = append(lost, rule)
 		}
 		unlock()
 	}
-	return errors.Join(errs...)
+	return lost, errors.Join(errs...)
 }
 
 // leave removes this replica from the replica list.

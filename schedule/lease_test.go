@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -125,7 +126,7 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 	b := newLeaser(st, "s", "b", time.Minute, clock.Now)
 	beat := func(l *leaser) {
 		t.Helper()
-		if _, err := l.heartbeat(ctx); err != nil {
+		if _, _, err := l.heartbeat(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -155,7 +156,11 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 	if ok, err := b.acquire(ctx, "r"); !ok || err != nil {
 		t.Fatalf("b did not take the lease of a dead owner: %v %v", ok, err)
 	}
-	beat(a) // a comes back: its heartbeat had lapsed, so it checks its leases
+	// a comes back: its heartbeat had lapsed, so it checks its leases, and
+	// names the one it lost.
+	if _, lost, err := a.heartbeat(ctx); err != nil || !slices.Equal(lost, []string{"r"}) {
+		t.Fatalf("a's heartbeat after its lapse: lost %q, %v; want [r]", lost, err)
+	}
 	if a.holds("r") {
 		t.Fatal("a still holds the lease b took")
 	}
@@ -176,7 +181,7 @@ func TestLoneReplicaRenewsByReading(t *testing.T) {
 	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
 	beat := func(l *leaser) {
 		t.Helper()
-		if _, err := l.heartbeat(ctx); err != nil {
+		if _, _, err := l.heartbeat(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -325,7 +330,7 @@ func TestLeaseTakenBackBySameReplicaID(t *testing.T) {
 	st := embedded.NewMemory()
 	clock := newClock(ts("2024-03-05T10:00:00Z"))
 	before := newLeaser(st, "s", "pod-0", time.Minute, clock.Now)
-	if _, err := before.heartbeat(ctx); err != nil {
+	if _, _, err := before.heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := before.acquire(ctx, "r"); !ok || err != nil {
@@ -333,14 +338,14 @@ func TestLeaseTakenBackBySameReplicaID(t *testing.T) {
 	}
 	clock.Advance(10 * time.Second) // crashed; restarted under the same id
 	after := newLeaser(st, "s", "pod-0", time.Minute, clock.Now)
-	if _, err := after.heartbeat(ctx); err != nil {
+	if _, _, err := after.heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := after.acquire(ctx, "r"); !ok || err != nil {
 		t.Fatalf("the restarted replica waits for its own lease: %v %v", ok, err)
 	}
 	other := newLeaser(st, "s", "pod-1", time.Minute, clock.Now)
-	if _, err := other.heartbeat(ctx); err != nil {
+	if _, _, err := other.heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := other.acquire(ctx, "r"); ok || err != nil {
@@ -356,7 +361,7 @@ func TestFlushDueIsOneFencedWrite(t *testing.T) {
 	st := &stateCalls{Store: embedded.NewMemory()}
 	clock := newClock(ts("2024-03-05T10:00:00Z"))
 	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
-	if _, err := a.heartbeat(ctx); err != nil {
+	if _, _, err := a.heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []string{"r1", "r2", "r3"} {

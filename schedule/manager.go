@@ -324,7 +324,10 @@ func (m *Manager) Stop(ctx context.Context) { m.releaseAll(ctx) }
 // checkpoints due (Options.CheckpointEvery) in one request. A lease lost
 // to another replica is found by the fence: its next checkpoint is refused.
 func (m *Manager) SyncLeases(ctx context.Context) error {
-	live, err := m.leases.heartbeat(ctx)
+	live, lost, err := m.leases.heartbeat(ctx)
+	for _, id := range lost {
+		m.log.Warn().Str("rule", id).Msg("lease lost: another replica took it while this one's heartbeat had lapsed")
+	}
 	if live == 0 {
 		return err
 	}

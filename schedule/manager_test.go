@@ -563,7 +563,7 @@ func TestCheckpointFencedByLease(t *testing.T) {
 	later := newClock(ts("2024-03-05T10:02:00Z"))
 	b := newLeaser(st, "s", "b", time.Minute, later.Now)
 	for range 4 { // b joins and has been live for a lease
-		if _, err := b.heartbeat(ctx); err != nil {
+		if _, _, err := b.heartbeat(ctx); err != nil {
 			t.Fatal(err)
 		}
 		later.Advance(20 * time.Second)
