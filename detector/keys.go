@@ -1,6 +1,10 @@
 package detector
 
-import "github.com/offtrail/offtrail/detector/store"
+import (
+	"slices"
+
+	"github.com/offtrail/offtrail/detector/store"
+)
 
 // keyJoiner joins group keys as store.KeyString does, allocating each
 // distinct key once per evaluation: a count's groups name the same
@@ -29,4 +33,23 @@ func (j *keyJoiner) join(parts []string) string {
 	s := string(j.buf)
 	j.seen[s] = s
 	return s
+}
+
+// entityRun remembers the entity (the first n key parts) of the last group
+// seen: a count's groups come in key order, so an entity's groups come
+// together, and what is looked up for the entity is looked up once for
+// all of them rather than once per group.
+type entityRun struct {
+	n    int
+	prev []string
+}
+
+// next reports whether key starts another entity than the last key's. It
+// copies the parts it keeps: a backend may reuse a group's key slice.
+func (r *entityRun) next(key []string) bool {
+	if len(r.prev) == r.n && r.n > 0 && slices.Equal(key[:r.n], r.prev) {
+		return false
+	}
+	r.prev = append(r.prev[:0], key[:r.n]...)
+	return true
 }

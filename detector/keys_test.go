@@ -23,3 +23,22 @@ func TestKeyJoinerIsKeyString(t *testing.T) {
 		t.Errorf("joining a key seen before allocates %v times", n)
 	}
 }
+
+// entityRun tells where a new entity starts, also when the backend passes
+// the same slice with new contents each time.
+func TestEntityRun(t *testing.T) {
+	keys := [][]string{{"a", "x", "1"}, {"a", "x", "2"}, {"a", "y", "1"}, {"b", "y", "1"}, {"b", "y", "3"}, {"a", "x", "1"}}
+	want := []bool{true, false, true, true, false, true}
+	r := entityRun{n: 2}
+	reused := make([]string, 3)
+	for i, k := range keys {
+		copy(reused, k)
+		if got := r.next(reused); got != want[i] {
+			t.Errorf("key %d %v: new entity %v, want %v", i, k, got, want[i])
+		}
+	}
+	none := entityRun{}
+	if !none.next([]string{"a"}) || !none.next([]string{"a"}) {
+		t.Error("with no entity parts every key starts anew")
+	}
+}

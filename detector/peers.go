@@ -16,14 +16,17 @@ const nearestPeers = 10
 // partition: what behavioural peers are chosen from.
 type peerSets map[string]map[string]map[string]bool // partition -> entity -> values
 
-func (p peerSets) add(part, entity, value string) {
+func (p peerSets) add(part, entity, value string) { p.values(part, entity)[value] = true }
+
+// values returns the entity's value set, made empty if it has none yet.
+func (p peerSets) values(part, entity string) map[string]bool {
 	if p[part] == nil {
 		p[part] = map[string]map[string]bool{}
 	}
 	if p[part][entity] == nil {
 		p[part][entity] = map[string]bool{}
 	}
-	p[part][entity][value] = true
+	return p[part][entity]
 }
 
 // nearest returns the entity's most similar peers in its partition

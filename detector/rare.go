@@ -130,17 +130,23 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 		hq.Window.From = hq.Window.From.Add(-time.Duration(rr.Settle))
 	}
 	baselines := map[string]*Baseline{}
+	run := entityRun{n: nEnt}
+	var b *Baseline // the current entity's, nil when it is not active
 	err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: groupBy, Restrict: map[string][]string{byF[0]: sortedKeys(restrict)}}, func(g store.Group) error {
-		ek := ev.keys.join(g.Key[:nEnt])
-		if active[ek] == nil {
-			return nil // same by-value in another partition
+		if run.next(g.Key) {
+			b = nil
+			ek := ev.keys.join(g.Key[:nEnt])
+			if active[ek] == nil {
+				return nil // same by-value in another partition
+			}
+			if b = baselines[ek]; b == nil {
+				b = &Baseline{}
+				baselines[ek] = b
+			}
 		}
-		b := baselines[ek]
-		if b == nil {
-			b = &Baseline{}
-			baselines[ek] = b
+		if b != nil {
+			b.Add(ev.keys.join(g.Key[nEnt:]), g.Count)
 		}
-		b.Add(ev.keys.join(g.Key[nEnt:]), g.Count)
 		return nil
 	})
 	if err != nil {
@@ -171,8 +177,13 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 	switch {
 	case len(novel) > 0 && behaviour:
 		// Every entity's value set, to choose each actor's nearest peers.
+		run := entityRun{n: nEnt}
+		var vals map[string]bool // the current entity's
 		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: groupBy}, func(g store.Group) error {
-			sets.add(ev.keys.join(g.Key[:nPart]), ev.keys.join(g.Key[:nEnt]), ev.keys.join(g.Key[nEnt:]))
+			if run.next(g.Key) {
+				vals = sets.values(ev.keys.join(g.Key[:nPart]), ev.keys.join(g.Key[:nEnt]))
+			}
+			vals[ev.keys.join(g.Key[nEnt:])] = true
 			return nil
 		})
 		if err != nil {
