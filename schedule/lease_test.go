@@ -124,31 +124,23 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 	clock := newClock(ts("2024-03-05T10:00:00Z"))
 	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
 	b := newLeaser(st, "s", "b", time.Minute, clock.Now)
-	beat := func(l *leaser) {
-		t.Helper()
-		if _, _, err := l.heartbeat(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	beat(a)
-	if ok, err := a.acquire(ctx, "r"); !ok || err != nil {
-		t.Fatalf("a acquire: %v %v", ok, err)
-	}
+	beat(t, a)
+	mustAcquire(t, a, "r")
 	for range 9 { // three minutes of a's heartbeats
 		clock.Advance(20 * time.Second)
-		beat(a)
+		beat(t, a)
 	}
-	beat(b)
+	beat(t, b)
 	if ok, err := b.acquire(ctx, "r"); ok || err != nil {
 		t.Fatalf("b took a lease whose owner is live: %v %v", ok, err)
 	}
 	if !a.holds("r") {
 		t.Fatal("a's heartbeat did not renew its lease")
 	}
-	beat(a)       // a sees b in the list and writes its heartbeat again
+	beat(t, a)    // a sees b in the list and writes its heartbeat again
 	for range 4 { // a stops (paused, partitioned); b keeps its heartbeat
 		clock.Advance(20 * time.Second)
-		beat(b)
+		beat(t, b)
 	}
 	if a.holds("r") {
 		t.Fatal("a holds a lease past its own heartbeat")
@@ -176,23 +168,12 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 // the newcomer joined.
 func TestLoneReplicaRenewsByReading(t *testing.T) {
 	ctx := t.Context()
-	st := &stateCalls{Store: embedded.NewMemory()}
-	clock := newClock(ts("2024-03-05T10:00:00Z"))
-	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
-	beat := func(l *leaser) {
-		t.Helper()
-		if _, _, err := l.heartbeat(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	beat(a)
-	if ok, err := a.acquire(ctx, "r"); !ok || err != nil {
-		t.Fatalf("a acquire: %v %v", ok, err)
-	}
+	st, clock, a := joined(t)
+	mustAcquire(t, a, "r")
 	st.take()
 	for range 9 {
 		clock.Advance(20 * time.Second)
-		beat(a)
+		beat(t, a)
 		if gets, puts := st.take(); gets != 1 || puts != 0 {
 			t.Fatalf("a lone heartbeat made %d reads and %d writes, want 1 and 0", gets, puts)
 		}
@@ -201,18 +182,18 @@ func TestLoneReplicaRenewsByReading(t *testing.T) {
 		t.Fatal("a's reads did not renew its lease")
 	}
 	b := newLeaser(st, "s", "b", time.Minute, clock.Now)
-	beat(b) // joins: a's entry in the list lapsed minutes ago
+	beat(t, b) // joins: a's entry in the list lapsed minutes ago
 	for range 6 {
 		if ok, err := b.acquire(ctx, "r"); ok || err != nil {
 			t.Fatalf("b took a live lone replica's lease: %v %v", ok, err)
 		}
 		clock.Advance(20 * time.Second)
 		st.take()
-		beat(a)
+		beat(t, a)
 		if _, puts := st.take(); puts != 1 {
 			t.Fatalf("a, no longer alone, wrote %d heartbeats, want 1", puts)
 		}
-		beat(b)
+		beat(t, b)
 	}
 	if !a.holds("r") {
 		t.Fatal("a lost its lease to a newcomer")
@@ -221,7 +202,7 @@ func TestLoneReplicaRenewsByReading(t *testing.T) {
 	// a dies; once its heartbeat lapses b is alone, and takes the lease.
 	for range 4 {
 		clock.Advance(20 * time.Second)
-		beat(b)
+		beat(t, b)
 	}
 	if ok, err := b.acquire(ctx, "r"); !ok || err != nil {
 		t.Fatalf("b did not take a dead replica's lease: %v %v", ok, err)
@@ -231,13 +212,13 @@ func TestLoneReplicaRenewsByReading(t *testing.T) {
 	// joined, though b's entry lapsed long before.
 	clock.Advance(10 * time.Minute)
 	c := newLeaser(st, "s", "c", time.Minute, clock.Now)
-	beat(c)
+	beat(t, c)
 	if ok, err := c.acquire(ctx, "r"); ok || err != nil {
 		t.Fatalf("c took the lease at once: %v %v", ok, err)
 	}
 	for range 3 {
 		clock.Advance(20 * time.Second)
-		beat(c)
+		beat(t, c)
 	}
 	if ok, err := c.acquire(ctx, "r"); !ok || err != nil {
 		t.Fatalf("c did not take the lease a lease after joining: %v %v", ok, err)
@@ -358,16 +339,9 @@ func TestLeaseTakenBackBySameReplicaID(t *testing.T) {
 // that lease is given up, while the others are written.
 func TestFlushDueIsOneFencedWrite(t *testing.T) {
 	ctx := t.Context()
-	st := &stateCalls{Store: embedded.NewMemory()}
-	clock := newClock(ts("2024-03-05T10:00:00Z"))
-	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
-	if _, _, err := a.heartbeat(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, _, a := joined(t)
 	for _, r := range []string{"r1", "r2", "r3"} {
-		if ok, err := a.acquire(ctx, r); !ok || err != nil {
-			t.Fatalf("acquire %s: %v %v", r, ok, err)
-		}
+		mustAcquire(t, a, r)
 		if err := a.saveCheckpoint(ctx, r, Checkpoint{Rule: r, End: ts("2024-03-05T10:00:00Z")}); err != nil {
 			t.Fatal(err)
 		}
@@ -409,4 +383,30 @@ func TestFlushDueIsOneFencedWrite(t *testing.T) {
 	if cp, err := a.checkpoint(ctx, "r3"); err != nil || !cp.End.Equal(ts("2024-03-05T10:45:00Z")) {
 		t.Errorf("r3's kept checkpoint %v, %v; want 10:45", cp, err)
 	}
+}
+
+// beat records l's heartbeat (a read when l is alone), failing on an error.
+func beat(t *testing.T, l *leaser) {
+	t.Helper()
+	if _, _, err := l.heartbeat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustAcquire(t *testing.T, l *leaser, rule string) {
+	t.Helper()
+	if ok, err := l.acquire(t.Context(), rule); !ok || err != nil {
+		t.Fatalf("%s acquire %s: %v %v", l.id, rule, ok, err)
+	}
+}
+
+// joined returns replica a (1-minute lease, state index "s") after its
+// first heartbeat, on a counted in-memory store and a fake clock.
+func joined(t *testing.T) (*stateCalls, *fakeClock, *leaser) {
+	t.Helper()
+	st := &stateCalls{Store: embedded.NewMemory()}
+	clock := newClock(ts("2024-03-05T10:00:00Z"))
+	a := newLeaser(st, "s", "a", time.Minute, clock.Now)
+	beat(t, a)
+	return st, clock, a
 }
