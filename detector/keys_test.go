@@ -38,7 +38,9 @@ func TestEntityRun(t *testing.T) {
 		}
 	}
 	none := entityRun{}
-	if !none.next([]string{"a"}) || !none.next([]string{"a"}) {
-		t.Error("with no entity parts every key starts anew")
+	for i := range 2 {
+		if !none.next([]string{"a"}) {
+			t.Errorf("key %d: with no entity parts every key starts anew", i)
+		}
 	}
 }
