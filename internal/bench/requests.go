@@ -14,6 +14,9 @@ import (
 // CPU is spent per request as much as per document read.
 type Requests struct {
 	Counts, Stats, Events, State, Writes int64
+	// StateReads is the part of State that reads (a lone replica's
+	// heartbeat, the baselines' day documents); the rest writes.
+	StateReads int64
 }
 
 // Total is every request.
@@ -22,14 +25,14 @@ func (r Requests) Total() int64 { return r.Counts + r.Stats + r.Events + r.State
 // Since is r minus an earlier snapshot.
 func (r Requests) Since(before Requests) Requests {
 	return Requests{Counts: r.Counts - before.Counts, Stats: r.Stats - before.Stats, Events: r.Events - before.Events,
-		State: r.State - before.State, Writes: r.Writes - before.Writes}
+		State: r.State - before.State, Writes: r.Writes - before.Writes, StateReads: r.StateReads - before.StateReads}
 }
 
 // PerTick renders r over n ticks.
 func (r Requests) PerTick(n int) string {
 	d := float64(max(1, n))
-	return fmt.Sprintf("store calls/tick %.1f (counts %.1f, stats %.1f, events %.1f, state %.1f, writes %.1f)",
-		float64(r.Total())/d, float64(r.Counts)/d, float64(r.Stats)/d, float64(r.Events)/d, float64(r.State)/d, float64(r.Writes)/d)
+	return fmt.Sprintf("store calls/tick %.1f (counts %.1f, stats %.1f, events %.1f, state %.1f of which %.1f reads, writes %.1f)",
+		float64(r.Total())/d, float64(r.Counts)/d, float64(r.Stats)/d, float64(r.Events)/d, float64(r.State)/d, float64(r.StateReads)/d, float64(r.Writes)/d)
 }
 
 // countingStore counts the calls made through it. One call may be more
@@ -37,11 +40,12 @@ func (r Requests) PerTick(n int) string {
 type countingStore struct {
 	store.Backend
 	counts, stats, events, state, writes atomic.Int64
+	stateReads                           atomic.Int64
 	docs                                 atomic.Int64 // written by PutDocs (incidents)
 }
 
 func (c *countingStore) snapshot() Requests {
-	return Requests{Counts: c.counts.Load(), Stats: c.stats.Load(), Events: c.events.Load(), State: c.state.Load(), Writes: c.writes.Load()}
+	return Requests{Counts: c.counts.Load(), Stats: c.stats.Load(), Events: c.events.Load(), State: c.state.Load(), Writes: c.writes.Load(), StateReads: c.stateReads.Load()}
 }
 
 func (c *countingStore) CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
@@ -61,6 +65,7 @@ func (c *countingStore) Events(ctx context.Context, q store.Query, limit int) ([
 
 func (c *countingStore) GetState(ctx context.Context, index, id string) (json.RawMessage, store.Version, error) {
 	c.state.Add(1)
+	c.stateReads.Add(1)
 	return c.Backend.GetState(ctx, index, id)
 }
 

@@ -45,3 +45,27 @@ func TestCountingStoreKeepsTheEngine(t *testing.T) {
 		t.Fatal("the embedded store behind the counting store is taken for an engine")
 	}
 }
+
+// Every state call counts once, a bulk of several documents too, and the
+// reads among them are counted apart.
+func TestCountingStoreCountsState(t *testing.T) {
+	ctx := t.Context()
+	c := &countingStore{Backend: embedded.NewMemory()}
+	v, err := c.PutState(ctx, "s", "a", []byte(`{}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.GetState(ctx, "s", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutStates(ctx, "s", []store.StatePut{{ID: "a", Doc: []byte(`{}`), IfVersion: &v}, {ID: "b", Doc: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.snapshot()
+	if got.State != 3 || got.StateReads != 1 {
+		t.Fatalf("state %d, reads %d; want 3 and 1", got.State, got.StateReads)
+	}
+	if s := got.PerTick(1); s != "store calls/tick 3.0 (counts 0.0, stats 0.0, events 0.0, state 3.0 of which 1.0 reads, writes 0.0)" {
+		t.Fatalf("per tick: %s", s)
+	}
+}

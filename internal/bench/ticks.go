@@ -61,7 +61,7 @@ type Scope struct {
 }
 
 // TraceHeader names the columns of Scope.TraceTicks.
-const TraceHeader = "backend\tindex\tscope\ttick\twall_ms\tcounts\tstats\tevents\tstate\twrites\n"
+const TraceHeader = "backend\tindex\tscope\ttick\twall_ms\tcounts\tstats\tevents\tstate\twrites\tstate_reads\n"
 
 // Name is "pack" or the rule id.
 func (s Scope) Name() string {
@@ -327,8 +327,8 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		d := time.Since(start)
 		if sc.TraceTicks != nil && i > 0 {
 			r := calls.snapshot().Since(callsAt)
-			if _, err := fmt.Fprintf(sc.TraceTicks, "%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t%d\n", st.Kind(), index, sc.Name(), tick.UTC().Format(time.RFC3339),
-				float64(d.Microseconds())/1000, r.Counts, r.Stats, r.Events, r.State, r.Writes); err != nil {
+			if _, err := fmt.Fprintf(sc.TraceTicks, "%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\n", st.Kind(), index, sc.Name(), tick.UTC().Format(time.RFC3339),
+				float64(d.Microseconds())/1000, r.Counts, r.Stats, r.Events, r.State, r.Writes, r.StateReads); err != nil {
 				return nil, fmt.Errorf("trace ticks: %w", err)
 			}
 		}
