@@ -156,17 +156,13 @@ func (l *leaser) saveCheckpoint(ctx context.Context, rule string, cp Checkpoint)
 	next.Checkpoint = &cp
 	nv, err := putDoc(ctx, l.st, l.index, leaseID(rule), next, &h.ver)
 	if errors.Is(err, store.ErrConflict) {
-		l.forget(rule)
-		return fmt.Errorf("checkpoint of %s: %w (%w)", rule, errFenced, err)
+		return l.fenced(rule, err)
 	}
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	if cur, ok := l.held[rule]; ok && cur.ver == h.ver {
-		l.held[rule] = heldLease{ver: nv, lease: next, expires: cur.expires, written: true}
-	}
-	l.mu.Unlock()
+	h.lease = next
+	l.wrote(rule, h, nv)
 	return nil
 }
 
@@ -190,12 +186,12 @@ func (l *leaser) flushDue(ctx context.Context, every time.Duration) error {
 		puts  []store.StatePut
 	)
 	for _, rule := range l.heldRules() { // sorted: the write locks are taken in order
-		if h, ok := l.heldLease(rule); !ok || !l.due(h, every) {
+		if h, ok := l.heldLease(rule); !ok || !h.due(every) {
 			continue
 		}
 		defer l.lock(rule)()
 		h, ok := l.heldLease(rule) // again, under the lease's write lock
-		if !ok || !l.due(h, every) {
+		if !ok || !h.due(every) {
 			continue
 		}
 		next := h.lease
@@ -219,8 +215,7 @@ func (l *leaser) flushDue(ctx context.Context, every time.Duration) error {
 	for i, r := range res {
 		switch {
 		case errors.Is(r.Err, store.ErrConflict):
-			l.forget(rules[i])
-			errs = append(errs, fmt.Errorf("checkpoint of %s: %w (%w)", rules[i], errFenced, r.Err))
+			errs = append(errs, l.fenced(rules[i], r.Err))
 		case r.Err != nil:
 			errs = append(errs, fmt.Errorf("checkpoint of %s: %w", rules[i], r.Err))
 		default:
@@ -231,13 +226,19 @@ func (l *leaser) flushDue(ctx context.Context, every time.Duration) error {
 }
 
 // due reports whether h's kept checkpoint trails the written one by every.
-func (l *leaser) due(h heldLease, every time.Duration) bool {
+func (h heldLease) due(every time.Duration) bool {
 	return h.written && h.pending != nil && h.pending.End.Sub(h.lease.Checkpoint.End) >= every
 }
 
-// wrote records that h.lease (with h.pending as its checkpoint) was
-// written at version nv, unless the lease changed in between; a
-// checkpoint kept since then stays kept.
+// fenced forgets rule's lease, whose checkpoint write lost to another
+// replica's change (err), and says so.
+func (l *leaser) fenced(rule string, err error) error {
+	l.forget(rule)
+	return fmt.Errorf("checkpoint of %s: %w (%w)", rule, errFenced, err)
+}
+
+// wrote records that h.lease was written at version nv, unless the lease
+// changed in between; a checkpoint kept after h was read stays kept.
 func (l *leaser) wrote(rule string, h heldLease, nv store.Version) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
