@@ -22,16 +22,9 @@ func (s *Store) PutDocs(ctx context.Context, index string, docs []store.Doc) err
 	idx := []string{index}
 	var b bytes.Buffer
 	for _, d := range docs {
-		meta, err := json.Marshal(map[string]any{"index": map[string]string{"_index": index, "_id": d.ID}})
-		if err != nil {
-			return s.Errorf("write documents", idx, err)
-		}
-		b.Write(meta)
-		b.WriteByte('\n')
-		if err := json.Compact(&b, d.Source); err != nil {
+		if err := writeBulkItem(&b, "index", map[string]any{"_index": index, "_id": d.ID}, d.Source); err != nil {
 			return s.Errorf("write documents", idx, fmt.Errorf("doc %s: %w", d.ID, err))
 		}
-		b.WriteByte('\n')
 	}
 	resp, err := s.do(ctx, http.MethodPost, "/_bulk", url.Values{"refresh": {"false"}}, b.Bytes())
 	if err != nil {
@@ -68,16 +61,9 @@ func (s *Store) PutStates(ctx context.Context, index string, puts []store.StateP
 		if p.IfVersion != nil {
 			action, meta["if_seq_no"], meta["if_primary_term"] = "index", p.IfVersion.SeqNo, p.IfVersion.PrimaryTerm
 		}
-		line, err := json.Marshal(map[string]any{action: meta})
-		if err != nil {
-			return nil, s.Errorf("put states", idx, err)
-		}
-		b.Write(line)
-		b.WriteByte('\n')
-		if err := json.Compact(&b, p.Doc); err != nil {
+		if err := writeBulkItem(&b, action, meta, p.Doc); err != nil {
 			return nil, s.Errorf("put states", idx, fmt.Errorf("state %s: %w", p.ID, err))
 		}
-		b.WriteByte('\n')
 	}
 	resp, err := s.do(ctx, http.MethodPost, "/_bulk", nil, b.Bytes())
 	if err != nil {
@@ -102,6 +88,22 @@ func (s *Store) PutStates(ctx context.Context, index string, puts []store.StateP
 		}
 	}
 	return out, nil
+}
+
+// writeBulkItem appends one _bulk action line and its source, compacted:
+// a newline inside the source would end the action early.
+func writeBulkItem(b *bytes.Buffer, action string, meta map[string]any, src json.RawMessage) error {
+	line, err := json.Marshal(map[string]any{action: meta})
+	if err != nil {
+		return err
+	}
+	b.Write(line)
+	b.WriteByte('\n')
+	if err := json.Compact(b, src); err != nil {
+		return err
+	}
+	b.WriteByte('\n')
+	return nil
 }
 
 // bulkItem is one answer of a _bulk response.

@@ -471,16 +471,9 @@ func minTime(a, b time.Time) time.Time {
 func BulkCreateBody(index string, docs []store.Doc) ([]byte, error) {
 	var b bytes.Buffer
 	for _, d := range docs {
-		meta, err := json.Marshal(map[string]any{"create": map[string]string{"_index": index, "_id": d.ID}})
-		if err != nil {
-			return nil, err
-		}
-		b.Write(meta)
-		b.WriteByte('\n')
-		if err := json.Compact(&b, d.Source); err != nil {
+		if err := writeBulkItem(&b, "create", map[string]any{"_index": index, "_id": d.ID}, d.Source); err != nil {
 			return nil, fmt.Errorf("doc %s: %w", d.ID, err)
 		}
-		b.WriteByte('\n')
 	}
 	return b.Bytes(), nil
 }
