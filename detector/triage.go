@@ -88,6 +88,18 @@ type TriageStore interface {
 	Events(ctx context.Context, q store.Query, limit int) ([]store.Event, error)
 }
 
+// TriageCounter answers the baselines' grouped counts.
+type TriageCounter interface {
+	CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error
+}
+
+func (t *Triager) history() TriageCounter {
+	if t.History != nil {
+		return t.History
+	}
+	return t.Store
+}
+
 // TriageSource is where an actor's history lives: a rule's indices and
 // profile. The zero value skips the baseline.
 type TriageSource struct {
@@ -105,6 +117,10 @@ func (s TriageSource) key() string {
 // Triager fills incidents' triage blocks.
 type Triager struct {
 	Store TriageStore
+	// History answers the baselines' counts when set: the baseline cache
+	// in run, so an actor's 30 whole days are summed from day documents
+	// instead of aggregated by the engine at every incident update.
+	History TriageCounter
 	// SignalsIndex is read for the actor's other alerts; empty reads
 	// none (Enrich's known alerts only: backtest, once).
 	SignalsIndex string
@@ -308,7 +324,7 @@ func (t *Triager) baselines(ctx context.Context, src TriageSource, day time.Time
 			continue // not in this profile (geo on raw CloudTrail)
 		}
 		counts := map[string]map[string]int64{}
-		err := t.Store.CountGroups(ctx, store.CountRequest{Query: q, GroupBy: []string{idF, prof.Physical(logical)}, Restrict: restrict}, func(g store.Group) error {
+		err := t.history().CountGroups(ctx, store.CountRequest{Query: q, GroupBy: []string{idF, prof.Physical(logical)}, Restrict: restrict}, func(g store.Group) error {
 			if counts[g.Key[0]] == nil {
 				counts[g.Key[0]] = map[string]int64{}
 			}
@@ -332,7 +348,7 @@ func (t *Triager) baselines(ctx context.Context, src TriageSource, day time.Time
 		}
 	}
 	hist := map[string]*HourHabit{}
-	err := t.Store.CountGroups(ctx, store.CountRequest{Query: q, GroupBy: []string{idF}, HourBuckets: true, Restrict: restrict}, func(g store.Group) error {
+	err := t.history().CountGroups(ctx, store.CountRequest{Query: q, GroupBy: []string{idF}, HourBuckets: true, Restrict: restrict}, func(g store.Group) error {
 		h, err := time.Parse(time.RFC3339, g.Key[1])
 		if err != nil {
 			return fmt.Errorf("hour bucket %q: %w", g.Key[1], err)

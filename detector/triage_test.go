@@ -1,8 +1,10 @@
 package detector_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/offtrail/offtrail/detector"
+	"github.com/offtrail/offtrail/detector/baseline"
 	"github.com/offtrail/offtrail/detector/store"
 	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/detector/store/storetest"
@@ -134,5 +137,52 @@ func TestTriageLinksAndNames(t *testing.T) {
 		if got := detector.UserName(arn); got != want {
 			t.Errorf("UserName(%s) = %s, want %s", arn, got, want)
 		}
+	}
+}
+
+// countingBackend counts the grouped counts that reach the engine.
+type countingBackend struct {
+	*embedded.Store
+	counts int
+}
+
+func (c *countingBackend) CountGroups(ctx context.Context, req store.CountRequest, fn func(store.Group) error) error {
+	c.counts++
+	return c.Store.CountGroups(ctx, req, fn)
+}
+
+// TestTriageHistoryFromBaselineDays: with the baseline cache as History,
+// an actor's 30 days give the same baseline, and a later update of the
+// incident sends no count to the engine: the days are summed from memory.
+func TestTriageHistoryFromBaselineDays(t *testing.T) {
+	b, index := triageStore(t)
+	want := triaged(t, goldenAnomalies()).Triage.Baseline
+	raw := &countingBackend{Store: b}
+	now := time.Date(2024, 6, 10, 12, 0, 0, 0, time.UTC)
+	cache, err := baseline.New(raw, baseline.Options{StateIndex: "triage-state", Now: func() time.Time { return now }, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, _ := mappings.LookupProfile("ecs")
+	tr := &detector.Triager{Store: b, History: cache, SignalsIndex: triageSignals, Log: zerolog.Nop()}
+	enrich := func() *detector.TriageBaseline {
+		inc := goldenIncident(t, goldenAnomalies())
+		tr.Enrich(t.Context(), []*detector.Incident{inc}, func(*detector.Incident) detector.TriageSource {
+			return detector.TriageSource{Index: []string{index}, Profile: prof}
+		}, nil)
+		return inc.Triage.Baseline
+	}
+	if got := enrich(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("baseline from days\n%+v\nwant\n%+v", got, want)
+	}
+	if raw.counts == 0 {
+		t.Fatal("the first update counted nothing: the days were not built")
+	}
+	before := raw.counts
+	if got := enrich(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("second update: baseline\n%+v\nwant\n%+v", got, want)
+	}
+	if n := raw.counts - before; n != 0 {
+		t.Errorf("a later update sent %d counts to the engine, want 0", n)
 	}
 }

@@ -70,14 +70,14 @@ func addIncidentThreshold(fs *flag.FlagSet) *float64 {
 }
 
 // newTriager fills incidents' triage blocks in `run`: other alerts from
-// the signals index, baselines from the rules' sources, the configured
-// links.
-func newTriager(env *cliEnv, st store.Backend, cfg *config.Config) (*detector.Triager, error) {
+// the signals index, baselines from the rules' sources counted by history
+// (the baseline cache), the configured links.
+func newTriager(env *cliEnv, st store.Backend, history detector.TriageCounter, cfg *config.Config) (*detector.Triager, error) {
 	links, err := cfg.Incidents.LinkTemplates()
 	if err != nil {
 		return nil, fmt.Errorf("incidents.links: %w", err)
 	}
-	return &detector.Triager{Store: st, SignalsIndex: cfg.SignalsIndex, Links: links, Log: env.log}, nil
+	return &detector.Triager{Store: st, History: history, SignalsIndex: cfg.SignalsIndex, Links: links, Log: env.log}, nil
 }
 
 // triageIncidents fills the triage blocks of once's and backtest's

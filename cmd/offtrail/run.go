@@ -134,7 +134,7 @@ func runService(ctx context.Context, env *cliEnv, args []string) error {
 		Incidents: detector.IncidentOptions{Threshold: cfg.Incidents.Threshold,
 			Gap: cfg.Incidents.Gap.Std(), MaxSpan: cfg.Incidents.MaxSpan.Std()},
 	}
-	if opts.Triage, err = newTriager(env, st, cfg); err != nil {
+	if opts.Triage, err = newTriager(env, st, counted, cfg); err != nil {
 		return err
 	}
 	// Suppression state shares the scheduler's state index, so one

@@ -119,6 +119,9 @@ type Stats struct {
 	// DaySumsShifted and HourSumsShifted count the sums of a span's days
 	// and hours moved by the parts that came and left, not summed again.
 	DaySumsShifted, HourSumsShifted int64
+	// DaySumsSummed and HourSumsSummed count the sums made from all
+	// their parts: a series' first, or one no kept series was near.
+	DaySumsSummed, HourSumsSummed int64
 	// The tail: counts answered from it, reads of the backend's events
 	// for it, the events read, and counts sent to the backend because a
 	// read reached TailLimit.
@@ -138,19 +141,19 @@ type Cache struct {
 	days   map[string]*dayGroups    // document id -> counts
 	newest map[string]time.Time     // signature -> newest span end seen
 	span   map[string]time.Duration // signature -> widest span asked for
-	sums   map[string]*spanSum      // signature -> its latest run of whole days, summed
-	// hourSums: signature -> its latest sums of sealed hours outside whole
-	// days, one per series of spans (at most maxHourSums)
-	hourSums map[string][]*spanSum
-	hours    map[string]*dayGroups                    // signature-hour -> counts (memory only)
-	tails    map[string]*tail                         // source -> its recent events
-	known    map[string]map[string]store.CountRequest // source -> signature -> a request of it
+	// daySums: signature -> its latest sums of whole days, and hourSums
+	// of sealed hours outside whole days, one per series of spans (at
+	// most maxSeries)
+	daySums, hourSums map[string][]*spanSum
+	hours             map[string]*dayGroups                    // signature-hour -> counts (memory only)
+	tails             map[string]*tail                         // source -> its recent events
+	known             map[string]map[string]store.CountRequest // source -> signature -> a request of it
 	// dayGroups counts the groups held in days, against MemoryGroups.
 	dayGroups int
 
 	requests, split, raw, fromMemory, fromState, built, expired, stateErrors, hoursMemory, hoursBuilt, evicted atomic.Int64
 	tailAnswers, tailReads, tailEvents, tailFallbacks                                                          atomic.Int64
-	daySumsShifted, hourSumsShifted, daysFromHours, hoursFromState, tailRereads                                atomic.Int64
+	daySumsShifted, hourSumsShifted, daySumsSummed, hourSumsSummed, daysFromHours, hoursFromState, tailRereads atomic.Int64
 }
 
 // New wraps b.
@@ -173,7 +176,7 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.TailLimit <= 0 {
 		opts.TailLimit = DefaultTailLimit
 	}
-	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, sums: map[string]*spanSum{}, hourSums: map[string][]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
+	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, daySums: map[string][]*spanSum{}, hourSums: map[string][]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
 }
 
 // Stats returns the counters so far.
@@ -182,6 +185,7 @@ func (c *Cache) Stats() Stats {
 		DaysMemory: c.fromMemory.Load(), DaysState: c.fromState.Load(), DaysBuilt: c.built.Load(), Expired: c.expired.Load(), StateErrors: c.stateErrors.Load(), HoursMemory: c.hoursMemory.Load(), HoursBuilt: c.hoursBuilt.Load(), Evicted: c.evicted.Load(),
 		TailAnswers: c.tailAnswers.Load(), TailReads: c.tailReads.Load(), TailEvents: c.tailEvents.Load(), TailFallbacks: c.tailFallbacks.Load(),
 		DaySumsShifted: c.daySumsShifted.Load(), HourSumsShifted: c.hourSumsShifted.Load(),
+		DaySumsSummed: c.daySumsSummed.Load(), HourSumsSummed: c.hourSumsSummed.Load(),
 		DaysFromHours: c.daysFromHours.Load(), HoursFromState: c.hoursFromState.Load(),
 		TailRereads: c.tailRereads.Load()}
 }

@@ -107,6 +107,21 @@ func (c *Cache) day(ctx context.Context, req store.CountRequest, sig string, d t
 		c.fromMemory.Add(1)
 		return dg, nil
 	}
+	// A running service holds the sealing day's hours: their sum is the
+	// day, and no read of a document another replica may have written
+	// first (the same counts) is needed before writing it.
+	hours, err := c.heldHours(ctx, req, sig, d)
+	if err != nil {
+		return nil, err
+	}
+	if hours != nil {
+		c.daysFromHours.Add(1)
+		dg = sumHours(sig, d, hours)
+		if err := c.store(ctx, id, req, dg, hours, nil); err != nil {
+			return nil, err
+		}
+		return c.remember(id, dg), nil
+	}
 	var prev *store.Version
 	raw, v, err := c.b.GetState(ctx, c.opts.StateIndex, id)
 	switch {
@@ -123,18 +138,11 @@ func (c *Cache) day(ctx context.Context, req store.CountRequest, sig string, d t
 		// not read (a read-only backtest role) costs raw counting only.
 		c.stateError(err, "read", id)
 	}
-	hours, err := c.heldHours(ctx, req, sig, d)
-	if err != nil {
-		return nil, err
-	}
-	built := hours == nil
-	if !built {
-		c.daysFromHours.Add(1)
-	} else if hours, err = c.build(ctx, req, sig, d); err != nil {
+	if hours, err = c.build(ctx, req, sig, d); err != nil {
 		return nil, err
 	}
 	dg = sumHours(sig, d, hours)
-	if built && c.opts.OnBuild != nil {
+	if c.opts.OnBuild != nil {
 		c.opts.OnBuild(sig, d, len(dg.groups))
 	}
 	if err := c.store(ctx, id, req, dg, hours, prev); err != nil {

@@ -77,6 +77,18 @@ func TestSumsFollowTheSpan(t *testing.T) {
 			if want := int64(len(requests()) * 2 * 6); st.HourSumsShifted < want {
 				t.Fatalf("hour sums shifted %d times, want at least %d: the two series of a signature undo each other's sums", st.HourSumsShifted, want)
 			}
+			// Each signature's two series (ending at the tick, a day back)
+			// keep a sum each: a day's sum is made from all its days only
+			// at its series' first request, then shifted or reused.
+			sigs := map[string]bool{}
+			for _, shape := range requests() {
+				shape.Query.Index = []string{index}
+				sigs[baseline.Signature(shape)] = true
+			}
+			t.Logf("day sums summed %d, shifted %d; signatures %d", st.DaySumsSummed, st.DaySumsShifted, len(sigs))
+			if max := int64(2 * len(sigs)); st.DaySumsSummed > max {
+				t.Fatalf("day sums summed from all their days %d times, want at most %d (two series per signature)", st.DaySumsSummed, max)
+			}
 			// The days that sealed during the ticks were followed hour by
 			// hour: each is the sum of its hours, not counted again.
 			if st.DaysFromHours == 0 {

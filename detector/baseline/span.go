@@ -29,79 +29,86 @@ type spanSum struct {
 	index map[int]map[string][]int // key position -> value -> group indices
 }
 
-// spanSum returns the sum of p's days for req's signature.
+// spanSum returns the sum of p's days for req's signature. Rules that
+// share a signature over different spans (a 30-day history, a 90-day one,
+// a context history that settles a day back) ask for different days:
+// each series keeps its own sum, as hourSum's do, where one sum per
+// signature had every other request sum all its days again.
 func (c *Cache) spanSum(ctx context.Context, req store.CountRequest, p plan) (*spanSum, error) {
-	c.mu.Lock()
-	prev := c.sums[p.signature]
-	c.mu.Unlock()
-	if prev != nil && slices.Equal(prev.at, p.days) && !c.opts.Rebuild {
-		c.fromMemory.Add(int64(len(p.days)))
-		return prev, nil
-	}
 	get := func(d time.Time) (*dayGroups, error) { return c.day(ctx, req, p.signature, d) }
-	ss, err := c.sumOf(prev, p.days, get, func(d time.Time) bool { return d.Equal(p.days[0]) }, &c.daySumsShifted)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if cur := c.sums[p.signature]; cur == nil || !cur.at[len(cur.at)-1].After(p.days[len(p.days)-1]) {
-		c.sums[p.signature] = ss
-	}
-	c.mu.Unlock()
-	return ss, nil
+	hold := func(d time.Time) bool { return d.Equal(p.days[0]) }
+	return c.seriesSum(c.daySums, p.signature, p.days, get, hold, sumCounters{&c.daySumsShifted, &c.daySumsSummed, &c.fromMemory})
 }
 
 // hourSum is spanSum for p's sealed hours outside its days (the partial
 // days at the span's ends): an hour seals once every four ticks, so the
 // same hours answer three ticks in four. Hours never change once counted,
-// so a sum of them never goes stale. Rules that share a signature over
-// different spans (a history that ends now, a context history that ends a
-// day back) ask for different hours: each series keeps its own sum, and a
-// request shifts the one nearest to it.
+// so a sum of them never goes stale.
 func (c *Cache) hourSum(ctx context.Context, req store.CountRequest, p plan) (*spanSum, error) {
+	get := func(h time.Time) (*dayGroups, error) { return c.hour(ctx, req, p.signature, h) }
+	return c.seriesSum(c.hourSums, p.signature, p.hours, get, func(time.Time) bool { return true }, sumCounters{shifted: &c.hourSumsShifted, summed: &c.hourSumsSummed})
+}
+
+// seriesSum returns the sum over the parts at from the series of sums
+// kept for sig: the one holding exactly at, or the one nearest to it
+// shifted (which then moves on), or a new series.
+func (c *Cache) seriesSum(series map[string][]*spanSum, sig string, at []time.Time, get func(time.Time) (*dayGroups, error),
+	hold func(time.Time) bool, n sumCounters) (*spanSum, error) {
 	c.mu.Lock()
 	var prev *spanSum
 	fewest := 0
-	for _, hs := range c.hourSums[p.signature] {
-		if slices.Equal(hs.at, p.hours) && !c.opts.Rebuild {
+	for _, ss := range series[sig] {
+		if slices.Equal(ss.at, at) && !c.opts.Rebuild {
 			c.mu.Unlock()
-			return hs, nil
+			if n.reused != nil {
+				n.reused.Add(int64(len(at)))
+			}
+			return ss, nil
 		}
-		came, left := partsChanged(hs.at, p.hours)
+		came, left := partsChanged(ss.at, at)
 		if n := len(came) + len(left); prev == nil || n < fewest {
-			prev, fewest = hs, n
+			prev, fewest = ss, n
 		}
 	}
 	c.mu.Unlock()
-	get := func(h time.Time) (*dayGroups, error) { return c.hour(ctx, req, p.signature, h) }
-	hs, err := c.sumOf(prev, p.hours, get, func(time.Time) bool { return true }, &c.hourSumsShifted)
+	ss, err := c.sumOf(prev, at, get, hold, n)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sums := c.hourSums[p.signature]
-	if i := slices.Index(sums, prev); prev != nil && i >= 0 && fewest < len(p.hours) {
-		sums[i] = hs // the series moved on
+	sums := series[sig]
+	if i := slices.Index(sums, prev); prev != nil && i >= 0 && fewest < len(at) && movedOn(prev.at, at) {
+		sums[i] = ss // the series moved on
 	} else {
-		sums = append(sums, hs) // another series, or the first
-		if len(sums) > maxHourSums {
+		sums = append(sums, ss) // another series, or the first
+		if len(sums) > maxSeries {
 			sums = slices.Delete(sums, 0, 1)
 		}
 	}
-	c.hourSums[p.signature] = sums
-	return hs, nil
+	series[sig] = sums
+	return ss, nil
 }
 
-// maxHourSums bounds the series of hour sums one signature keeps: the
-// shipped rules share a signature over at most two kinds of span.
-const maxHourSums = 4
+// sumCounters are where seriesSum counts a sum shifted, summed from all
+// its parts, or reused as it was (its parts, days only).
+type sumCounters struct{ shifted, summed, reused *atomic.Int64 }
+
+// movedOn reports whether at is prev moved later in time, not a shorter
+// or earlier span beside it (which keeps a series of its own).
+func movedOn(prev, at []time.Time) bool {
+	return !at[0].Before(prev[0]) && !at[len(at)-1].Before(prev[len(prev)-1])
+}
+
+// maxSeries bounds the series of sums one signature keeps: the shipped
+// rules share a signature over at most three kinds of span.
+const maxSeries = 4
 
 // sumOf returns the sum over the parts at, each got by get, holding the
 // parts hold names. It shifts prev when prev holds every part that left
 // and fewer parts change than at holds; otherwise, and on a rebuild, it
 // sums every part again.
-func (c *Cache) sumOf(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, error), hold func(time.Time) bool, shifts *atomic.Int64) (*spanSum, error) {
+func (c *Cache) sumOf(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, error), hold func(time.Time) bool, n sumCounters) (*spanSum, error) {
 	got := map[time.Time]*dayGroups{}
 	fetch := func(t time.Time) (*dayGroups, error) {
 		if dg := got[t]; dg != nil {
@@ -118,10 +125,11 @@ func (c *Cache) sumOf(prev *spanSum, at []time.Time, get func(time.Time) (*dayGr
 	)
 	if prev != nil && !c.opts.Rebuild {
 		if r, ok, err = shiftSum(prev, at, fetch); ok {
-			shifts.Add(1)
+			n.shifted.Add(1)
 		}
 	}
 	if err == nil && !ok {
+		n.summed.Add(1)
 		r, err = summed(at, fetch)
 	}
 	if err != nil {
@@ -158,7 +166,12 @@ func shiftSum(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, er
 	for _, t := range left {
 		dg := prev.held[t]
 		if dg == nil {
-			return run{}, false, nil // not held: its groups are not at hand
+			// Not held by the sum (a day other than its first, left by a
+			// shorter span of the same signature): the day cache has it.
+			var err error
+			if dg, err = get(t); err != nil {
+				return run{}, false, err
+			}
 		}
 		leftRuns = append(leftRuns, sumParts(dg))
 	}

@@ -268,7 +268,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		run(ctx context.Context, tick time.Time, lat *Latency) ([]time.Duration, error)
 	} = &ticker{det: det, rules: rs}
 	if sc.Writes {
-		svc, drop, err := newService(ctx, calls, det, rs, index, sc, &now, clock, log)
+		svc, drop, err := newService(ctx, calls, counted, det, rs, index, sc, &now, clock, log)
 		if err != nil {
 			return nil, err
 		}
@@ -383,7 +383,7 @@ func (l *Latency) summarise(times []time.Duration, perRule [][]time.Duration, rs
 // measurement (named after the data index and the scope, so measurements
 // never share incident or lease state), its clock the bench's, and
 // returns what drops them.
-func newService(ctx context.Context, st *countingStore, det *detector.Detector, rs []*rules.Rule, index string, sc Scope,
+func newService(ctx context.Context, st *countingStore, history detector.TriageCounter, det *detector.Detector, rs []*rules.Rule, index string, sc Scope,
 	now *time.Time, clock func() time.Time, log zerolog.Logger) (*service, func() error, error) {
 	base := index + "-" + sc.Name()
 	indices := map[string]string{"signals": base + "-signals", "state": base + "-state"}
@@ -413,7 +413,7 @@ func newService(ctx context.Context, st *countingStore, det *detector.Detector, 
 	ev := &countingEvaluator{det: det}
 	m, err := schedule.New(schedule.Options{Store: st, Evaluator: ev, Logger: log, SignalsIndex: indices["signals"],
 		StateIndex: indices["state"], ReplicaID: "bench", Now: clock, LeaseDuration: sc.LeaseDuration,
-		Triage: &detector.Triager{Store: st, SignalsIndex: indices["signals"], Log: log}})
+		Triage: &detector.Triager{Store: st, History: history, SignalsIndex: indices["signals"], Log: log}})
 	if err != nil {
 		return nil, nil, err
 	}
