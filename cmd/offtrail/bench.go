@@ -435,7 +435,7 @@ func scopeCost(lat *bench.Latency, name string, events int) bench.Cost {
 		note = fmt.Sprintf("after %d untimed warm-up ticks; %s", lat.Warmup, note)
 	}
 	if lat.Used.HasEngine {
-		note = fmt.Sprintf("engine idle %.0f ms/s before; %s", 1000*lat.Background, note)
+		note = lat.Settled.Note() + "; " + note
 	} else {
 		note = "engine in-process (embedded): its CPU is the client's; " + note
 	}

@@ -235,6 +235,61 @@ func (m Meter) Background(ctx context.Context, d time.Duration) (float64, error)
 	return u.Engine.Seconds() / u.Wall.Seconds(), nil
 }
 
+// Settling: an engine merging what was just loaded burns a quarter of a
+// core for minutes (265 ms/s seen after a load), and every engine figure
+// would carry it. Before it measures, the bench waits for the engine's
+// idle rate to fall to SettledRate, for at most SettleWithin.
+const (
+	SettledRate  = 0.05 // 50 ms of engine CPU per second
+	SettleWithin = 3 * time.Minute
+)
+
+// Settled is what waiting for the engine found.
+type Settled struct {
+	Rate   float64       // the last idle rate measured (CPU s per s)
+	Waited time.Duration // before it fell to SettledRate, or SettleWithin
+	OK     bool          // false: still busy when the wait ran out
+}
+
+// Note renders s for a table note.
+func (s Settled) Note() string {
+	switch {
+	case !s.OK:
+		return fmt.Sprintf("engine idle %.0f ms/s before: NOT SETTLED after %s", 1000*s.Rate, s.Waited.Round(time.Second))
+	case s.Waited > 0:
+		return fmt.Sprintf("engine idle %.0f ms/s before (settled after %s)", 1000*s.Rate, s.Waited.Round(time.Second))
+	default:
+		return fmt.Sprintf("engine idle %.0f ms/s before", 1000*s.Rate)
+	}
+}
+
+// Settle measures the engine's idle rate in windows of 2 s until it is at
+// most SettledRate or SettleWithin has passed.
+func (m Meter) Settle(ctx context.Context) (Settled, error) {
+	return settle(func() (float64, error) { return m.Background(ctx, 2*time.Second) }, SettledRate, SettleWithin, 2*time.Second)
+}
+
+// settle calls probe, each call taking about step, until a rate is at
+// most limit or within has passed.
+func settle(probe func() (float64, error), limit float64, within, step time.Duration) (Settled, error) {
+	var s Settled
+	for {
+		rate, err := probe()
+		if err != nil {
+			return s, err
+		}
+		s.Rate = rate
+		if rate <= limit {
+			s.OK = true
+			return s, nil
+		}
+		if s.Waited+step > within {
+			return s, nil
+		}
+		s.Waited += step
+	}
+}
+
 // DropIndices deletes indices and index templates through st's client; a
 // missing one is not an error. The embedded store has nothing to drop:
 // its bench directory is removed whole.

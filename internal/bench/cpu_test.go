@@ -107,3 +107,36 @@ func TestProcessCPUAdvances(t *testing.T) {
 		t.Fatalf("2 s of spinning used %v of CPU (x=%d)", ProcessCPU()-before, x)
 	}
 }
+
+func TestSettleWaitsForTheEngine(t *testing.T) {
+	rates := func(rs ...float64) func() (float64, error) {
+		return func() (float64, error) {
+			r := rs[0]
+			if len(rs) > 1 {
+				rs = rs[1:]
+			}
+			return r, nil
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		probe  func() (float64, error)
+		waited time.Duration
+		ok     bool
+		note   string
+	}{
+		{"idle at once", rates(0.01), 0, true, "engine idle 10 ms/s before"},
+		{"merging, then idle", rates(0.265, 0.12, 0.03), 4 * time.Second, true, "engine idle 30 ms/s before (settled after 4s)"},
+		{"busy throughout", rates(0.3), 10 * time.Second, false, "engine idle 300 ms/s before: NOT SETTLED after 10s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := settle(tc.probe, 0.05, 10*time.Second, 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Waited != tc.waited || s.OK != tc.ok || s.Note() != tc.note {
+				t.Errorf("settled %+v, note %q; want waited %s, ok %v, note %q", s, s.Note(), tc.waited, tc.ok, tc.note)
+			}
+		})
+	}
+}

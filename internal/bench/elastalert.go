@@ -59,7 +59,7 @@ type ElastAlertRun struct {
 	// reports it: start-up, replay and exit).
 	Client     time.Duration
 	PeakRSS    uint64
-	Background float64 // engine CPU per second, idle, just before
+	Settled    Settled // the engine's idle CPU rate just before, after waiting for it
 }
 
 // Ticks is the span in 15-minute ticks, offtrail's interval.
@@ -100,7 +100,7 @@ func (e ElastAlert) Run(ctx context.Context, start, end time.Time) (*ElastAlertR
 	}()
 	meter := Meter{Store: e.Store}
 	run := &ElastAlertRun{Span: end.Sub(start), Segment: seg}
-	if run.Background, err = meter.Background(ctx, 2*time.Second); err != nil {
+	if run.Settled, err = meter.Settle(ctx); err != nil {
 		return nil, err
 	}
 	if err := e.replay(ctx, work, start, end, run); err != nil {
@@ -216,8 +216,8 @@ func (r *ElastAlertRun) Costs(backend string, events int) []Cost {
 	if seg <= 0 {
 		seg = DefaultElastAlertSegment
 	}
-	note := fmt.Sprintf("%s span in buffer_time (%s) segments, %d queries, %d matches; engine idle %.0f ms/s",
-		r.Span, shortDuration(seg), max(1, int((r.Span+seg-1)/seg)), r.Matches, 1000*r.Background)
+	note := fmt.Sprintf("%s span in buffer_time (%s) segments, %d queries, %d matches; %s",
+		r.Span, shortDuration(seg), max(1, int((r.Span+seg-1)/seg)), r.Matches, r.Settled.Note())
 	scope := ElastAlertScope + ", " + shortDuration(seg) + " segments"
 	return []Cost{
 		{Backend: backend, Tool: ToolElastAlert, Scope: scope + ", replay", Events: events, Ticks: r.Ticks(),

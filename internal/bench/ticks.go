@@ -94,9 +94,9 @@ type Latency struct {
 	PerRule      []RuleLatency // in pack order, over the warm ticks
 	// Used is the CPU of the warm ticks, client and engine.
 	Used Used
-	// Background is the engine's CPU per second of wall time in an idle
-	// moment just before the ticks (others' work on shared engines).
-	Background float64
+	// Settled is the engine's idle CPU rate just before the ticks (others'
+	// work on shared engines, merges of a load), after waiting for it.
+	Settled Settled
 	// Requests are the store calls of the warm ticks.
 	Requests Requests
 	// Warmup is how many untimed ticks came between the cold and the timed.
@@ -284,7 +284,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 	if sc.Writes {
 		lat.LeaseDuration = cmp.Or(sc.LeaseDuration, schedule.DefaultLeaseDuration)
 	}
-	if lat.Background, err = meter.Background(ctx, 2*time.Second); err != nil {
+	if lat.Settled, err = meter.Settle(ctx); err != nil {
 		return nil, err
 	}
 	runtime.GC()
