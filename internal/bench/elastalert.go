@@ -57,9 +57,9 @@ type ElastAlertRun struct {
 	Startup, Replay Used
 	// Client is the python process's whole CPU (wait4, as /usr/bin/time
 	// reports it: start-up, replay and exit).
-	Client     time.Duration
-	PeakRSS    uint64
-	Settled    Settled // the engine's idle CPU rate just before, after waiting for it
+	Client  time.Duration
+	PeakRSS uint64
+	Settled Settled // the engine's idle CPU rate just before, after waiting for it
 }
 
 // Ticks is the span in 15-minute ticks, offtrail's interval.
