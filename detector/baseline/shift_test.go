@@ -1,6 +1,7 @@
 package baseline_test
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"testing"
@@ -157,5 +158,51 @@ func TestHoursFromDayDocuments(t *testing.T) {
 		if read := st.HoursFromState > 0; read != tc.fromState || tc.fromState && st.RawQueries != 0 {
 			t.Fatalf("%s: stats %+v", tc.name, st)
 		}
+	}
+}
+
+// readCounter counts the state reads of day documents.
+type readCounter struct {
+	store.Backend
+	reads map[string]int
+}
+
+func (r *readCounter) GetState(ctx context.Context, index, id string) (json.RawMessage, store.Version, error) {
+	r.reads[id]++
+	return r.Backend.GetState(ctx, index, id)
+}
+
+// TestDaySealedFromHeldHoursReadsNoDocument: a running cache that held a
+// day's hours as they sealed writes the day's document from them when the
+// day seals, without reading it first, and the answers stay those of one
+// aggregation.
+func TestDaySealedFromHeldHoursReadsNoDocument(t *testing.T) {
+	mem := embedded.NewMemory()
+	t.Cleanup(func() { mem.Close() })
+	index, state := loadFixture(t, mem)
+	b := &readCounter{Backend: mem, reads: map[string]int{}}
+	now := base.Add(2 * time.Hour)
+	c, err := baseline.New(b, baseline.Options{StateIndex: state, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := store.CountRequest{Query: store.Query{Index: []string{index}, TimeField: storetest.FieldTime},
+		GroupBy: []string{storetest.FieldARN, storetest.FieldAction}}
+	for ; now.Before(base.Add(28 * time.Hour)); now = now.Add(15 * time.Minute) {
+		req.Query.Window = store.Window{From: base.Add(-time.Hour), To: now}
+		if got, want := collect(t, c, req), collect(t, mem, req); !maps.Equal(got, want) {
+			t.Fatalf("tick %s: %v", now.Format(time.DateTime), diff(got, want))
+		}
+	}
+	st := c.Stats()
+	if st.DaysFromHours != 1 {
+		t.Fatalf("stats %+v: want the first day summed from its held hours", st)
+	}
+	id := baseline.DocID(baseline.Signature(req), base)
+	if n := b.reads[id]; n != 0 {
+		t.Errorf("the day's document was read %d times before it was written from held hours", n)
+	}
+	if _, _, err := mem.GetState(t.Context(), state, id); err != nil {
+		t.Errorf("the day's document was not written: %v", err)
 	}
 }
