@@ -87,6 +87,7 @@ func registerBaselineMetrics(reg prometheus.Registerer, c *baseline.Cache) {
 		{"days_from_hours_total", "Baseline days summed from the hours held as they sealed, not counted by the store.", func(s baseline.Stats) int64 { return s.DaysFromHours }},
 		{"hours_state_total", "Hours read from the document of their day, not counted by the store.", func(s baseline.Stats) int64 { return s.HoursFromState }},
 		{"sums_shifted_total", "Sums of a span's days or hours moved by the parts that came and left, not summed again.", func(s baseline.Stats) int64 { return s.DaySumsShifted + s.HourSumsShifted }},
+		{"sums_summed_total", "Sums of a span's days or hours made from all their parts: a series' first, or none kept near it.", func(s baseline.Stats) int64 { return s.DaySumsSummed + s.HourSumsSummed }},
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "offtrail", Subsystem: "baseline", Name: m.name, Help: m.help},
 			func() float64 { return float64(m.value(c.Stats())) }))
