@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -174,24 +175,30 @@ func (l *leaser) unwritten(rule string) bool {
 	return !ok || !h.written
 }
 
-// flushDue writes, in one request, the kept checkpoints that trail the
-// written one by every or more: an hour's checkpoints of all the rules a
-// replica holds cost one write, not one each. Each is conditional on its
-// lease's version, as saveCheckpoint's; one that lost its race forgets its
-// lease, and one that failed otherwise stays kept for the next flush.
+// flushDue writes, in one request, the kept checkpoints once one of them
+// trails the written one by every or more: an hour's checkpoints of all
+// the rules a replica holds cost one write, not one each. The kept ones
+// not yet due go along, so the rules' checkpoints fall due together and
+// not each at its own tick. Each is conditional on its lease's version,
+// as saveCheckpoint's; one that lost its race forgets its lease, and one
+// that failed otherwise stays kept for the next flush.
 func (l *leaser) flushDue(ctx context.Context, every time.Duration) error {
 	var (
 		rules []string
 		was   []heldLease
 		puts  []store.StatePut
 	)
-	for _, rule := range l.heldRules() { // sorted: the write locks are taken in order
-		if h, ok := l.heldLease(rule); !ok || !h.due(every) {
+	held := l.heldRules() // sorted: the write locks are taken in order
+	if !slices.ContainsFunc(held, func(rule string) bool { h, ok := l.heldLease(rule); return ok && h.due(every) }) {
+		return nil
+	}
+	for _, rule := range held {
+		if h, ok := l.heldLease(rule); !ok || !h.kept() {
 			continue
 		}
 		defer l.lock(rule)()
 		h, ok := l.heldLease(rule) // again, under the lease's write lock
-		if !ok || !h.due(every) {
+		if !ok || !h.kept() {
 			continue
 		}
 		next := h.lease
@@ -225,9 +232,13 @@ func (l *leaser) flushDue(ctx context.Context, every time.Duration) error {
 	return errors.Join(errs...)
 }
 
+// kept reports whether h holds a checkpoint not written yet, after the
+// lease's first written one.
+func (h heldLease) kept() bool { return h.written && h.pending != nil }
+
 // due reports whether h's kept checkpoint trails the written one by every.
 func (h heldLease) due(every time.Duration) bool {
-	return h.written && h.pending != nil && h.pending.End.Sub(h.lease.Checkpoint.End) >= every
+	return h.kept() && h.pending.End.Sub(h.lease.Checkpoint.End) >= every
 }
 
 // fenced forgets rule's lease, whose checkpoint write lost to another

@@ -348,7 +348,7 @@ func TestFlushDueIsOneFencedWrite(t *testing.T) {
 	}
 	a.keep("r1", Checkpoint{Rule: "r1", End: ts("2024-03-05T11:00:00Z")})
 	a.keep("r2", Checkpoint{Rule: "r2", End: ts("2024-03-05T11:00:00Z")})
-	a.keep("r3", Checkpoint{Rule: "r3", End: ts("2024-03-05T10:45:00Z")}) // not due
+	a.keep("r3", Checkpoint{Rule: "r3", End: ts("2024-03-05T10:45:00Z")}) // not due, goes along
 	// Another replica changes r2's lease document behind a's back.
 	_, ver, err := st.GetState(ctx, "s", leaseID("r2"))
 	if err != nil {
@@ -368,8 +368,8 @@ func TestFlushDueIsOneFencedWrite(t *testing.T) {
 	if cp := readCheckpoint(t, st.Store, "s", "r1"); !cp.End.Equal(ts("2024-03-05T11:00:00Z")) {
 		t.Errorf("r1's stored checkpoint %s, want 11:00", cp.End)
 	}
-	if cp := readCheckpoint(t, st.Store, "s", "r3"); !cp.End.Equal(ts("2024-03-05T10:00:00Z")) {
-		t.Errorf("r3's stored checkpoint %s, want 10:00 (its kept one is not due)", cp.End)
+	if cp := readCheckpoint(t, st.Store, "s", "r3"); !cp.End.Equal(ts("2024-03-05T10:45:00Z")) {
+		t.Errorf("r3's stored checkpoint %s, want 10:45 (kept, not due, written with the due ones)", cp.End)
 	}
 	if a.holds("r2") || !a.holds("r1") || !a.holds("r3") {
 		t.Errorf("held after the flush: r1 %v r2 %v r3 %v, want r2 given up", a.holds("r1"), a.holds("r2"), a.holds("r3"))
@@ -380,8 +380,16 @@ func TestFlushDueIsOneFencedWrite(t *testing.T) {
 	if _, puts := st.take(); puts != 0 {
 		t.Errorf("a second flush wrote %d times, want none due", puts)
 	}
-	if cp, err := a.checkpoint(ctx, "r3"); err != nil || !cp.End.Equal(ts("2024-03-05T10:45:00Z")) {
-		t.Errorf("r3's kept checkpoint %v, %v; want 10:45", cp, err)
+	// A kept checkpoint not due alone is not written.
+	a.keep("r3", Checkpoint{Rule: "r3", End: ts("2024-03-05T11:00:00Z")})
+	if err := a.flushDue(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, puts := st.take(); puts != 0 {
+		t.Errorf("a flush with nothing due wrote %d times", puts)
+	}
+	if cp, err := a.checkpoint(ctx, "r3"); err != nil || !cp.End.Equal(ts("2024-03-05T11:00:00Z")) {
+		t.Errorf("r3's kept checkpoint %v, %v; want 11:00", cp, err)
 	}
 }
 
