@@ -48,7 +48,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) (err error) {
 	format := fs.String("format", "table", "table or markdown")
 	dataDir := fs.String("data", "", "keep generated CloudTrail here and reuse it (default: a temporary directory)")
 	geoPath := fs.String("geoip", geoip.DefaultPath(), "city database (.mmdb) for source.geo")
-	keep := fs.Bool("keep-indices", false, "leave the bench indices in the clusters, named by history size, and time a complete one again instead of reloading it")
+	keep := fs.Bool("keep-indices", false, "leave the bench indices in the clusters (the embedded store under --data), named by history size, and time a complete one again instead of reloading it")
 	reusePartial := fs.Bool("reuse-partial", false, "with --keep-indices, time a kept index even if a load stopped by --load-within left it partial")
 	loadWithin := fs.Duration("load-within", 0, "stop loading after this long (0: load everything); files go newest first, so the index holds the newest history")
 	gzipRate := fs.Bool("gzip", true, "measure the plain gzip decompression rate of each dataset")
@@ -265,7 +265,7 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 			}
 		}
 		u.st.Close()
-		if u.dir != "" {
+		if u.dir != "" && !o.keep {
 			os.RemoveAll(u.dir)
 		}
 	}
@@ -282,6 +282,11 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 		u := &under{spec: spec, index: "offtrail-bench-" + strings.ReplaceAll(suffix, ".", ""), events: int64(events), hist: hist}
 		if spec == "embedded" {
 			u.dir = filepath.Join(root, "embedded-"+suffix)
+			if o.keep {
+				// Kept as the engines' indices are: a stable directory,
+				// timed again when complete (the index name is stable below).
+				u.dir = filepath.Join(root, "embedded-"+strings.ToLower(hist))
+			}
 			if u.st, err = embedded.Open(u.dir, embedded.Options{Logger: env.log}); err != nil {
 				return err
 			}
@@ -293,16 +298,25 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 		}
 		all = append(all, u)
 		u.name = u.st.Kind()
-		if o.keep && u.url != "" {
+		if o.keep {
 			// A kept index has a stable name; a complete one (or with
 			// --reuse-partial, any) is timed again without loading (10M
 			// events take hours to load on this machine).
 			u.index = "offtrail-bench-" + strings.ReplaceAll(strings.ToLower(hist), ".", "")
-			n, err := bench.IndexCount(ctx, u.st, u.index)
+			n, err := keptCount(ctx, u.st, u.index)
 			switch {
 			case err == nil && (n == int64(events) || o.reusePartial && n > 0):
 				u.reused, u.events, u.hist = true, n, bench.HumanCount(int(n))
 				fmt.Fprintf(env.stderr, "bench: %s: reusing %s (%d events)\n", u.name, u.index, n)
+			case n > 0 && u.dir != "":
+				// A partial embedded index: start the directory again.
+				u.st.Close()
+				if err := os.RemoveAll(u.dir); err != nil {
+					return err
+				}
+				if u.st, err = embedded.Open(u.dir, embedded.Options{Logger: env.log}); err != nil {
+					return err
+				}
 			case n > 0:
 				if err := bench.DeleteIndex(ctx, u.st, u.index); err != nil {
 					return err
@@ -457,4 +471,21 @@ func benchElastAlert(ctx context.Context, env *cliEnv, t *bench.Table, ea bench.
 		t.AddCost(c)
 	}
 	return nil
+}
+
+// keptCount is the events a kept bench index holds, -1 when there is none:
+// a cluster's count, or the embedded store's over all time.
+func keptCount(ctx context.Context, st store.Backend, index string) (int64, error) {
+	es, ok := st.(interface {
+		CountEvents(context.Context, store.Query) (int64, error)
+	})
+	if st.Kind() != "embedded" || !ok {
+		return bench.IndexCount(ctx, st, index)
+	}
+	n, err := es.CountEvents(ctx, store.Query{Index: []string{index}, TimeField: "@timestamp",
+		Window: store.Window{From: time.Unix(0, 0), To: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}})
+	if err != nil || n == 0 {
+		return -1, err
+	}
+	return n, nil
 }
