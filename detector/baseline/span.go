@@ -105,9 +105,9 @@ func movedOn(prev, at []time.Time) bool {
 const maxSeries = 4
 
 // sumOf returns the sum over the parts at, each got by get, holding the
-// parts hold names. It shifts prev when prev holds every part that left
-// and fewer parts change than at holds; otherwise, and on a rebuild, it
-// sums every part again.
+// parts hold names. It shifts prev when fewer parts change than at holds
+// (the parts that left are prev's held ones, or got again); otherwise,
+// and on a rebuild, it sums every part again.
 func (c *Cache) sumOf(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, error), hold func(time.Time) bool, n sumCounters) (*spanSum, error) {
 	got := map[time.Time]*dayGroups{}
 	fetch := func(t time.Time) (*dayGroups, error) {
@@ -155,8 +155,8 @@ func (c *Cache) sumOf(prev *spanSum, at []time.Time, get func(time.Time) (*dayGr
 }
 
 // shiftSum returns prev's sum moved to the parts at: the parts that came
-// added, those that left (which prev holds) taken off. It reports false
-// when that cannot be done or would cost more than summing again.
+// added, those that left (held by prev, or got) taken off. It reports
+// false when that would cost more than summing again.
 func shiftSum(prev *spanSum, at []time.Time, get func(time.Time) (*dayGroups, error)) (run, bool, error) {
 	came, left := partsChanged(prev.at, at)
 	if len(came)+len(left) >= len(at) {
