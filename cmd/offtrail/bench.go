@@ -287,7 +287,7 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 				// timed again when complete (the index name is stable below).
 				u.dir = filepath.Join(root, "embedded-"+strings.ToLower(hist))
 			}
-			if u.st, err = embedded.Open(u.dir, embedded.Options{Logger: env.log}); err != nil {
+			if u.st, err = openBenchEmbedded(u.dir, env); err != nil {
 				return err
 			}
 		} else {
@@ -314,9 +314,12 @@ func benchHistory(ctx context.Context, env *cliEnv, t *bench.Table, root string,
 				if err := os.RemoveAll(u.dir); err != nil {
 					return err
 				}
-				if u.st, err = embedded.Open(u.dir, embedded.Options{Logger: env.log}); err != nil {
+				st, err := openBenchEmbedded(u.dir, env)
+				if err != nil {
+					u.st = nil // closed above: cleanup must not close it again
 					return err
 				}
+				u.st = st
 			case n > 0:
 				if err := bench.DeleteIndex(ctx, u.st, u.index); err != nil {
 					return err
@@ -471,6 +474,11 @@ func benchElastAlert(ctx context.Context, env *cliEnv, t *bench.Table, ea bench.
 		t.AddCost(c)
 	}
 	return nil
+}
+
+// openBenchEmbedded opens the bench's embedded store in dir.
+func openBenchEmbedded(dir string, env *cliEnv) (*embedded.Store, error) {
+	return embedded.Open(dir, embedded.Options{Logger: env.log})
 }
 
 // keptCount is the events a kept bench index holds, -1 when there is none:
