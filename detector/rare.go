@@ -178,12 +178,12 @@ func (ev *evaluation) rare(ctx context.Context) ([]*candidate, error) {
 	case len(novel) > 0 && behaviour:
 		// Every entity's value set, to choose each actor's nearest peers.
 		run := entityRun{n: nEnt}
-		var vals map[string]bool // the current entity's
+		var vals *valueSet // the current entity's
 		err = ev.count(ctx, store.CountRequest{Query: hq, GroupBy: groupBy}, func(g store.Group) error {
 			if run.next(g.Key) {
 				vals = sets.values(ev.keys.join(g.Key[:nPart]), ev.keys.join(g.Key[:nEnt]))
 			}
-			vals[ev.keys.join(g.Key[nEnt:])] = true
+			vals.add(ev.keys.join(g.Key[nEnt:]))
 			return nil
 		})
 		if err != nil {

@@ -249,7 +249,7 @@ func (ss *spanSum) restricted(req store.CountRequest) run {
 	at := indexOf(req.GroupBy, fields[0])
 	idx := ss.indexOn(at)
 	keep := restriction(req)
-	var picked []int
+	picked := []int32{}
 	seen := make(map[string]bool, len(req.Restrict[fields[0]]))
 	for _, v := range req.Restrict[fields[0]] {
 		if seen[v] {
@@ -258,16 +258,12 @@ func (ss *spanSum) restricted(req store.CountRequest) run {
 		seen[v] = true
 		for _, i := range idx[v] {
 			if keep(ss.groups[i].Key) {
-				picked = append(picked, i)
+				picked = append(picked, int32(i))
 			}
 		}
 	}
 	slices.Sort(picked) // the groups are in key order: so are their places
-	out := run{groups: make([]store.Group, len(picked)), keys: make([]string, len(picked))}
-	for j, i := range picked {
-		out.groups[j], out.keys[j] = ss.groups[i], ss.keys[i]
-	}
-	return out
+	return run{groups: ss.groups, keys: ss.keys, at: picked, view: true}
 }
 
 func (ss *spanSum) indexOn(at int) map[string][]int {

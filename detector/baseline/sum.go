@@ -48,10 +48,49 @@ func (s *groupSum) put(key []string, n int64, clone bool) {
 }
 
 // run is groups with unique keys in the order of their joined keys
-// (store.KeyString, the engines' composite order), with those keys.
+// (store.KeyString, the engines' composite order), with those keys. A
+// run restricted to some of a sum's groups is a view (at: their places,
+// in order), so that a tick's restriction copies no group.
 type run struct {
 	groups []store.Group
 	keys   []string
+	at     []int32 // when view: the run is these places of groups and keys
+	view   bool
+}
+
+func (r run) len() int {
+	if r.view {
+		return len(r.at)
+	}
+	return len(r.keys)
+}
+
+func (r run) key(i int) string {
+	if r.view {
+		return r.keys[r.at[i]]
+	}
+	return r.keys[i]
+}
+
+func (r run) group(i int) store.Group {
+	if r.view {
+		return r.groups[r.at[i]]
+	}
+	return r.groups[i]
+}
+
+// from returns the first place at or after from (whose key is below key)
+// whose key is at least key: a gallop, then a binary search, so a
+// stretch of n keys costs about 2·log n comparisons, and one key two.
+func (r run) from(from int, key string) int {
+	n := r.len()
+	lo, hi, step := from, from+1, 1
+	for hi < n && r.key(hi) < key {
+		lo, step = hi, step*2
+		hi = from + step
+	}
+	hi = min(hi, n)
+	return lo + 1 + sort.Search(hi-lo-1, func(j int) bool { return r.key(lo+1+j) >= key })
 }
 
 // sorted returns the sum as a run.
@@ -133,42 +172,65 @@ func signedDelta(came, left []run) run {
 }
 
 // mergeSigned is mergeRuns with each run's counts multiplied by its sign
-// (all +1 when signs is nil); fn also gets the group's joined key. Each
-// run's head is compared once per key merged (three-way), and a group's
-// key is the first run's that holds it.
+// (all +1 when signs is nil); fn also gets the group's joined key. A
+// group's key is the first run's that holds it. Each step finds the
+// smallest head and the next one above it; a run alone below every other
+// head gives its whole stretch up to that next head at once, found by a
+// gallop, so merging a sum of days with a few hours' keys compares about
+// the few keys, not each of the days'.
 func mergeSigned(runs []run, signs []int64, fn func(g store.Group, key string) error) error {
 	pos := make([]int, len(runs))
 	tied := make([]int, 0, len(runs)) // the runs whose head is the smallest key
+	sign := func(i int) int64 {
+		if signs == nil {
+			return 1
+		}
+		return signs[i]
+	}
 	for {
 		tied = tied[:0]
-		var k string
+		var k, next string // the smallest head, and the smallest above it
+		hasNext := false
 		for i, r := range runs {
-			if pos[i] >= len(r.keys) {
+			if pos[i] >= r.len() {
 				continue
 			}
-			head := r.keys[pos[i]]
-			if len(tied) > 0 {
-				c := strings.Compare(head, k)
-				if c > 0 {
-					continue
-				}
-				if c < 0 {
-					tied = tied[:0]
-				}
+			head := r.key(pos[i])
+			if len(tied) == 0 {
+				k, tied = head, append(tied, i)
+				continue
 			}
-			k = head
-			tied = append(tied, i)
+			switch c := strings.Compare(head, k); {
+			case c == 0:
+				tied = append(tied, i)
+			case c < 0:
+				next, hasNext = k, true // k was below every other head
+				k, tied = head, append(tied[:0], i)
+			case !hasNext || head < next:
+				next, hasNext = head, true
+			}
 		}
-		if len(tied) == 0 {
+		switch len(tied) {
+		case 0:
 			return nil
-		}
-		g := store.Group{Key: runs[tied[0]].groups[pos[tied[0]]].Key}
-		for _, i := range tied {
-			n := runs[i].groups[pos[i]].Count
-			if signs != nil {
-				n *= signs[i]
+		case 1:
+			i := tied[0]
+			r, end := runs[i], runs[i].len()
+			if hasNext {
+				end = r.from(pos[i], next)
 			}
-			g.Count += n
+			for ; pos[i] < end; pos[i]++ {
+				g := r.group(pos[i])
+				g.Count *= sign(i)
+				if err := fn(g, r.key(pos[i])); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		g := store.Group{Key: runs[tied[0]].group(pos[tied[0]]).Key}
+		for _, i := range tied {
+			g.Count += runs[i].group(pos[i]).Count * sign(i)
 			pos[i]++
 		}
 		if err := fn(g, k); err != nil {

@@ -177,6 +177,26 @@ func BenchmarkShifted(b *testing.B) {
 	}
 }
 
+// viewAmong returns r as a view (run.at) over a larger run that holds
+// r's groups among others, as spanSum.restricted returns one.
+func viewAmong(r run, rng *rand.Rand) run {
+	m := map[string]int64{}
+	for i, k := range r.keys {
+		m[k] = r.groups[i].Count
+	}
+	for range rng.IntN(20) {
+		m[fmt.Sprintf("e%d\x1fx%d", rng.IntN(20), rng.IntN(4))] = 99 // never one of r's keys
+	}
+	all := runOfCounts(m)
+	v := run{groups: all.groups, keys: all.keys, at: []int32{}, view: true}
+	for i, k := range all.keys {
+		if _, mine := slices.BinarySearch(r.keys, k); mine {
+			v.at = append(v.at, int32(i))
+		}
+	}
+	return v
+}
+
 // TestMergeSignedMatchesSum holds the merge to a plain sum by key on
 // random runs: every key once, in key order, with its signed total and
 // the first run's key slice.
@@ -192,6 +212,9 @@ func TestMergeSignedMatchesSum(t *testing.T) {
 				m[fmt.Sprintf("e%d\x1fv%d", rng.IntN(20), rng.IntN(4))] += 1 + rng.Int64N(5)
 			}
 			runs[i], signs[i] = runOfCounts(m), int64(1-2*rng.IntN(2))
+			if rng.IntN(2) == 0 {
+				runs[i] = viewAmong(runs[i], rng) // as a restricted day sum is
+			}
 			for k, n := range m {
 				want[k] += signs[i] * n
 			}

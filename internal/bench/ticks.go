@@ -311,6 +311,9 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 			if before, err = meter.Take(ctx); err != nil {
 				return nil, err
 			}
+			// Marks for what is read beside the bench (an engine's own
+			// stats API): the timed ticks start here and end at "timed".
+			log.Info().Str("scope", sc.Name()).Str("index", index).Int("ticks", n).Msg("timing")
 		}
 		tick := end.Add(-time.Duration(total-1-k) * step)
 		now = tick
@@ -346,6 +349,7 @@ func Measure(ctx context.Context, st store.Backend, index string, sc Scope, end 
 		}
 	}
 	stopProfile()
+	log.Info().Str("scope", sc.Name()).Str("index", index).Int("ticks", n).Msg("timed")
 	lat.Requests = calls.snapshot().Since(callsBefore)
 	lat.Incidents = int(calls.docs.Load() - docsBefore)
 	if sc.HeapProfile != "" {
