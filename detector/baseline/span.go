@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -248,7 +249,11 @@ func (ss *spanSum) restricted(req store.CountRequest) run {
 	sort.Slice(fields, func(i, j int) bool { return len(req.Restrict[fields[i]]) < len(req.Restrict[fields[j]]) })
 	at := indexOf(req.GroupBy, fields[0])
 	idx := ss.indexOn(at)
-	keep := restriction(req)
+	// The index chose fields[0]: only the other fields are checked.
+	others := req
+	others.Restrict = maps.Clone(req.Restrict)
+	delete(others.Restrict, fields[0])
+	keep := restriction(others)
 	picked := []int32{}
 	seen := make(map[string]bool, len(req.Restrict[fields[0]]))
 	for _, v := range req.Restrict[fields[0]] {
