@@ -290,13 +290,18 @@ func settle(probe func() (float64, error), limit float64, within, step time.Dura
 	}
 }
 
-// DropIndices deletes indices and index templates through st's client; a
-// missing one is not an error. The embedded store has nothing to drop:
-// its bench directory is removed whole.
+// DropIndices deletes indices and index templates through st's client,
+// or the embedded store's own Delete (a kept bench store outlives the
+// run); a missing one is not an error.
 func DropIndices(ctx context.Context, st store.Backend, indices, templates []string) error {
+	if d, ok := st.(interface {
+		Delete(indices, templates []string) error
+	}); ok {
+		return d.Delete(indices, templates) // the embedded store, kept or not
+	}
 	t, ok := st.(transporter)
 	if !ok || t.Transport() == nil {
-		return nil // the embedded store: its indices go with its directory
+		return fmt.Errorf("drop %v: the %s store can delete neither through a cluster nor itself", indices, st.Kind())
 	}
 	var paths []string
 	for _, ix := range indices {

@@ -121,6 +121,11 @@ func (c *countingStore) CountEvents(ctx context.Context, q store.Query) (int64, 
 
 // Transport is the backend's, for the node stats and index deletes that
 // are the bench's own, not offtrail's work (nil for the embedded store).
+// Delete passes DropIndices through to an embedded store.
+func (c *countingStore) Delete(indices, templates []string) error {
+	return DropIndices(context.Background(), c.Backend, indices, templates)
+}
+
 func (c *countingStore) Transport() dsl.Transport {
 	if t, ok := c.Backend.(transporter); ok {
 		return t.Transport()

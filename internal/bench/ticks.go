@@ -192,12 +192,13 @@ type service struct {
 
 // countingEvaluator counts what the manager's evaluations yield.
 type countingEvaluator struct {
-	det              *detector.Detector
-	signals, repeats int
+	det                       *detector.Detector
+	windows, signals, repeats int
 }
 
 func (e *countingEvaluator) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, runID string) (*detector.Result, error) {
 	res, err := e.det.Evaluate(ctx, r, w, runID)
+	e.windows++
 	if err == nil {
 		e.signals += len(res.Signals)
 		e.repeats += res.Repeats
@@ -222,7 +223,7 @@ func (s *service) run(ctx context.Context, tick time.Time, lat *Latency) ([]time
 	}
 	*s.now = tick
 	times := make([]time.Duration, len(s.ids))
-	sig, rep := s.ev.signals, s.ev.repeats
+	sig, rep, win := s.ev.signals, s.ev.repeats, s.ev.windows
 	for j, id := range s.ids {
 		if !s.m.Holds(id) {
 			return nil, fmt.Errorf("%s at %s: the bench's replica does not hold its lease", id, tick.Format(time.RFC3339))
@@ -233,6 +234,12 @@ func (s *service) run(ctx context.Context, tick time.Time, lat *Latency) ([]time
 		if err != nil {
 			return nil, fmt.Errorf("%s at %s: %w", id, tick.Format(time.RFC3339), err)
 		}
+	}
+	if s.ev.windows == win {
+		// The step is the shortest interval: some rule has a window due.
+		// None evaluated means checkpoints past the tick, state another
+		// run left behind, and a tick that timed nothing.
+		return nil, fmt.Errorf("tick at %s evaluated no window: the rules' checkpoints are past it (state left by an earlier run?)", tick.Format(time.RFC3339))
 	}
 	lat.Signals += s.ev.signals - sig
 	lat.Repeats += s.ev.repeats - rep

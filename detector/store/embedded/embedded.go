@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -339,6 +340,49 @@ func writeFileAtomic(name string, data []byte) error {
 	if err := os.Rename(tmp, name); err != nil {
 		os.Remove(tmp)
 		return err
+	}
+	return nil
+}
+
+// Delete removes indices (event, signal and state indices of those names)
+// and templates, as DELETE /<index> and DELETE /_index_template/<name> do
+// on the engines; a name that does not exist is no error. A kept store
+// (offtrail bench --keep-indices) needs it: the state a run leaves behind
+// would otherwise hold the next run's leases and checkpoints.
+func (s *Store) Delete(indices, templates []string) error {
+	for _, name := range indices {
+		if err := validIndexName(name); err != nil {
+			return fmt.Errorf("delete index %q: %w", name, err)
+		}
+	}
+	for _, name := range templates {
+		if err := validName(name); err != nil {
+			return fmt.Errorf("delete template %q: %w", name, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range indices {
+		delete(s.indices, name)
+		if s.dir == "" {
+			delete(s.state, name)
+			delete(s.docs, name)
+			continue
+		}
+		for _, dir := range []string{filepath.Join(s.dir, name), s.stateDirFor(name)} {
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("delete index %s: %w", name, err)
+			}
+		}
+	}
+	for _, name := range templates {
+		if s.dir == "" {
+			delete(s.templates, name)
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, templateDir, name+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete template %s: %w", name, err)
+		}
 	}
 	return nil
 }
