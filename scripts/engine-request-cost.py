@@ -85,6 +85,12 @@ def main():
         (f"read the window, {len(FIELDS)} fields from doc values, no _source", lambda _: call("POST", f"/{index}/_search", {
             "size": 10000, "track_total_hits": False, "_source": False, "docvalue_fields": FIELDS,
             "query": {"bool": {"filter": [window]}}, "sort": [{"@timestamp": "asc"}]})),
+        (f"read the window as sort values of @timestamp and {len(FIELDS) - 1} fields, no stored fields", lambda _: call("POST", f"/{index}/_search", {
+            "size": 10000, "track_total_hits": False, "stored_fields": "_none_", "query": {"bool": {"filter": [window]}},
+            "sort": [{"@timestamp": "asc"}] + [{f: {"order": "asc", "missing": "_last"}} for f in FIELDS if f != "@timestamp"]})),
+        ("the hits alone: no stored fields, sorted by @timestamp", lambda _: call("POST", f"/{index}/_search", {
+            "size": 10000, "track_total_hits": False, "stored_fields": "_none_", "query": {"bool": {"filter": [window]}},
+            "sort": [{"@timestamp": "asc"}]})),
         ("the same with size 0 (the request alone)", lambda _: call("POST", f"/{index}/_search?request_cache=false", {
             "size": 0, "track_total_hits": False, "query": {"bool": {"filter": [window]}}})),
         ("_count of the window (the sealed-hour check; _count is not cached)", lambda _: call("POST", f"/{index}/_count", {"query": {"bool": {"filter": [window]}}})),
@@ -104,6 +110,7 @@ def main():
                 {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}}}]}}}})),
         ("put a 2 KB state document", lambda i: call("PUT", f"/{probe}/_doc/a{i % 50}", state)),
         ("get a state document", lambda i: call("GET", f"/{probe}/_doc/a{i % 50}")),
+        ("the same get, _source=false (its version only)", lambda i: call("GET", f"/{probe}/_doc/a{i % 50}?_source=false")),
         ("bulk-create 5 documents", bulk5),
     ]
     print(f"engine pid {pid}, {n} requests each, {index} {frm}..{to}")
