@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/offtrail/offtrail/detector/store/embedded"
 	"github.com/offtrail/offtrail/internal/config"
 	"github.com/offtrail/offtrail/internal/testenv"
+	"github.com/offtrail/offtrail/schedule"
 )
 
 // openEngine opens a cluster the way every command does (one connection
@@ -139,5 +142,62 @@ func TestMeasureWithWrites(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// keepState is a store whose Delete keeps everything, as DropIndices was
+// on the embedded store before a kept store outlived a run.
+type keepState struct{ *embedded.Store }
+
+func (keepState) Delete(indices, templates []string) error { return nil }
+
+// TestMeasureAgainOnAKeptStore: a kept embedded store timed twice gives
+// the same signals, each run's own indices gone after it. State another
+// run left behind (a checkpoint past the ticks) makes the bench say that
+// its ticks evaluated nothing, instead of timing them.
+func TestMeasureAgainOnAKeptStore(t *testing.T) {
+	ctx := context.Background()
+	ds, err := Generate(ctx, filepath.Join(t.TempDir(), "data"), 10_000, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := embedded.Open(filepath.Join(t.TempDir(), "embedded"), embedded.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close() })
+	const index = "offtrail-bench-kept"
+	if _, err := Load(ctx, []Target{{Store: emb, Index: index}}, ds, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	sc := Scope{Rule: "aws-rare-method-for-user", Writes: true, Warmup: 4}
+	stateIndex := index + "-" + sc.Name() + "-state"
+	var signals []int
+	for range 2 {
+		lat, err := Measure(ctx, emb, index, sc, ds.Labels.End, 4, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		signals = append(signals, lat.Signals)
+		for _, dir := range []string{filepath.Join(emb.Dir(), "_state", stateIndex), filepath.Join(emb.Dir(), index+"-"+sc.Name()+"-signals")} {
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("%s left behind (%v)", dir, err)
+			}
+		}
+	}
+	if signals[0] != signals[1] || signals[0] == 0 {
+		t.Errorf("signals %v: want the same, and some, on the kept store", signals)
+	}
+	past := schedule.Lease{Rule: sc.Rule, Checkpoint: &schedule.Checkpoint{Rule: sc.Rule, End: ds.Labels.End.Add(time.Hour)}}
+	doc, err := json.Marshal(past)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emb.PutState(ctx, stateIndex, "lease:"+sc.Rule, doc, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Measure(ctx, keepState{emb}, index, sc, ds.Labels.End, 4, zerolog.Nop())
+	if err == nil || !strings.Contains(err.Error(), "evaluated no window") {
+		t.Fatalf("a run over a checkpoint past its ticks: %v, want a tick that evaluated no window", err)
 	}
 }
