@@ -105,6 +105,12 @@ type transporter interface {
 	Transport() dsl.Transport
 }
 
+// deleter is a store that deletes its own indices and templates (the
+// embedded store, see embedded.Store.Delete).
+type deleter interface {
+	Delete(indices, templates []string) error
+}
+
 // HasEngine reports whether st runs queries in another process whose CPU
 // the node stats API reports (not the embedded store, which runs in
 // offtrail's own process).
@@ -294,9 +300,7 @@ func settle(probe func() (float64, error), limit float64, within, step time.Dura
 // or the embedded store's own Delete (a kept bench store outlives the
 // run); a missing one is not an error.
 func DropIndices(ctx context.Context, st store.Backend, indices, templates []string) error {
-	if d, ok := st.(interface {
-		Delete(indices, templates []string) error
-	}); ok {
+	if d, ok := st.(deleter); ok {
 		return d.Delete(indices, templates) // the embedded store, kept or not
 	}
 	t, ok := st.(transporter)

@@ -363,6 +363,14 @@ func (s *Store) Delete(indices, templates []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range indices {
+		if ix := s.indices[name]; ix != nil && s.cache != nil {
+			// Its segments would hold the column budget until evicted.
+			var keys []string
+			for _, m := range ix.snapshotFiles() {
+				keys = append(keys, m.key())
+			}
+			s.cache.drop(keys)
+		}
 		delete(s.indices, name)
 		if s.dir == "" {
 			delete(s.state, name)
