@@ -20,10 +20,11 @@ import (
 // DefaultLeaseDuration is how long a heartbeat lasts, and so how long a
 // dead replica's rules stay unowned; the heartbeat is renewed every third
 // of it. Five minutes, a third of the pack's 15-minute interval: a
-// failover delays a window by at most that (catch-up runs it), and one
-// replica's upkeep is nine state requests per 15 minutes: reads while it
-// is alone, writes beside others. (A write costs the engine about a
-// millisecond of CPU, as much as a window's count; a read about half.)
+// failover delays a window by at most that (catch-up runs it; a replica
+// that replaces a lone one waits two, see joinWait), and one replica's
+// upkeep is nine state writes per 15 minutes beside others, three reads
+// while it is alone. (A write costs the engine about a millisecond of
+// CPU, as much as a window's count; a read a third of that or less.)
 const DefaultLeaseDuration = 5 * time.Minute
 
 // DefaultCheckpointEvery is Options.CheckpointEvery's default.
@@ -89,6 +90,10 @@ type leaser struct {
 	// liveSince is when this replica's heartbeat last began after a lapse
 	// (its first write, or the first after until passed).
 	liveSince time.Time
+	// loneAt is when the replica list, last read, showed this replica
+	// alone (zero once it wrote its heartbeat): the next read is due a
+	// lease later (see heartbeat).
+	loneAt time.Time
 }
 
 func newLeaser(st StateStore, index, id string, dur time.Duration, now func() time.Time) *leaser {
@@ -340,13 +345,19 @@ func (l *leaser) acquire(ctx context.Context, rule string) (bool, error) {
 	return true, nil
 }
 
+// joinWait is how long a replica's heartbeat must have been live before
+// it takes a lease whose owner's heartbeat lapsed: two leases. The wait is
+// for a lone owner, which renews its leases by reading the list once a
+// lease (see heartbeat): its entry has lapsed while it lives, and it sees
+// a newcomer's within a lease (and a third, a late sync) and writes its
+// heartbeat again. A lone owner's leases hold for a joinWait after its
+// read, since no newcomer missed by it can take them sooner.
+func (l *leaser) joinWait() time.Duration { return 2 * l.dur }
+
 // free reports whether a lease another replica wrote may be taken: it was
 // released, or its own expiry and its owner's heartbeat (as of this
 // replica's last look at the replica list) have passed and this replica's
-// heartbeat has been live for a lease. The wait is for a lone owner, which
-// renews its leases by reading the list (see alone): its entry has lapsed
-// while it lives, and it sees this replica's within a third of a lease and
-// writes its heartbeat again.
+// heartbeat has been live for a joinWait.
 func (l *leaser) free(cur Lease, now time.Time) bool {
 	if cur.Owner == "" {
 		return true
@@ -359,7 +370,7 @@ func (l *leaser) free(cur Lease, now time.Time) bool {
 	if l.replicas.Members[cur.Owner].After(now) || l.liveSince.IsZero() {
 		return false
 	}
-	return !now.Before(l.liveSince.Add(l.dur))
+	return !now.Before(l.liveSince.Add(l.joinWait()))
 }
 
 // release gives a lease up at once so that another replica may take it
@@ -388,19 +399,25 @@ func (l *leaser) release(ctx context.Context, rule string) error {
 // heartbeat records this replica as live, which renews every lease it
 // holds, and returns how many replicas are live (at least 1: this one).
 // A replica alone in the list renews by reading it (alone), one read where
-// a write costs the engine twice as much, nine times per 15 minutes. When
+// a write costs the engine three times as much or more, and only once a
+// lease: the syncs between read nothing (three reads per 15 minutes at
+// 5m, where a read every sync made nine; a newcomer waits for it, see
+// joinWait). When
 // this replica's own heartbeat had lapsed, others may have taken its
 // leases: those are checked before they are renewed, the ones taken are
 // given up and named in lost, and an error of that check comes back with
 // the count (the heartbeat itself was written).
 func (l *leaser) heartbeat(ctx context.Context) (live int, lost []string, err error) {
 	start := l.now()
+	if l.readLately(start) {
+		return 1, nil, nil
+	}
 	lone, err := l.alone(ctx, start)
 	if err != nil {
 		return 0, nil, err
 	}
 	if lone {
-		l.renew(start.Add(l.dur), false)
+		l.renew(start.Add(l.joinWait()), false)
 		return 1, nil, nil
 	}
 	var expires time.Time
@@ -421,16 +438,25 @@ func (l *leaser) heartbeat(ctx context.Context) (live int, lost []string, err er
 	return live, lost, err
 }
 
+// readLately reports whether this replica read the list alone less than a
+// lease before start, its leases still held: nothing to do yet.
+func (l *leaser) readLately(start time.Time) bool {
+	l.replicasMu.Lock()
+	defer l.replicasMu.Unlock()
+	return !l.loneAt.IsZero() && start.Sub(l.loneAt) < l.dur && l.until.After(start)
+}
+
 // alone reports whether this replica may renew its leases by reading the
-// replica list, not writing it: it joined (wrote its entry) and its
-// heartbeat has not lapsed, and the list, read now, has no other live
-// replica. A replica that joins then waits a lease before it takes a
-// lapsed owner's lease (free), and a lone one reads the list every third
-// of a lease: it sees the newcomer and writes its heartbeat long before.
+// replica list, not writing it: it joined (wrote its entry) a joinWait
+// ago and its heartbeat has not lapsed, and the list, read now, has no
+// other live replica. A replica that joins writes its heartbeat for a
+// joinWait before it takes a lapsed owner's lease (free), and a lone one
+// reads the list once a lease: it sees the newcomer's entry, live all
+// that time, and writes its heartbeat before.
 func (l *leaser) alone(ctx context.Context, start time.Time) (bool, error) {
 	l.replicasMu.Lock()
 	defer l.replicasMu.Unlock()
-	if !l.replicasRead || !l.until.After(start) {
+	if !l.replicasRead || !l.until.After(start) || start.Before(l.liveSince.Add(l.joinWait())) {
 		return false, nil
 	}
 	var r Replicas
@@ -447,9 +473,11 @@ func (l *leaser) alone(ctx context.Context, start time.Time) (bool, error) {
 	}
 	for id, exp := range l.replicas.Members {
 		if id != l.id && exp.After(start) {
+			l.loneAt = time.Time{}
 			return false, nil
 		}
 	}
+	l.loneAt = start
 	return true, nil
 }
 
@@ -535,6 +563,7 @@ func (l *leaser) updateReplicas(ctx context.Context, change func(*Replicas, time
 			return 0, err
 		}
 		l.replicas, l.replicasVer, l.replicasFound = r, nv, true
+		l.loneAt = time.Time{} // written: the next heartbeat reads the list again
 		return max(r.Live(now), 1), nil
 	}
 	return 0, fmt.Errorf("state %s: too many concurrent updates", replicasID)

@@ -49,8 +49,9 @@ func (s *stateCalls) PutStates(ctx context.Context, index string, puts []store.S
 
 func (s *stateCalls) take() (gets, puts int64) { return s.gets.Swap(0), s.puts.Swap(0) }
 
-// One replica's upkeep is one request per lease sync however many rules
-// it holds (a read while it is alone, see TestLoneReplicaRenewsByReading),
+// One replica's upkeep is at most one request per lease sync however many
+// rules it holds (a read once a lease while it is alone, see
+// TestLoneReplicaRenewsByReading),
 // and a rule's tick writes its checkpoint without reading it: the write is
 // the fence. (Renewing each lease read and wrote every lease document
 // every sync: 1,300 state requests per tick for the pack.)
@@ -73,21 +74,19 @@ func TestLeaseUpkeepIsOneRequest(t *testing.T) {
 		}
 	}
 	st.take()
-	for hour := range 3 {
-		for range 3 { // a sync every 20 s (a third of the 1-minute lease) ...
-			clock.Advance(20 * time.Second)
-			if err := m.SyncLeases(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if gets, puts := st.take(); gets != 1 || puts != 0 {
-				t.Fatalf("hour %d: a lone replica's lease sync made %d reads and %d writes, want 1 and 0", hour, gets, puts)
-			}
-		}
-		clock.Advance(time.Hour - time.Minute) // ... and an hour's tick, the syncs between not shown
-		if err := m.SyncLeases(ctx); err != nil {
+	sync := func() error { return m.SyncLeases(ctx) }
+	joinWait(t, st, clock, sync)
+	for clock.Now().Before(ts("2024-03-05T11:00:00Z")) {
+		clock.Advance(20 * time.Second)
+		if err := sync(); err != nil {
 			t.Fatal(err)
 		}
-		st.take() // the lapsed heartbeat checks the leases held
+	}
+	st.take()
+	for hour := range 3 {
+		// The hour's ticks, then its syncs every 20 s (a third of the
+		// 1-minute lease): one read a lease, and the checkpoints' one write.
+		tick := clock.Now().Truncate(time.Hour)
 		for _, r := range rs {
 			if !m.Holds(r.ID) {
 				t.Fatalf("hour %d: %s not held", hour, r.ID)
@@ -99,19 +98,20 @@ func TestLeaseUpkeepIsOneRequest(t *testing.T) {
 				t.Fatalf("hour %d: %s's tick made %d reads and %d writes, want none (its checkpoint waits for the sync)", hour, r.ID, gets, puts)
 			}
 		}
-		clock.Advance(20 * time.Second)
-		if err := m.SyncLeases(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if gets, puts := st.take(); gets != 1 || puts != 1 {
-			t.Fatalf("hour %d: the sync after the hour's ticks made %d reads and %d writes, want 1 and 1 (all %d checkpoints in one)", hour, gets, puts, len(rs))
-		}
-		for _, r := range rs {
-			if cp := readCheckpoint(t, st.Store, "offtrail-state-test", r.ID); !cp.End.Equal(clock.Now().Truncate(time.Hour)) {
-				t.Fatalf("hour %d: %s's stored checkpoint %s", hour, r.ID, cp.End)
+		for range 180 {
+			clock.Advance(20 * time.Second)
+			if err := sync(); err != nil {
+				t.Fatal(err)
 			}
 		}
-		clock.Advance(-20 * time.Second)
+		if gets, puts := st.take(); gets != 60 || puts != 1 {
+			t.Fatalf("hour %d: a lone replica's 180 lease syncs made %d reads and %d writes, want 60 (one a lease) and 1 (all %d checkpoints in one)", hour, gets, puts, len(rs))
+		}
+		for _, r := range rs {
+			if cp := readCheckpoint(t, st.Store, "offtrail-state-test", r.ID); !cp.End.Equal(tick) {
+				t.Fatalf("hour %d: %s's stored checkpoint %s, want %s", hour, r.ID, cp.End, tick)
+			}
+		}
 	}
 }
 
@@ -138,7 +138,7 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 		t.Fatal("a's heartbeat did not renew its lease")
 	}
 	beat(t, a)    // a sees b in the list and writes its heartbeat again
-	for range 4 { // a stops (paused, partitioned); b keeps its heartbeat
+	for range 6 { // a stops (paused, partitioned); b keeps its heartbeat two leases
 		clock.Advance(20 * time.Second)
 		beat(t, b)
 	}
@@ -161,38 +161,53 @@ func TestLeaseHeldByHeartbeat(t *testing.T) {
 	}
 }
 
-// A replica alone in the list renews its leases by reading the list, and
-// one that joins waits a lease before taking a lapsed owner's lease: the
-// lone owner sees it within a third of a lease, writes its heartbeat again
-// and keeps its leases. A lone owner that dies is taken over a lease after
-// the newcomer joined.
+// A replica alone in the list renews its leases by reading the list once
+// a lease, and one that joins waits two leases before taking a lapsed
+// owner's lease: the lone owner sees it at its next read, writes its
+// heartbeat again and keeps its leases. A lone owner that dies is taken
+// over two leases after the newcomer joined.
 func TestLoneReplicaRenewsByReading(t *testing.T) {
 	ctx := t.Context()
 	st, clock, a := joined(t)
 	mustAcquire(t, a, "r")
 	st.take()
-	for range 9 {
+	joinWait(t, st, clock, func() error { _, _, err := a.heartbeat(ctx); return err })
+	for i := range 7 {
 		clock.Advance(20 * time.Second)
 		beat(t, a)
-		if gets, puts := st.take(); gets != 1 || puts != 0 {
-			t.Fatalf("a lone heartbeat made %d reads and %d writes, want 1 and 0", gets, puts)
+		want := int64(0)
+		if i%3 == 0 {
+			want = 1 // one read a lease; the syncs between read nothing
+		}
+		if gets, puts := st.take(); gets != want || puts != 0 {
+			t.Fatalf("lone heartbeat %d made %d reads and %d writes, want %d and 0", i, gets, puts, want)
 		}
 	}
 	if !a.holds("r") {
 		t.Fatal("a's reads did not renew its lease")
 	}
+	// b joins just after a's read (a's entry in the list lapsed minutes
+	// ago), and a's next sync comes a third of a lease late: a sees b only
+	// 80 s later, and b must not take the lease in between.
 	b := newLeaser(st, "s", "b", time.Minute, clock.Now)
-	beat(t, b) // joins: a's entry in the list lapsed minutes ago
-	for range 6 {
+	beat(t, b)
+	for range 4 {
 		if ok, err := b.acquire(ctx, "r"); ok || err != nil {
-			t.Fatalf("b took a live lone replica's lease: %v %v", ok, err)
+			t.Fatalf("b took a live lone replica's lease before its next read: %v %v", ok, err)
 		}
 		clock.Advance(20 * time.Second)
+		beat(t, b)
+	}
+	for i := range 6 { // two leases of both replicas' syncs
 		st.take()
 		beat(t, a)
 		if _, puts := st.take(); puts != 1 {
-			t.Fatalf("a, no longer alone, wrote %d heartbeats, want 1", puts)
+			t.Fatalf("a, no longer alone, wrote %d heartbeats at sync %d, want 1", puts, i)
 		}
+		if ok, err := b.acquire(ctx, "r"); ok || err != nil {
+			t.Fatalf("b took a live replica's lease: %v %v", ok, err)
+		}
+		clock.Advance(20 * time.Second)
 		beat(t, b)
 	}
 	if !a.holds("r") {
@@ -208,20 +223,22 @@ func TestLoneReplicaRenewsByReading(t *testing.T) {
 		t.Fatalf("b did not take a dead replica's lease: %v %v", ok, err)
 	}
 
-	// b, now alone, dies too; c starts later and waits a lease after it
-	// joined, though b's entry lapsed long before.
+	// b, now alone, dies too; c starts later and waits two leases after
+	// it joined, though b's entry lapsed long before.
 	clock.Advance(10 * time.Minute)
 	c := newLeaser(st, "s", "c", time.Minute, clock.Now)
 	beat(t, c)
-	if ok, err := c.acquire(ctx, "r"); ok || err != nil {
-		t.Fatalf("c took the lease at once: %v %v", ok, err)
-	}
-	for range 3 {
+	for range 5 {
+		if ok, err := c.acquire(ctx, "r"); ok || err != nil {
+			t.Fatalf("c took the lease before it had been live for two leases: %v %v", ok, err)
+		}
 		clock.Advance(20 * time.Second)
 		beat(t, c)
 	}
+	clock.Advance(20 * time.Second)
+	beat(t, c)
 	if ok, err := c.acquire(ctx, "r"); !ok || err != nil {
-		t.Fatalf("c did not take the lease a lease after joining: %v %v", ok, err)
+		t.Fatalf("c did not take the lease two leases after joining: %v %v", ok, err)
 	}
 }
 
@@ -273,14 +290,14 @@ func TestCheckpointWrittenWhenDue(t *testing.T) {
 	}
 	// b dies without a release; c takes over once b's heartbeat lapses and
 	// evaluates again what followed b's last written checkpoint (12:00).
-	// c has just joined, so it waits a lease first (b may have been a lone
+	// c has just joined, so it waits two leases first (b may have been a lone
 	// replica that renews by reading; see free).
 	clock.Advance(2 * time.Minute)
 	c := mk("c")
 	if c.Holds(r.ID) {
-		t.Fatal("c took a lapsed owner's rule before it had been live for a lease")
+		t.Fatal("c took a lapsed owner's rule before it had been live for two leases")
 	}
-	for range 3 { // a lease of c's syncs
+	for range 6 { // two leases of c's syncs
 		clock.Advance(20 * time.Second)
 		if err := c.SyncLeases(ctx); err != nil {
 			t.Fatal(err)
@@ -390,6 +407,23 @@ func TestFlushDueIsOneFencedWrite(t *testing.T) {
 	}
 	if cp, err := a.checkpoint(ctx, "r3"); err != nil || !cp.End.Equal(ts("2024-03-05T11:00:00Z")) {
 		t.Errorf("r3's kept checkpoint %v, %v; want 11:00", cp, err)
+	}
+}
+
+// joinWait runs the five syncs (every 20 s, a third of the 1-minute lease)
+// after a replica's first heartbeat that still write it: a newcomer writes
+// its entry for two leases, so that a lone replica reading the list once a
+// lease sees it before the newcomer may take its leases.
+func joinWait(t *testing.T, st *stateCalls, clock *fakeClock, sync func() error) {
+	t.Helper()
+	for i := range 5 {
+		clock.Advance(20 * time.Second)
+		if err := sync(); err != nil {
+			t.Fatal(err)
+		}
+		if gets, puts := st.take(); gets != 0 || puts != 1 {
+			t.Fatalf("newcomer's sync %d made %d reads and %d writes, want its heartbeat written (0 and 1)", i, gets, puts)
+		}
 	}
 }
 

@@ -562,7 +562,7 @@ func TestCheckpointFencedByLease(t *testing.T) {
 	// b's clock is past a's lease; a's is not (a paused, or skewed).
 	later := newClock(ts("2024-03-05T10:02:00Z"))
 	b := newLeaser(st, "s", "b", time.Minute, later.Now)
-	for range 4 { // b joins and has been live for a lease
+	for range 7 { // b joins and has been live for two leases
 		if _, _, err := b.heartbeat(ctx); err != nil {
 			t.Fatal(err)
 		}

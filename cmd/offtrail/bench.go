@@ -62,7 +62,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) (err error) {
 	eaSegments := fs.String("elastalert-segments", "2h,15m", "ElastAlert's buffer_time for each replay, comma-separated: 15m is a live ElastAlert at offtrail's interval (run_every = buffer_time = 15m, one query per tick)")
 	compareRaw := fs.Bool("compare-raw", false, "also time every scope aggregating the raw history each tick (no baseline days), as before the cache")
 	warmup := fs.Duration("warmup", 0, "untimed ticks after the cold one, before the timed ones (26h: a running service's steady state, when its context spans reach hours it counted)")
-	leaseDur := fs.Duration("lease-duration", schedule.DefaultLeaseDuration, "the service's lease_duration for the timed scopes: its replica heartbeat, every third of it, is most of a one-rule tick's state writes")
+	leaseDur := fs.Duration("lease-duration", schedule.DefaultLeaseDuration, "the service's lease_duration for the timed scopes: its replica heartbeat (a read once a lease alone, a write every third of it beside others) is most of a one-rule tick's state calls")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of each scope's timed ticks here (the last scope's is kept; go tool pprof)")
 	heapProfile := fs.String("heapprofile", "", "write offtrail's heap profile here after each scope's timed ticks, and F.before just before them (pprof -base F.before F: what the ticks allocated; the last scope's are kept)")
 	traceTicks := fs.String("trace-ticks", "", "write one tab-separated line per timed tick here (wall time and store calls), to see which ticks a day's cost sits in")
