@@ -84,6 +84,10 @@ func runBench(ctx context.Context, env *cliEnv, args []string) (err error) {
 			return &exitError{code: 2, err: fmt.Errorf("--elastalert-segments %q: %w", *eaSegments, err)}
 		}
 		hopts.eaSegments = segs
+		// Found now, not after the load and the ticks it would follow.
+		if _, err := os.Stat(*eaScript); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--elastalert-script: %w (a relative path is from the repository root)", err)}
+		}
 	}
 	var trace io.Writer
 	if *traceTicks != "" {

@@ -19,6 +19,7 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{[]string{"bench", "--quality=false", "--store", "embedded", "--rule", "no-such-rule"}, "no-such-rule"},
 		{[]string{"bench", "--quality=false", "--elastalert", "--elastalert-segments", "15m,90s"}, "whole minutes"},
 		{[]string{"bench", "--quality=false", "--elastalert", "--elastalert-segments", "soon"}, "--elastalert-segments"},
+		{[]string{"bench", "--quality=false", "--store", "embedded", "--elastalert", "--elastalert-script", "/nonexistent/elastalert-bench.sh"}, "--elastalert-script"},
 		{[]string{"bench", "--quality=false", "--store", "embedded", "--trace-ticks", "/nonexistent/dir/ticks.tsv"}, "--trace-ticks"},
 	} {
 		var stderr bytes.Buffer
