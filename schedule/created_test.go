@@ -110,3 +110,79 @@ func TestOnCreatedOncePerSignal(t *testing.T) {
 	}
 	t.Logf("%d signals, announced once each (by replica: %v)", len(written), by)
 }
+
+// A window with signals writes no checkpoint of its own (the lease sync
+// writes the rules' checkpoints once CheckpointEvery is due): a process
+// that crashes evaluates those windows again once restarted, and the
+// evaluation creates, announces and raises nothing twice.
+func TestCrashAfterSignalsAnnouncesNothingTwice(t *testing.T) {
+	st := fixtureStore(t)
+	rs := testRules(t)
+	clock := newClock(ts("2024-03-05T08:10:00Z"))
+	rec := newRecorder(newDetector(t, st))
+	found := &signalCount{Evaluator: rec}
+	type tally struct{ created, incidents int }
+	start := func(tl *tally) *Manager {
+		m := newTestManager(t, st, found, clock, "a", func(o *Options) {
+			o.CheckpointEvery = 4 * time.Hour
+			o.OnCreated = func(_ *rules.Rule, s []*detector.Signal) { tl.created += len(s) }
+			o.OnIncidents = func(_ *rules.Rule, incs []*detector.Incident) { tl.incidents += len(incs) }
+		})
+		m.Reload(rs)
+		return m
+	}
+	step := func(m *Manager) {
+		if err := m.SyncLeases(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if err := m.RunRule(t.Context(), r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var first tally
+	a := start(&first)
+	for range 6 {
+		clock.Advance(time.Hour)
+		step(a)
+	}
+	written := signalIDs(t, st, "logs-offtrail.alerts-test")
+	if first.created == 0 || first.created != len(written) {
+		t.Fatalf("first process created %d signals, %d written; the test needs some", first.created, len(written))
+	}
+	// The crash: no release. At the same moment the same replica id takes
+	// its leases back and evaluates again what followed each written
+	// checkpoint, and nothing new.
+	var again tally
+	m := start(&again)
+	for k := range rec.calls {
+		delete(rec.calls, k)
+	}
+	found.n.Store(0)
+	step(m)
+	if found.n.Load() == 0 {
+		t.Fatalf("the restart evaluated %d windows again, none with signals: the test proves nothing", len(rec.calls))
+	}
+	if again.created != 0 || again.incidents != 0 {
+		t.Errorf("windows evaluated again created %d signals and announced %d incidents, want none", again.created, again.incidents)
+	}
+	if got := signalIDs(t, st, "logs-offtrail.alerts-test"); !slices.Equal(got, written) {
+		t.Errorf("signals after the restart %d, before %d", len(got), len(written))
+	}
+	t.Logf("%d signals and %d incidents before the crash; %d windows evaluated again, %d signals found again", first.created, first.incidents, len(rec.calls), found.n.Load())
+}
+
+// signalCount counts the signals its evaluator finds.
+type signalCount struct {
+	Evaluator
+	n atomic.Int64
+}
+
+func (c *signalCount) Evaluate(ctx context.Context, r *rules.Rule, w store.Window, runID string) (*detector.Result, error) {
+	res, err := c.Evaluator.Evaluate(ctx, r, w, runID)
+	if res != nil {
+		c.n.Add(int64(len(res.Signals)))
+	}
+	return res, err
+}

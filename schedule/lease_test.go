@@ -242,7 +242,7 @@ func TestLoneReplicaRenewsByReading(t *testing.T) {
 	}
 }
 
-// Windows without signals write the checkpoint at most every
+// Windows write the checkpoint at most every
 // CheckpointEvery; a release writes the one kept, and a replica that dies
 // without one costs its successor at most that span evaluated again.
 func TestCheckpointWrittenWhenDue(t *testing.T) {

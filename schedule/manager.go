@@ -58,10 +58,9 @@ type Options struct {
 	// the heartbeat that holds its leases is renewed every third of it.
 	LeaseDuration time.Duration
 	// CheckpointEvery bounds how far a rule's written checkpoint may trail
-	// the windows evaluated (default 1h): a window with signals, the first
-	// window of a lease and a release always write it; otherwise the lease
-	// sync writes, in one request for all rules, the checkpoints that trail
-	// by this much. A crash then costs at most this span (and a sync) of
+	// the windows evaluated (default 1h): the first window of a lease and
+	// a release always write it; otherwise the lease sync writes, in one
+	// request for all rules, the checkpoints that trail by this much. A crash then costs at most this span (and a sync) of
 	// windows evaluated again, which write nothing twice (signals are
 	// create-only, incidents idempotent), where writing every window cost a
 	// state write per rule per tick.
@@ -536,13 +535,15 @@ func (m *Manager) evaluate(ctx context.Context, r *rules.Rule, w store.Window, c
 		announce, err = m.updateIncidents(ctx, r, all)
 	}
 	// 3. Advance the checkpoint, only past a window fully written. A
-	// window with signals and a lease's first window write it now; others
-	// keep it for the lease sync, which writes those due
-	// (Options.CheckpointEvery) for all rules in one request.
+	// lease's first window writes it now; others keep it for the lease
+	// sync, which writes those due (Options.CheckpointEvery) for all rules
+	// in one request. A window with signals needs no write of its own: its
+	// signals are create-only and its incidents idempotent, so evaluating
+	// it again after a crash writes and announces nothing twice.
 	if err == nil {
 		m.metrics.windowsByRule.WithLabelValues(r.ID).Inc()
 		cp.End, cp.Updated, cp.Owner = w.To, m.opts.Now(), m.opts.ReplicaID
-		if len(all) > 0 || m.leases.unwritten(r.ID) {
+		if m.leases.unwritten(r.ID) {
 			err = m.saveCheckpoint(ctx, r.ID, cp)
 		} else {
 			m.leases.keep(r.ID, *cp)

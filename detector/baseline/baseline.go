@@ -136,6 +136,9 @@ type Stats struct {
 type Cache struct {
 	b    Backend
 	opts Options
+	// started is opts.Now() at New: a day that seals later has no
+	// document older than this cache (sealedSince).
+	started time.Time
 
 	mu     sync.Mutex
 	days   map[string]*dayGroups    // document id -> counts
@@ -176,7 +179,7 @@ func New(b Backend, opts Options) (*Cache, error) {
 	if opts.TailLimit <= 0 {
 		opts.TailLimit = DefaultTailLimit
 	}
-	return &Cache{b: b, opts: opts, days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, daySums: map[string][]*spanSum{}, hourSums: map[string][]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
+	return &Cache{b: b, opts: opts, started: opts.Now(), days: map[string]*dayGroups{}, newest: map[string]time.Time{}, span: map[string]time.Duration{}, daySums: map[string][]*spanSum{}, hourSums: map[string][]*spanSum{}, hours: map[string]*dayGroups{}, tails: map[string]*tail{}, known: map[string]map[string]store.CountRequest{}}, nil
 }
 
 // Stats returns the counters so far.

@@ -123,20 +123,12 @@ func (c *Cache) day(ctx context.Context, req store.CountRequest, sig string, d t
 		return c.remember(id, dg), nil
 	}
 	var prev *store.Version
-	raw, v, err := c.b.GetState(ctx, c.opts.StateIndex, id)
-	switch {
-	case err == nil && !c.opts.Rebuild:
-		if dg, err = decodeDay(raw, sig, d); err != nil {
-			return nil, wrap(err, "day %s", id)
+	if !c.sealedSince(d) {
+		stored, v, err := c.readDay(ctx, id, sig, d)
+		if err != nil || stored != nil {
+			return stored, err
 		}
-		c.fromState.Add(1)
-		return c.remember(id, dg), nil
-	case err == nil:
-		prev = &v
-	case !errors.Is(err, store.ErrNotFound):
-		// The days are an optimisation: a state index this process may
-		// not read (a read-only backtest role) costs raw counting only.
-		c.stateError(err, "read", id)
+		prev = v
 	}
 	if hours, err = c.build(ctx, req, sig, d); err != nil {
 		return nil, err
@@ -149,6 +141,37 @@ func (c *Cache) day(ctx context.Context, req store.CountRequest, sig string, d t
 		return nil, err
 	}
 	return c.remember(id, dg), nil
+}
+
+// readDay returns day d's document as stored, kept for later ticks, or
+// nil when there is none to use; with Rebuild, the version of the one to
+// overwrite.
+func (c *Cache) readDay(ctx context.Context, id, sig string, d time.Time) (*dayGroups, *store.Version, error) {
+	raw, v, err := c.b.GetState(ctx, c.opts.StateIndex, id)
+	switch {
+	case err == nil && !c.opts.Rebuild:
+		dg, err := decodeDay(raw, sig, d)
+		if err != nil {
+			return nil, nil, wrap(err, "day %s", id)
+		}
+		c.fromState.Add(1)
+		return c.remember(id, dg), nil, nil
+	case err == nil:
+		return nil, &v, nil
+	case !errors.Is(err, store.ErrNotFound):
+		// The days are an optimisation: a state index this process may
+		// not read (a read-only backtest role) costs raw counting only.
+		c.stateError(err, "read", id)
+	}
+	return nil, nil, nil
+}
+
+// sealedSince reports whether day d sealed after this cache started: no
+// document of it can be older than this process, and one another replica
+// wrote since holds the same counts, so the day is counted and written
+// create-only without a read first (a running service's every new day).
+func (c *Cache) sealedSince(d time.Time) bool {
+	return !c.opts.Rebuild && d.Add(day).Add(c.opts.Seal).After(c.started)
 }
 
 // remember keeps dg for later ticks; a day already kept by a concurrent

@@ -206,3 +206,51 @@ func TestDaySealedFromHeldHoursReadsNoDocument(t *testing.T) {
 		t.Errorf("the day's document was not written: %v", err)
 	}
 }
+
+// TestDaySealedWhileLiveIsCountedWithoutARead: a day that seals while the
+// cache runs, asked for whole (a span ending at a day boundary, so its
+// hours were never held), is counted and written without reading its
+// document first; a cache started after the seal reads that document and
+// counts nothing, and both answer as one aggregation.
+func TestDaySealedWhileLiveIsCountedWithoutARead(t *testing.T) {
+	mem := embedded.NewMemory()
+	t.Cleanup(func() { mem.Close() })
+	index, state := loadFixture(t, mem)
+	b := &readCounter{Backend: mem, reads: map[string]int{}}
+	now := base.Add(20 * time.Hour)
+	opts := baseline.Options{StateIndex: state, Now: func() time.Time { return now }}
+	req := store.CountRequest{Query: store.Query{Index: []string{index}, TimeField: storetest.FieldTime},
+		GroupBy: []string{storetest.FieldARN, storetest.FieldAction}}
+	ask := func(c *baseline.Cache) {
+		t.Helper()
+		req.Query.Window = store.Window{From: base.Add(-24 * time.Hour), To: now.Add(-baseline.DefaultSeal).Truncate(24 * time.Hour)}
+		if got, want := collect(t, c, req), collect(t, mem, req); !maps.Equal(got, want) {
+			t.Fatalf("%s: %v", now.Format(time.DateTime), diff(got, want))
+		}
+	}
+	live, err := baseline.New(b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; now.Before(base.Add(30 * time.Hour)); now = now.Add(15 * time.Minute) {
+		ask(live)
+	}
+	id, before := baseline.DocID(baseline.Signature(req), base), baseline.DocID(baseline.Signature(req), base.Add(-24*time.Hour))
+	// The day before had sealed when the cache started: it is looked
+	// for first (none there), then counted.
+	if st := live.Stats(); st.DaysBuilt != 2 || b.reads[id] != 0 || b.reads[before] != 1 {
+		t.Fatalf("live cache: %d reads of the day sealed while it ran, %d of the one before, stats %+v; want both built, only the older looked for",
+			b.reads[id], b.reads[before], st)
+	}
+	if _, _, err := mem.GetState(t.Context(), state, id); err != nil {
+		t.Fatalf("the day's document was not written: %v", err)
+	}
+	restarted, err := baseline.New(b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask(restarted)
+	if st := restarted.Stats(); st.DaysBuilt != 0 || st.DaysState != 2 || b.reads[id] != 1 {
+		t.Fatalf("restarted cache: %d reads, stats %+v; want the day read from its document, not counted", b.reads[id], st)
+	}
+}
