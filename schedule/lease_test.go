@@ -242,9 +242,9 @@ func TestLoneReplicaRenewsByReading(t *testing.T) {
 	}
 }
 
-// Windows write the checkpoint at most every
-// CheckpointEvery; a release writes the one kept, and a replica that dies
-// without one costs its successor at most that span evaluated again.
+// Windows write the checkpoint at most every CheckpointEvery; a release
+// writes the one kept, and a replica that dies without one costs its
+// successor at most that span evaluated again.
 func TestCheckpointWrittenWhenDue(t *testing.T) {
 	ctx := t.Context()
 	st := &stateCalls{Store: embedded.NewMemory()}

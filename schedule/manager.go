@@ -60,10 +60,11 @@ type Options struct {
 	// CheckpointEvery bounds how far a rule's written checkpoint may trail
 	// the windows evaluated (default 1h): the first window of a lease and
 	// a release always write it; otherwise the lease sync writes, in one
-	// request for all rules, the checkpoints that trail by this much. A crash then costs at most this span (and a sync) of
-	// windows evaluated again, which write nothing twice (signals are
-	// create-only, incidents idempotent), where writing every window cost a
-	// state write per rule per tick.
+	// request for all rules, the checkpoints that trail by this much. A
+	// crash then costs at most this span (and a sync) of windows evaluated
+	// again, which write nothing twice (signals are create-only, incidents
+	// idempotent), where writing every window cost a state write per rule
+	// per tick.
 	CheckpointEvery time.Duration
 	// Attempts and Backoff: a failing window is tried Attempts times within
 	// a tick, waiting Backoff, 2*Backoff, … in between (defaults 3, 1s).

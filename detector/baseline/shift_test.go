@@ -161,6 +161,16 @@ func TestHoursFromDayDocuments(t *testing.T) {
 	}
 }
 
+// readCountedFixture loads the fixture into a new in-memory store and
+// returns it, the same store counting its state reads, and the indices.
+func readCountedFixture(t *testing.T) (mem *embedded.Store, b *readCounter, index, state string) {
+	t.Helper()
+	mem = embedded.NewMemory()
+	t.Cleanup(func() { mem.Close() })
+	index, state = loadFixture(t, mem)
+	return mem, &readCounter{Backend: mem, reads: map[string]int{}}, index, state
+}
+
 // readCounter counts the state reads of day documents.
 type readCounter struct {
 	store.Backend
@@ -177,10 +187,7 @@ func (r *readCounter) GetState(ctx context.Context, index, id string) (json.RawM
 // day seals, without reading it first, and the answers stay those of one
 // aggregation.
 func TestDaySealedFromHeldHoursReadsNoDocument(t *testing.T) {
-	mem := embedded.NewMemory()
-	t.Cleanup(func() { mem.Close() })
-	index, state := loadFixture(t, mem)
-	b := &readCounter{Backend: mem, reads: map[string]int{}}
+	mem, b, index, state := readCountedFixture(t)
 	now := base.Add(2 * time.Hour)
 	c, err := baseline.New(b, baseline.Options{StateIndex: state, Now: func() time.Time { return now }})
 	if err != nil {
@@ -213,10 +220,7 @@ func TestDaySealedFromHeldHoursReadsNoDocument(t *testing.T) {
 // document first; a cache started after the seal reads that document and
 // counts nothing, and both answer as one aggregation.
 func TestDaySealedWhileLiveIsCountedWithoutARead(t *testing.T) {
-	mem := embedded.NewMemory()
-	t.Cleanup(func() { mem.Close() })
-	index, state := loadFixture(t, mem)
-	b := &readCounter{Backend: mem, reads: map[string]int{}}
+	mem, b, index, state := readCountedFixture(t)
 	now := base.Add(20 * time.Hour)
 	opts := baseline.Options{StateIndex: state, Now: func() time.Time { return now }}
 	req := store.CountRequest{Query: store.Query{Index: []string{index}, TimeField: storetest.FieldTime},
